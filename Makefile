@@ -1,0 +1,46 @@
+# The two commands of the README are `make demo` and `make test`; everything else is optional.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+ROWS ?= 2000000
+DATA ?= data/landing
+export WORKBENCH_LAKE ?= lake
+
+.PHONY: install demo test test-slow bench lint typecheck lab load clean services-stop
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null || PY=python3; $${PY:-python3} -m venv $(VENV) || $(PY) -m venv $(VENV)
+
+# Install from the lock (constraints.txt) so every machine gets the same versions.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python -m workbench.demo --rows $(ROWS) --landing $(DATA)
+
+test: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+lint: install
+	$(BIN)/ruff check workbench tests benchmarks dashboards
+	$(BIN)/ruff format --check workbench tests benchmarks dashboards
+
+typecheck: install
+	$(BIN)/mypy
+
+lab: install
+	$(BIN)/jupyter lab notebooks --ip 127.0.0.1
+
+clean:
+	rm -rf lake data .workbench test-artifacts

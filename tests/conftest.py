@@ -1,0 +1,7 @@
+"""Shared test configuration: fixtures live in ``tests/fixtures/`` (one module per service)."""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "tests.fixtures.common",
+]

@@ -1,0 +1,201 @@
+"""Typed settings: ``workbench.yaml`` plus ``WORKBENCH_*`` environment variables.
+
+Settings are data. Every field is documented here and nowhere else; precedence is
+explicit keyword arguments > environment variables > ``workbench.yaml`` (found in the
+current directory, or at ``WORKBENCH_CONFIG``) > defaults. Secrets are read from the
+environment (``SecretStr``) and never written back.
+
+The embedded defaults make a laptop work without any file: a local lake in ``./lake``, a
+SQLite catalog and an on-disk cache under ``./.workbench``, a LocalCluster, no LLM.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from workbench.errors import ConfigError
+
+
+class S3Settings(BaseModel):
+    """Object storage connection, used for every ``s3://`` URL (lake, landing, registered data)."""
+
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (moto, MinIO); None = AWS")
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    allow_http: bool = Field(False, description="needed for http:// endpoints such as a local moto server")
+
+
+class RollupSpec(BaseModel):
+    """A pre-aggregated table over ``sales``: grouping columns and summed measures."""
+
+    name: str
+    dimensions: list[str]
+    measures: list[str] = ["revenue", "profit", "cost", "quantity", "discount"]
+    grain: Literal["day", "month"] = "day"
+
+
+def _default_rollups() -> list[RollupSpec]:
+    return [
+        RollupSpec(name="daily_region_category_channel", dimensions=["date", "region", "category", "channel"]),
+        RollupSpec(name="monthly_store", dimensions=["year", "month", "region", "store_id"], grain="month"),
+        RollupSpec(name="monthly_product", dimensions=["year", "month", "category", "product_id"], grain="month"),
+    ]
+
+
+class Settings(BaseSettings):
+    """All runtime configuration of the workbench."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WORKBENCH_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        yaml_file="workbench.yaml",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    lake: str = Field("lake", description="lake URL: a local folder or s3://bucket/prefix")
+    landing: str = Field("data/landing", description="where `workbench generate` writes by default")
+    home: str = Field(".workbench", description="local state folder (catalog, cache, keys, reports)")
+    s3: S3Settings = S3Settings()
+
+    # --- catalog ------------------------------------------------------------------------------
+    catalog_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in `home`")
+
+    # --- personal data ---------------------------------------------------------------------
+    pii_key: SecretStr | None = Field(
+        None, description="key of the keyed hash that tokenises personal fields; default: generated once into `home`"
+    )
+
+    # --- SQL -------------------------------------------------------------------------------
+    row_limit: int = Field(100_000, description="rows returned at most by one query")
+    timeout_s: float = Field(120.0, description="wall-clock limit of one query")
+    duckdb_memory_limit: str = Field("4GB", description="DuckDB memory_limit (its default is 80% of RAM)")
+    duckdb_threads: int | None = Field(None, description="DuckDB threads; None = all cores")
+    engine: Literal["auto", "duckdb", "dask"] = "auto"
+
+    # --- router --------------------------------------------------------------------------
+    duckdb_max_bytes: int = Field(
+        64 * 2**30, description="above this many estimated bytes scanned, auto routes to the Dask cluster"
+    )
+    rollups: list[RollupSpec] = Field(default_factory=_default_rollups)
+
+    # --- cluster -------------------------------------------------------------------------
+    scheduler: str | None = Field(None, description="address of an existing Dask scheduler")
+    gateway_url: str | None = Field(None, description="dask-gateway URL (scale-out)")
+    gateway_proxy_address: str | None = None
+    gateway_auth: Literal["simple", "basic", "kerberos", "jupyterhub"] | None = None
+    gateway_username: str | None = None
+    gateway_password: SecretStr | None = None
+    gateway_workers: int = 2
+    n_workers: int = Field(2, description="LocalCluster workers")
+    threads_per_worker: int = 1
+    worker_memory: str = "4GB"
+
+    # --- cache ---------------------------------------------------------------------------
+    redis_url: str | None = Field(None, description="Redis result cache; default an on-disk cache in `home`")
+    cache_ttl_s: int = 3600
+
+    # --- assistant -------------------------------------------------------------------------
+    llm_model: str | None = Field(None, description="model for simple questions (needs OPENAI_API_KEY)")
+    llm_model_strong: str | None = Field(None, description="model for complex questions; default llm_model")
+    llm_timeout_s: float = 30.0
+    llm_max_retries: int = 2
+    llm_daily_budget_usd: float = 5.0
+    llm_send_values: bool = Field(True, description="False: never send row values to the LLM")
+    repair_attempts: int = 2
+
+    # --- trust -----------------------------------------------------------------------------
+    policies: str | None = Field(None, description="policies.yaml; default ./policies.yaml when present")
+    user: str = Field("admin", description="identity when none is given")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_path = os.environ.get("WORKBENCH_CONFIG", "workbench.yaml")
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path),
+        )
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def home_path(self) -> Path:
+        path = Path(self.home).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def catalog_url_resolved(self) -> str:
+        return self.catalog_url or f"sqlite:///{(self.home_path / 'catalog.db').resolve()}"
+
+    @property
+    def openai_api_key(self) -> str | None:
+        return os.environ.get("OPENAI_API_KEY")
+
+    @property
+    def openai_base_url(self) -> str | None:
+        return os.environ.get("OPENAI_BASE_URL")
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
+
+    def pii_key_bytes(self) -> bytes:
+        """The tokenisation key; generated once per `home` when not configured.
+
+        A generated key is written with mode 0600 and reused, so tokens stay stable across
+        ingests (joins on tokenised fields keep working) without a secret in the repository.
+        """
+        if self.pii_key is not None:
+            return self.pii_key.get_secret_value().encode()
+        key_file = self.home_path / "pii.key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip().encode()
+
+    def policies_path(self) -> Path | None:
+        if self.policies:
+            path = Path(self.policies)
+            if not path.exists():
+                raise ConfigError(f"policies file {path} does not exist", "fix WORKBENCH_POLICIES or create the file")
+            return path
+        default = Path("policies.yaml")
+        return default if default.exists() else None
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings for this process; keyword overrides (e.g. ``lake=...``) win over everything."""
+    if overrides:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return _cached()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    _cached.cache_clear()

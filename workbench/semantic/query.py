@@ -1,0 +1,149 @@
+"""The semantic query: what a planner (LLM or offline parser) produces, and the compiler consumes.
+
+It names metrics and dimensions of the semantic model instead of columns, so every planner
+gets the same metric definitions, joins and partition-friendly filters from one compiler
+(:mod:`workbench.semantic.compiler`). Keep it small and additive: other planners build on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+#: a filter value: strings for categorical dimensions, numbers for year/month/discount, dates
+Value = str | int | float | dt.date
+
+FilterOp = Literal["=", "!=", "in", "not in", ">", ">=", "<", "<=", "between"]
+
+
+class Filter(BaseModel):
+    """``dimension op values``; ``in``/``=`` with several values becomes ``IN (...)``."""
+
+    dimension: str
+    op: FilterOp = "in"
+    values: list[Value] = Field(default_factory=list)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _listify(cls, v: object) -> object:
+        if v is None:
+            return []
+        return v if isinstance(v, (list, tuple)) else [v]
+
+    @model_validator(mode="after")
+    def _arity(self) -> Filter:
+        if self.op == "between" and len(self.values) != 2:
+            raise ValueError("a 'between' filter needs exactly two values")
+        if not self.values:
+            raise ValueError(f"filter on {self.dimension!r} has no values")
+        return self
+
+
+class TimeRange(BaseModel):
+    """A period: either explicit ``start``/``end`` dates (inclusive) or calendar parts.
+
+    Calendar parts (``year`` with optional ``quarter`` or ``month``) compile to plain
+    ``year = Y AND month BETWEEN a AND b`` predicates the partition pruner understands;
+    ``end_year`` makes a span of whole years (``year BETWEEN year AND end_year``).
+    """
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    year: int | None = None
+    end_year: int | None = None
+    quarter: int | None = Field(None, ge=1, le=4)
+    month: int | None = Field(None, ge=1, le=12)
+    #: human text of the period, e.g. "Q4 2023" or "last 3 months (2024-10-01 .. 2024-12-31)"
+    label: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TimeRange:
+        if (self.quarter or self.month) and self.year is None:
+            raise ValueError("quarter/month need a year")
+        if self.quarter and self.month:
+            raise ValueError("give a quarter or a month, not both")
+        if self.year is None and self.start is None and self.end is None:
+            raise ValueError("an empty time range: give start/end or a year")
+        return self
+
+    def bounds(self) -> tuple[dt.date, dt.date]:
+        """First and last day of the period (inclusive)."""
+        if self.year is not None:
+            if self.month:
+                first = dt.date(self.year, self.month, 1)
+                return first, _month_end(self.year, self.month)
+            if self.quarter:
+                m0 = 3 * (self.quarter - 1) + 1
+                return dt.date(self.year, m0, 1), _month_end(self.year, m0 + 2)
+            return dt.date(self.year, 1, 1), dt.date(self.end_year or self.year, 12, 31)
+        start = self.start or dt.date(1900, 1, 1)
+        end = self.end or dt.date(9999, 12, 31)
+        return start, end
+
+    def describe(self) -> str:
+        """The period as a user reads it (stated in every answer)."""
+        if self.label:
+            return self.label
+        if self.year is not None:
+            if self.month:
+                return dt.date(self.year, self.month, 1).strftime("%B %Y")
+            if self.quarter:
+                return f"Q{self.quarter} {self.year}"
+            if self.end_year and self.end_year != self.year:
+                return f"{self.year}-{self.end_year}"
+            return str(self.year)
+        start, end = self.bounds()
+        return f"{start.isoformat()} .. {end.isoformat()}"
+
+
+class Comparison(BaseModel):
+    """Compare a metric across two periods or two members of a dimension.
+
+    * ``yoy``: the query's time range vs the same period one year earlier;
+    * ``mom``: the query's month vs the month before;
+    * ``vs``: ``members`` = [base, other] of ``dimension`` (``year`` members give growth
+      from base to other; members of a categorical dimension give one row each).
+    """
+
+    kind: Literal["yoy", "mom", "vs"]
+    dimension: str | None = None
+    members: list[Value] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _members(self) -> Comparison:
+        if self.kind == "vs" and (self.dimension is None or len(self.members) != 2):
+            raise ValueError("a 'vs' comparison needs a dimension and exactly two members")
+        return self
+
+
+class OrderBy(BaseModel):
+    """Sort by a metric or dimension of the query."""
+
+    by: str
+    direction: Literal["asc", "desc"] = "desc"
+
+
+class SemanticQuery(BaseModel):
+    """Metrics by dimensions, filtered, over a period, optionally compared, ordered and limited."""
+
+    metrics: list[str] = Field(min_length=1)
+    dimensions: list[str] = Field(default_factory=list)
+    filters: list[Filter] = Field(default_factory=list)
+    time_range: TimeRange | None = None
+    comparison: Comparison | None = None
+    #: "share of <metric> that came from <filter>": the filter applies to the numerator only
+    share: Filter | None = None
+    order: list[OrderBy] = Field(default_factory=list)
+    limit: int | None = Field(None, ge=1)
+
+    def describe_period(self) -> str:
+        """The resolved period in words ("all data" when none was given)."""
+        return self.time_range.describe() if self.time_range else "all data"
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    if month == 12:
+        return dt.date(year, 12, 31)
+    return dt.date(year, month + 1, 1) - dt.timedelta(days=1)

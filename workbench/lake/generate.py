@@ -1,0 +1,310 @@
+"""Generate the reference retail dataset as landing files (CSV or Parquet).
+
+Why it is built this way: 100M rows must never need more than a few GB, so sales are made
+chunk by chunk (one file per ``chunk_rows``, default 1M) with vectorised numpy/pyarrow, each
+chunk a Dask delayed task seeded by ``(seed, chunk index)`` so output is deterministic for a
+seed regardless of how many chunks run at once. Only a window of ``workers`` chunks is in
+memory at a time.
+
+The data tells stories analysts can find (see retail-schema.md): Q4 peak, a late-November
+spike, quiet January/February, weekend lift; per-category and per-region trends; channel
+mix moving to Online/Mobile; promotions lifting quantity and cutting margin; heavy-tailed
+product popularity and customer spend. It also carries dirt for the ingest to clean:
+~0.5% exact and near-duplicate transactions (same id, padded or lower-cased), ~0.3% rows
+with revenue <= 0, ~0.2% missing payment methods, ~0.1% malformed quantities and dates,
+and a few percent padded / mixed-case category, region and channel strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from workbench.errors import ConfigError
+from workbench.lake import schema as s
+from workbench.lake.dimensions import (
+    CATEGORY_TREND,
+    Q4_BOOST,
+    REGION_TREND,
+    Dimensions,
+    build_dimensions,
+)
+from workbench.lake.storage import filesystem_for
+
+Format = Literal["csv", "parquet"]
+
+DEFAULT_START = dt.date(2022, 1, 1)
+DEFAULT_END = dt.date(2024, 12, 31)
+DEFAULT_CHUNK_ROWS = 1_000_000
+
+MONTH_FACTOR = np.array([0.72, 0.70, 0.90, 0.95, 1.0, 1.0, 1.0, 1.02, 0.95, 1.0, 1.20, 1.55])
+WEEKDAY_FACTOR = np.array([0.90, 0.88, 0.92, 0.97, 1.10, 1.30, 1.15])  # Mon..Sun
+#: channel shares (In-Store, Online, Mobile) by year offset; moves online over the years
+CHANNEL_MIX = np.array([[0.70, 0.22, 0.08], [0.60, 0.27, 0.13], [0.50, 0.30, 0.20], [0.42, 0.32, 0.26]])
+PAYMENT_MIX = np.array([0.55, 0.18, 0.20, 0.07])  # Card, Cash, Wallet, Gift Card
+
+DUPLICATE_RATE = 0.005
+NONPOSITIVE_RATE = 0.003
+MISSING_RATE = 0.002
+MALFORMED_RATE = 0.001
+MESSY_STRING_RATE = 0.03
+
+
+@dataclass
+class GenerateResult:
+    """What ``generate`` wrote: file URIs and row counts per table."""
+
+    out: str
+    files: dict[str, list[str]]
+    rows: dict[str, int]
+
+
+@dataclass
+class _Calendar:
+    days: np.ndarray  # datetime64[D]
+    weights: np.ndarray
+    year_offset: np.ndarray
+    q4: np.ndarray
+    promo_all: np.ndarray  # whole-store promotion days (Black Friday week, after-Christmas sale)
+
+
+def _calendar(start: dt.date, end: dt.date) -> _Calendar:
+    days = np.arange(np.datetime64(start), np.datetime64(end) + 1, dtype="datetime64[D]")
+    if len(days) == 0:
+        raise ConfigError(f"empty date range {start}..{end}", "the start date must not be after the end date")
+    months = days.astype("datetime64[M]").astype(int) % 12  # 0..11
+    dom = (days - days.astype("datetime64[M]")).astype(int) + 1
+    weekday = (days.astype(int) + 3) % 7  # 1970-01-01 was a Thursday
+    years = days.astype("datetime64[Y]").astype(int) + 1970
+    w = MONTH_FACTOR[months] * WEEKDAY_FACTOR[weekday] * (1.0 + 0.06 * (years - years[0]))
+    late_nov = (months == 10) & (dom >= 22)
+    black_friday = late_nov & (weekday == 4) & (dom >= 23) & (dom <= 29)
+    w = np.where(late_nov, w * 2.0, w)
+    w = np.where(black_friday, w * 2.0, w)
+    after_xmas = (months == 11) & (dom >= 26)
+    return _Calendar(
+        days=days,
+        weights=w / w.sum(),
+        year_offset=years - years[0],
+        q4=months >= 9,
+        promo_all=late_nov | after_xmas,
+    )
+
+
+def _messy(values: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """Pad and re-case a fraction of strings the way hand-typed exports do."""
+    out = values.copy()
+    idx = np.flatnonzero(rng.random(len(values)) < rate)
+    kinds = rng.integers(0, 4, len(idx))
+    for i, k in zip(idx, kinds, strict=True):
+        v = out[i]
+        out[i] = (v.lower(), v.upper(), f"  {v} ", f"{v.lower()} ")[k]
+    return out
+
+
+def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int) -> pa.Table:
+    """One chunk of raw sales rows (dirt included), deterministic for (seed, index)."""
+    rng = np.random.default_rng([seed, 0x5A1E5, index])
+    n_dup = int(round(n * DUPLICATE_RATE))
+    n_base = n - n_dup
+
+    day = np.sort(rng.choice(len(cal.days), n_base, p=cal.weights))
+    yoff = cal.year_offset[day]
+    q4 = cal.q4[day]
+
+    # products and stores: sampled per (year, Q4) group so trends and gift seasons show
+    product = np.empty(n_base, dtype=np.int64)
+    store = np.empty(n_base, dtype=np.int64)
+    cat_names = s.CATEGORIES
+    for y in np.unique(yoff):
+        for is_q4 in (False, True):
+            mask = (yoff == y) & (q4 == is_q4)
+            k = int(mask.sum())
+            if not k:
+                continue
+            cat_w = np.array([CATEGORY_TREND[c] ** y * (Q4_BOOST.get(c, 1.0) if is_q4 else 1.0) for c in cat_names])
+            pw = dims.product_popularity * cat_w[dims.product_category]
+            product[mask] = rng.choice(len(pw), k, p=pw / pw.sum())
+            reg_w = np.array([REGION_TREND[r] ** y for r in s.REGIONS])
+            sw = dims.store_size * reg_w[dims.store_region]
+            store[mask] = rng.choice(len(sw), k, p=sw / sw.sum())
+
+    cw = dims.customer_weight
+    customer = rng.choice(len(cw), n_base, p=cw / cw.sum())
+    mix = CHANNEL_MIX[np.minimum(yoff, len(CHANNEL_MIX) - 1)]
+    channel = (rng.random(n_base)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1)
+    channel = np.where(dims.store_online[store] & (channel == 0), 1, channel)
+    payment = rng.choice(4, n_base, p=PAYMENT_MIX)
+    payment = np.where((channel > 0) & (payment == 1), 0, payment)  # no cash online
+
+    # promotions: random (day, category) promos plus whole-store sale days
+    cat = dims.product_category[product]
+    promo_key = (day * 8 + cat) * 2654435761 % 1000
+    promo = (((promo_key + seed) % 1000) < 40) | cal.promo_all[day]
+    base_disc = rng.choice([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, 0.10, 0.15], n_base)
+    promo_disc = rng.choice([0.2, 0.25, 0.3, 0.4, 0.5], n_base)
+    discount = np.where(promo, promo_disc, base_disc)
+    grocery = cat == s.CATEGORIES.index("Grocery")
+    quantity = 1 + rng.poisson(np.where(grocery, 1.5, 0.5) + 3.0 * discount)
+
+    unit_price = np.round(dims.product_price[product] * (1 + rng.normal(0, 0.02, n_base)), 2)
+    revenue = np.round(quantity * unit_price * (1 - discount), 2)
+    cost = np.round(quantity * dims.product_cost[product], 2)
+
+    # dirt: refunds / zero-revenue rows
+    bad_rev = rng.random(n_base) < NONPOSITIVE_RATE
+    revenue = np.where(bad_rev, np.where(rng.random(n_base) < 0.5, 0.0, -revenue), revenue)
+    profit = np.round(revenue - cost, 2)
+
+    ids = np.arange(first_id, first_id + n_base)
+    region_names = np.array(s.REGIONS, dtype=object)[dims.store_region[store]]
+    category_names = np.array(s.CATEGORIES, dtype=object)[cat]
+    channel_names = np.array(s.CHANNELS, dtype=object)[channel]
+    payment_names = np.array(s.PAYMENT_METHODS, dtype=object)[payment]
+    payment_names[rng.random(n_base) < MISSING_RATE] = None
+
+    table = pa.table(
+        {
+            "transaction_id": pc.binary_join_element_wise(
+                "T", pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 10, "0"), ""
+            ),
+            "date": pa.array(cal.days[day], pa.date32()),
+            "region": pa.array(_messy(region_names, rng, MESSY_STRING_RATE), pa.string()),
+            "store_id": pc.take(dims.stores["store_id"], pa.array(store)),
+            "channel": pa.array(_messy(channel_names, rng, MESSY_STRING_RATE / 3), pa.string()),
+            "customer_id": pc.take(dims.customers["customer_id"], pa.array(customer)),
+            "product_id": pc.take(dims.products["product_id"], pa.array(product)),
+            "category": pa.array(_messy(category_names, rng, MESSY_STRING_RATE), pa.string()),
+            "quantity": pa.array(quantity, pa.int64()),
+            "unit_price": pa.array(unit_price),
+            "discount": pa.array(discount),
+            "revenue": pa.array(revenue),
+            "cost": pa.array(cost),
+            "profit": pa.array(profit),
+            "payment_method": pa.array(payment_names, pa.string()),
+        },
+        schema=s.SALES_LANDING,
+    )
+
+    # dirt: exact and near duplicates (same id padded or lower-cased), placed at random
+    if n_dup:
+        src = rng.choice(n_base, n_dup, replace=False)
+        dups = table.take(pa.array(src))
+        tid = np.array(dups["transaction_id"].to_pylist(), dtype=object)
+        kind = rng.integers(0, 3, n_dup)
+        tid = np.where(kind == 1, np.char.lower(tid.astype(str)).astype(object), tid)
+        tid = np.where(kind == 2, np.array([f" {t}  " for t in tid], dtype=object), tid)
+        dups = dups.set_column(0, "transaction_id", pa.array(tid, pa.string()))
+        table = pa.concat_tables([table, dups])
+        order = np.argsort(np.concatenate([np.arange(n_base), src]), kind="stable")
+        table = table.take(pa.array(order))
+    return table
+
+
+def _to_csv_dirty(table: pa.Table, seed: int, index: int) -> pa.Table:
+    """In CSV, malformed values are text: 'n/a' quantities, impossible dates."""
+    rng = np.random.default_rng([seed, 0xC5F, index])
+    n = table.num_rows
+    q = np.array(pc.cast(table["quantity"], pa.string()).to_pylist(), dtype=object)
+    bad_q = rng.random(n) < MALFORMED_RATE
+    q[bad_q] = rng.choice(np.array(["n/a", "two", "1.5.0", "?"], dtype=object), int(bad_q.sum()))
+    d = np.array(pc.cast(table["date"], pa.string()).to_pylist(), dtype=object)
+    bad_d = rng.random(n) < MALFORMED_RATE / 2
+    d[bad_d] = rng.choice(np.array(["2023-02-30", "31/12/2023", "not a date"], dtype=object), int(bad_d.sum()))
+    table = table.set_column(table.schema.get_field_index("quantity"), "quantity", pa.array(q, pa.string()))
+    return table.set_column(table.schema.get_field_index("date"), "date", pa.array(d, pa.string()))
+
+
+def _to_parquet_dirty(table: pa.Table, seed: int, index: int) -> pa.Table:
+    """In Parquet, malformed values can only be missing (typed columns)."""
+    rng = np.random.default_rng([seed, 0xC5F, index])
+    bad_q = rng.random(table.num_rows) < MALFORMED_RATE
+    q = pc.if_else(pa.array(bad_q), pa.scalar(None, pa.int64()), table["quantity"])
+    return table.set_column(table.schema.get_field_index("quantity"), "quantity", q)
+
+
+def write_table(table: pa.Table, uri: str, fmt: Format) -> None:
+    """Write one landing file to a local path or s3:// URI."""
+    fs = filesystem_for(uri)
+    path = uri[len("s3://") :] if uri.startswith("s3://") else uri
+    buf = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, buf)
+    else:
+        pq.write_table(table, buf, compression="zstd")
+    fs.pipe(path, buf.getvalue())
+
+
+def _sales_task(
+    dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int, uri: str, fmt: Format
+) -> int:
+    table = sales_chunk(dims, cal, seed, index, n, first_id)
+    table = _to_csv_dirty(table, seed, index) if fmt == "csv" else _to_parquet_dirty(table, seed, index)
+    write_table(table, uri, fmt)
+    return table.num_rows
+
+
+def generate(
+    rows: int,
+    out: str,
+    seed: int = 42,
+    fmt: Format = "csv",
+    start: dt.date = DEFAULT_START,
+    end: dt.date = DEFAULT_END,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    workers: int = 2,
+    progress: bool = False,
+) -> GenerateResult:
+    """Write landing files for sales (``sales-NNNNN.<fmt>``, one per chunk) and the dimensions.
+
+    ``rows`` counts raw sales rows including the dirt. Chunks run as Dask delayed tasks on
+    the threaded scheduler, ``workers`` at a time, so memory stays at a few chunks.
+    """
+    import dask
+    from tqdm import tqdm
+
+    if rows < 1:
+        raise ConfigError(f"--rows must be positive, got {rows}", "ask for at least 1 row")
+    if fmt not in ("csv", "parquet"):
+        raise ConfigError(f"unknown format {fmt!r}", "use csv or parquet")
+    out = out.rstrip("/")
+    fs = filesystem_for(out)
+    if not out.startswith("s3://"):
+        fs.makedirs(out, exist_ok=True)
+
+    dims = build_dimensions(seed, rows)
+    cal = _calendar(start, end)
+    files: dict[str, list[str]] = {"sales": [], "products": [], "stores": [], "customers": []}
+    counts: dict[str, int] = {}
+    for name in ("products", "stores", "customers"):
+        uri = f"{out}/{name}.{fmt}"
+        table = getattr(dims, name)
+        write_table(table, uri, fmt)
+        files[name].append(uri)
+        counts[name] = table.num_rows
+
+    chunk_rows = max(1, chunk_rows)
+    sizes = [min(chunk_rows, rows - i) for i in range(0, rows, chunk_rows)]
+    tasks = []
+    first_id = 1
+    for index, n in enumerate(sizes):
+        uri = f"{out}/sales-{index:05d}.{fmt}"
+        files["sales"].append(uri)
+        tasks.append(dask.delayed(_sales_task)(dims, cal, seed, index, n, first_id, uri, fmt))
+        first_id += n
+    written = 0
+    with tqdm(total=rows, unit="rows", desc="generate", disable=not progress) as bar:
+        for i in range(0, len(tasks), max(1, workers)):
+            done = dask.compute(*tasks[i : i + workers], scheduler="threads", num_workers=workers)
+            written += sum(done)
+            bar.update(sum(done))
+    counts["sales"] = written
+    return GenerateResult(out=out, files=files, rows=counts)

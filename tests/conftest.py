@@ -4,4 +4,5 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.llm_server",
 ]

@@ -1,0 +1,98 @@
+"""The LLM layer against the scripted OpenAI-compatible server: parsing, retries, usage, cost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.llm_server import Reply, ScriptedLLM
+from workbench.assistant.llm import LLMClient, cost_usd, extract_json, extract_sql
+from workbench.config import get_settings
+from workbench.errors import ConfigError, PlanningError, ServiceUnavailable
+
+GOOD = {"metrics": ["revenue"], "dimensions": ["region"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(GOOD),
+        "```json\n" + json.dumps(GOOD) + "\n```",
+        "Sure! Here is the query:\n```\n" + json.dumps(GOOD, indent=2) + "\n```\nHope this helps.",
+        "The plan is " + json.dumps(GOOD) + " as requested.",
+        "Note {not json} then " + json.dumps(GOOD),
+    ],
+)
+def test_extract_json_finds_the_object(text: str) -> None:
+    assert extract_json(text) == GOOD
+
+
+def test_extract_json_refuses_prose() -> None:
+    with pytest.raises(PlanningError):
+        extract_json("I cannot help with that.")
+
+
+def test_extract_json_respects_braces_in_strings() -> None:
+    assert extract_json('x {"a": "}{", "b": 1} y') == {"a": "}{", "b": 1}
+
+
+def test_extract_sql() -> None:
+    assert extract_sql("```sql\nSELECT 1;\n```") == "SELECT 1"
+    assert extract_sql("WITH t AS (SELECT 1) SELECT * FROM t") == "WITH t AS (SELECT 1) SELECT * FROM t"
+    assert extract_sql("no sql here") is None
+
+
+def test_cost_table_and_override(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cost_usd("gpt-4o-mini-2024-07-18", 1_000_000, 0) == pytest.approx(0.15)
+    assert cost_usd("my-local-llama", 10_000, 10_000) == 0.0
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"my-local-llama": [1.0, 2.0]}))
+    monkeypatch.setenv("WORKBENCH_LLM_PRICES", str(prices))
+    assert cost_usd("my-local-llama", 1_000_000, 1_000_000) == pytest.approx(3.0)
+
+
+def test_client_needs_configuration() -> None:
+    with pytest.raises(ConfigError):
+        LLMClient(get_settings())
+
+
+def test_chat_records_usage(scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.queue(Reply(content="hello", prompt_tokens=100, completion_tokens=7))
+    reply = LLMClient().chat([{"role": "user", "content": "hi"}], "gpt-4o-mini")
+    assert reply.text == "hello"
+    assert reply.usage.prompt_tokens == 100 and reply.usage.completion_tokens == 7
+    assert reply.usage.cost_usd == pytest.approx(cost_usd("gpt-4o-mini", 100, 7))
+    assert scripted_llm.chat_requests[0]["model"] == "gpt-4o-mini"
+
+
+def test_500_is_retried(scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.queue(Reply(status=500), Reply(content="ok"))
+    reply = LLMClient().chat([{"role": "user", "content": "hi"}], "test-small")
+    assert reply.text == "ok" and reply.attempts == 2
+
+
+def test_timeouts_exhaust_retries(scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.queue(Reply(sleep_s=1.6, content="late"), Reply(sleep_s=1.6, content="late"))
+    with pytest.raises(ServiceUnavailable) as info:
+        LLMClient().chat([{"role": "user", "content": "hi"}], "test-small")
+    assert "timed out" in info.value.message
+    assert len(scripted_llm.chat_requests) == 2  # 1 try + llm_max_retries=1
+
+
+def test_budget_stops_spending(scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_LLM_DAILY_BUDGET_USD", "0.000001")
+    reset_settings()
+    scripted_llm.queue(Reply(content="a", prompt_tokens=10_000), Reply(content="b"))
+    client = LLMClient()
+    client.chat([{"role": "user", "content": "hi"}], "gpt-4o")
+    with pytest.raises(ServiceUnavailable, match="budget"):
+        client.chat([{"role": "user", "content": "hi"}], "gpt-4o")
+
+
+def test_embeddings_through_the_server(scripted_llm: ScriptedLLM) -> None:
+    vectors, usage = LLMClient().embed(["a b", "c"], "text-embedding-3-small")
+    assert len(vectors) == 2 and len(vectors[0]) == 32
+    assert usage.calls == 1

@@ -1,0 +1,499 @@
+"""The one compiler from a :class:`SemanticQuery` to SQL, built as sqlglot expressions.
+
+Its output is written to run unchanged on DuckDB and on dask-sql (DESIGN.md, measured):
+no GROUP BY on expressions (derived grains such as quarter are computed in a subquery and
+grouped by name), no DATE_TRUNC, no window functions; every division casts its numerator to
+DOUBLE so integer counts never divide as integers. Filters on partition columns stay plain
+``col = v`` / ``col IN (...)`` / ``col BETWEEN a AND b`` so the pruning layer sees them, and
+only the dimension tables a query needs are joined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+
+from workbench.errors import PlanningError, unknown_name
+from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
+from workbench.semantic.query import Comparison, Filter, SemanticQuery, TimeRange, Value
+
+DIALECT = "duckdb"
+
+
+@dataclass
+class CompiledQuery:
+    """SQL plus what an answer needs to explain it."""
+
+    sql: str
+    expression: exp.Select
+    tables: list[str]
+    period: str
+    #: output column -> what it holds ("metric", "dimension", "comparison", "share")
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+def compile_query(
+    query: SemanticQuery,
+    model: SemanticModel,
+    vocabulary: Mapping[str, Sequence[str]] | None = None,
+    dialect: str = DIALECT,
+) -> CompiledQuery:
+    """Compile ``query``; unknown metric/dimension/value names raise "did you mean ...?"."""
+    c = _Compiler(model, vocabulary or {})
+    select = c.build(query)
+    return CompiledQuery(
+        sql=select.sql(dialect=dialect),
+        expression=select,
+        tables=c.tables,
+        period=query.describe_period(),
+        columns=c.columns,
+    )
+
+
+def compile_sql(query: SemanticQuery, model: SemanticModel, **kwargs: object) -> str:
+    """Just the SQL text of :func:`compile_query`."""
+    return compile_query(query, model, **kwargs).sql  # type: ignore[arg-type]
+
+
+class _Compiler:
+    def __init__(self, model: SemanticModel, vocabulary: Mapping[str, Sequence[str]]) -> None:
+        self.model = model
+        self.vocabulary = vocabulary
+        self.tables: list[str] = []
+        self.columns: dict[str, str] = {}
+        # set per query
+        self.base = model.fact
+        self.joined: list[str] = []
+        self.nested = False
+        self.inner_needs: dict[str, exp.Expression] = {}
+        self.metric_override: dict[str, str] = {}
+
+    # --- entry ---------------------------------------------------------------------------
+    def build(self, q: SemanticQuery) -> exp.Select:
+        metrics = [self.model.metric(m) for m in q.metrics]
+        comparison = q.comparison
+        # "growth" is a comparison of its base metric; default: year over year
+        expanded: list[MetricDef] = []
+        for m in metrics:
+            if m.growth_of:
+                expanded.append(self.model.metric(m.growth_of))
+                comparison = comparison or Comparison(kind="yoy")
+            else:
+                expanded.append(m)
+        metrics = list({m.name: m for m in expanded}.values())
+        dims = [self.model.dimension(d) for d in q.dimensions]
+        filters = list(q.filters)
+        if comparison and comparison.kind == "vs":
+            cdim = self.model.dimension(comparison.dimension or "")
+            if cdim.kind != "time":
+                # two members of a category: one row each
+                filters.append(Filter(dimension=cdim.name, op="in", values=list(comparison.members)))
+                if cdim not in dims:
+                    dims.insert(0, cdim)
+                comparison = None
+        for d in list(dims):
+            for extra in d.with_:
+                ed = self.model.dimension(extra)
+                if ed not in dims and not _pinned(ed, q.time_range, filters):
+                    dims.insert(dims.index(d), ed)
+        self._choose_base(metrics, dims, filters, q, comparison)
+        return self._select(q, metrics, dims, filters, comparison)
+
+    # --- which table the query reads -----------------------------------------------------------
+    def _choose_base(
+        self,
+        metrics: list[MetricDef],
+        dims: list[DimensionDef],
+        filters: list[Filter],
+        q: SemanticQuery,
+        comparison: Comparison | None,
+    ) -> None:
+        tables = {m.table for m in metrics}
+        fact = self.model.fact
+        if len(tables) > 1:
+            raise PlanningError(
+                "these metrics live on different tables: " + ", ".join(m.name for m in metrics),
+                "ask for them in separate questions",
+            )
+        base = tables.pop() or fact
+        if base != fact:
+            used = dims + [self.model.dimension(f.dimension) for f in filters]
+            if q.share:
+                used.append(self.model.dimension(q.share.dimension))
+            on_entity = all(self.model.column_on(d, base) for d in used) and not (q.time_range or comparison or q.share)
+            if not on_entity:
+                # count the entity through the fact table: COUNT(DISTINCT key)
+                for m in metrics:
+                    if _strip(m.sql) != "COUNT(*)":
+                        raise PlanningError(
+                            f"metric {m.name!r} cannot be combined with sales filters or periods",
+                            "drop the period or the sales-only filters",
+                        )
+                key = self.model.tables[base].key
+                self.metric_override = {m.name: f"COUNT(DISTINCT {key})" for m in metrics}
+                base = fact
+        self.base = base
+        needed: list[str] = []
+        if base == fact:
+            for d in dims + [self.model.dimension(f.dimension) for f in filters]:
+                t = self._table_for(d)
+                if t != fact and t not in needed:
+                    needed.append(t)
+            if q.share:
+                t = self._table_for(self.model.dimension(q.share.dimension))
+                if t != fact and t not in needed:
+                    needed.append(t)
+        self.joined = needed
+        self.tables = [base, *needed]
+        self.nested = any(d.derived for d in dims)
+
+    def _table_for(self, d: DimensionDef) -> str:
+        if self.model.column_on(d, self.base):
+            return self.base
+        return d.table or self.model.fact
+
+    # --- references ------------------------------------------------------------------------
+    def _alias(self, table: str) -> str | None:
+        return self.model.tables[table].alias if self.joined else None
+
+    def _physical(self, d: DimensionDef) -> exp.Expression:
+        """The dimension as an expression over the FROM clause (for WHERE / inner SELECT)."""
+        table = self._table_for(d)
+        if d.sql:
+            parsed = sqlglot.parse_one(d.sql, read=DIALECT)
+            return self._qualify(parsed, table, outer=False)
+        col = self.model.column_on(d, table) or d.column
+        return exp.column(col, table=self._alias(table))
+
+    def _dim_ref(self, d: DimensionDef) -> exp.Expression:
+        """The dimension where aggregates see it (the subquery's output in nested mode)."""
+        if self.nested:
+            self.inner_needs[d.name] = self._physical(d)
+            return exp.column(d.name)
+        return self._physical(d)
+
+    def _qualify(self, e: exp.Expression, table: str, outer: bool = True) -> exp.Expression:
+        alias = self._alias(table)
+
+        def fix(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and not node.table:
+                if outer and self.nested and table == self.base:
+                    self.inner_needs.setdefault(node.name, exp.column(node.name, table=alias))
+                    return exp.column(node.name)
+                return exp.column(node.name, table=alias)
+            return node
+
+        return e.copy().transform(fix)
+
+    # --- metrics ---------------------------------------------------------------------------
+    def _metric_expr(self, m: MetricDef, cond: exp.Expression | None = None) -> exp.Expression:
+        sql = self.metric_override.get(m.name) or m.sql or ""
+        parsed = sqlglot.parse_one(sql, read=DIALECT)
+        if cond is not None:
+            parsed = _conditional(parsed, cond)
+        parsed = parsed.transform(_float_division)
+        return self._qualify(parsed, self.base)
+
+    # --- filters ---------------------------------------------------------------------------
+    def _filter(self, f: Filter, outer: bool = False) -> exp.Expression:
+        d = self.model.dimension(f.dimension)
+        ref = self._dim_ref(d) if outer else self._physical(d)
+        values = [self._literal(d, v) for v in f.values]
+        op = f.op
+        if op in ("=", "in") and len(values) == 1:
+            return exp.EQ(this=ref, expression=values[0])
+        if op == "in" or op == "=":
+            return exp.In(this=ref, expressions=values)
+        if op == "not in" or (op == "!=" and len(values) > 1):
+            return exp.Not(this=exp.In(this=ref, expressions=values))
+        if op == "between":
+            return exp.Between(this=ref, low=values[0], high=values[1])
+        cls = {"!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE}[op]
+        return cls(this=ref, expression=values[0])
+
+    def _literal(self, d: DimensionDef, v: Value) -> exp.Expression:
+        if isinstance(v, dt.date):
+            return exp.cast(exp.Literal.string(v.isoformat()), "DATE")
+        if d.kind in ("time", "number"):
+            try:
+                num = float(v)
+            except (TypeError, ValueError) as e:
+                raise PlanningError(f"{d.name} needs a number, got {v!r}", f"give {d.name} as a number") from e
+            return exp.Literal.number(int(num) if num.is_integer() and d.kind == "time" else num)
+        text = str(v)
+        known = self.vocabulary.get(d.name)
+        if known:
+            match = {k.lower(): k for k in known}.get(text.lower())
+            if match is None:
+                raise unknown_name(f"{d.name.replace('_', ' ')} value", text, known)
+            text = match
+        return exp.Literal.string(text)
+
+    def _period(self, tr: TimeRange) -> list[exp.Expression]:
+        t = self.model.time
+        alias = self._alias(self.model.fact)
+        year, month, date = (exp.column(c, table=alias) for c in (t.year, t.month, t.date))
+        out: list[exp.Expression] = []
+        if tr.year is not None:
+            if tr.end_year and tr.end_year != tr.year:
+                out.append(exp.Between(this=year, low=_num(tr.year), high=_num(tr.end_year)))
+            else:
+                out.append(exp.EQ(this=year, expression=_num(tr.year)))
+            if tr.month:
+                out.append(exp.EQ(this=month.copy(), expression=_num(tr.month)))
+            elif tr.quarter:
+                m0 = 3 * (tr.quarter - 1) + 1
+                out.append(exp.Between(this=month.copy(), low=_num(m0), high=_num(m0 + 2)))
+            return out
+        start, end = tr.bounds()
+        if tr.start and tr.end:
+            out.append(exp.Between(this=year, low=_num(start.year), high=_num(end.year)))
+            out.append(exp.Between(this=date, low=_date(start), high=_date(end)))
+        elif tr.start:
+            out.append(exp.GTE(this=year, expression=_num(start.year)))
+            out.append(exp.GTE(this=date, expression=_date(start)))
+        elif tr.end:
+            out.append(exp.LTE(this=year, expression=_num(end.year)))
+            out.append(exp.LTE(this=date, expression=_date(end)))
+        return out
+
+    # --- comparisons ---------------------------------------------------------------------------
+    def _comparison_conditions(
+        self, q: SemanticQuery, comparison: Comparison
+    ) -> tuple[list[exp.Expression], exp.Expression, exp.Expression]:
+        """(WHERE predicates, condition of the current period, condition of the base period)."""
+        tr = q.time_range
+        t = self.model.time
+        if comparison.kind == "vs":
+            d = self.model.dimension(comparison.dimension or "")
+            base_v, cur_v = comparison.members
+            where = [exp.In(this=self._physical(d), expressions=[self._literal(d, v) for v in (base_v, cur_v)])]
+            if tr is not None and d.name != "year":
+                where += self._period(tr)
+            ref = self._dim_ref(d)
+            cur = exp.EQ(this=ref, expression=self._literal(d, cur_v))
+            base = exp.EQ(this=ref.copy(), expression=self._literal(d, base_v))
+            return where, cur, base
+        if tr is None or tr.year is None:
+            raise PlanningError(
+                f"a {comparison.kind} comparison needs a calendar period",
+                "name a year, quarter or month (e.g. 'in 2024', 'in March 2024')",
+            )
+        ydim, mdim = self.model.dimension(t.year), self.model.dimension(t.month)
+        year_ref = self._dim_ref(ydim)
+        if comparison.kind == "yoy":
+            if tr.end_year and tr.end_year != tr.year:
+                raise PlanningError("year over year needs a single period", "name one year, quarter or month")
+            prev = tr.model_copy(update={"year": tr.year - 1, "label": None})
+            where = [exp.In(this=self._physical(ydim), expressions=[_num(tr.year - 1), _num(tr.year)])]
+            where += self._period(tr)[1:]
+            cur = exp.EQ(this=year_ref, expression=_num(tr.year))
+            base = exp.EQ(this=year_ref.copy(), expression=_num(prev.year))
+            return where, cur, base
+        # month over month
+        if not tr.month:
+            raise PlanningError("month over month needs a month", "name a month, e.g. 'in March 2024'")
+        py, pm = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
+        month_ref = self._dim_ref(mdim)
+        y_phys, m_phys = self._physical(ydim), self._physical(mdim)
+        if py == tr.year:
+            where = [
+                exp.EQ(this=y_phys, expression=_num(tr.year)),
+                exp.In(this=m_phys, expressions=[_num(pm), _num(tr.month)]),
+            ]
+        else:
+            where = [
+                exp.In(this=y_phys, expressions=[_num(py), _num(tr.year)]),
+                exp.In(this=m_phys, expressions=[_num(pm), _num(tr.month)]),
+            ]
+        cur = exp.and_(
+            exp.EQ(this=year_ref, expression=_num(tr.year)),
+            exp.EQ(this=month_ref, expression=_num(tr.month)),
+        )
+        base = exp.and_(
+            exp.EQ(this=year_ref.copy(), expression=_num(py)),
+            exp.EQ(this=month_ref.copy(), expression=_num(pm)),
+        )
+        return where, cur, base
+
+    # --- assembly ----------------------------------------------------------------------------
+    def _select(
+        self,
+        q: SemanticQuery,
+        metrics: list[MetricDef],
+        dims: list[DimensionDef],
+        filters: list[Filter],
+        comparison: Comparison | None,
+    ) -> exp.Select:
+        where: list[exp.Expression] = [self._filter(f) for f in filters]
+        projections: list[exp.Expression] = []
+        group: list[exp.Expression] = []
+        for d in dims:
+            ref = self._dim_ref(d)
+            projections.append(exp.alias_(ref, d.name) if (self.nested or _name(ref) != d.name) else ref)
+            group.append(ref.copy())
+            self.columns[d.name] = "dimension"
+        if comparison is not None:
+            cwhere, cur, base = self._comparison_conditions(q, comparison)
+            where += cwhere
+            for m in metrics:
+                now, before = self._metric_expr(m, cur), self._metric_expr(m, base)
+                growth = exp.Mul(
+                    this=exp.Div(
+                        this=exp.paren(exp.Sub(this=_as_double(now.copy()), expression=before.copy())),
+                        expression=before.copy(),
+                    ),
+                    expression=_num(100),
+                )
+                for suffix, e in (("current", now), ("previous", before), ("growth_pct", growth)):
+                    projections.append(exp.alias_(e, f"{m.name}_{suffix}"))
+                    self.columns[f"{m.name}_{suffix}"] = "comparison"
+        else:
+            if q.time_range is not None and self.base == self.model.fact:
+                where += self._period(q.time_range)
+            share_cond = self._filter(q.share, outer=True) if q.share else None
+            for m in metrics:
+                if share_cond is not None:
+                    part = self._metric_expr(m, share_cond)
+                    total = self._metric_expr(m)
+                    share = exp.Mul(
+                        this=exp.Div(this=_as_double(part.copy()), expression=total.copy()), expression=_num(100)
+                    )
+                    projections.append(exp.alias_(share, f"{m.name}_share_pct"))
+                    projections.append(exp.alias_(part, m.name))
+                    projections.append(exp.alias_(total, f"{m.name}_total"))
+                    self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric", f"{m.name}_total": "metric"})
+                else:
+                    projections.append(exp.alias_(self._metric_expr(m), m.name))
+                    self.columns[m.name] = "metric"
+        if q.time_range is not None and self.base != self.model.fact:
+            raise PlanningError("a period cannot apply to this metric", "drop the period")
+
+        source = self._from()
+        if self.nested:
+            inner = exp.select(*[exp.alias_(e, n) for n, e in self.inner_needs.items()]).from_(source[0])
+            for j in source[1:]:
+                inner = inner.join(j)
+            if where:
+                inner = inner.where(exp.and_(*where))
+            select = exp.select(*projections).from_(
+                exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))
+            )
+        else:
+            select = exp.select(*projections).from_(source[0])
+            for j in source[1:]:
+                select = select.join(j)
+            if where:
+                select = select.where(exp.and_(*where))
+        if group:
+            select = select.group_by(*group)
+        for o in self._order(q, metrics, dims, comparison):
+            select = select.order_by(o)
+        if q.limit:
+            select = select.limit(q.limit)
+        return select
+
+    def _from(self) -> list[exp.Expression]:
+        base_alias = self._alias(self.base)
+        frm: list[exp.Expression] = [
+            exp.to_table(self.base, alias=base_alias) if base_alias else exp.to_table(self.base)
+        ]
+        for t in self.joined:
+            j = self.model.join_for(t)
+            right = self.model.tables[t].alias
+            on = exp.EQ(this=exp.column(j.column, table=base_alias), expression=exp.column(j.column, table=right))
+            frm.append(exp.Join(this=exp.to_table(t, alias=right), on=on, kind="INNER"))
+        return frm
+
+    def _order(
+        self, q: SemanticQuery, metrics: list[MetricDef], dims: list[DimensionDef], comparison: Comparison | None
+    ) -> list[exp.Expression]:
+        out: list[exp.Expression] = []
+        names = {m.name for m in metrics}
+        for o in q.order:
+            target = self._order_target(o.by, names, dims, comparison, q.share is not None)
+            out.append(exp.Ordered(this=exp.column(target), desc=o.direction == "desc"))
+        if not q.order:
+            # trends read in time order
+            for d in dims:
+                if d.kind == "time":
+                    out.append(exp.Ordered(this=exp.column(d.name), desc=False))
+        return out
+
+    def _order_target(
+        self, by: str, names: set[str], dims: list[DimensionDef], comparison: Comparison | None, share: bool
+    ) -> str:
+        if by in self.columns:
+            return by
+        try:
+            m = self.model.metric(by)
+        except Exception:
+            m = None
+        if m is not None:
+            if m.growth_of:
+                return f"{m.growth_of}_growth_pct"
+            if m.name in names:
+                if comparison is not None:
+                    return f"{m.name}_current"
+                return f"{m.name}_share_pct" if share else m.name
+        d = self.model.dimension(by)
+        if d in dims:
+            return d.name
+        raise unknown_name("order column", by, list(self.columns))
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _conditional(e: exp.Expression, cond: exp.Expression) -> exp.Expression:
+    """Restrict every aggregate in ``e`` to rows where ``cond`` holds (CASE WHEN inside)."""
+
+    def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.AggFunc):
+            arg = node.this
+            if isinstance(node, exp.Count) and (arg is None or isinstance(arg, exp.Star)):
+                return exp.Count(this=exp.Case(ifs=[exp.If(this=cond.copy(), true=exp.Literal.number(1))]))
+            if isinstance(arg, exp.Distinct):
+                inner = arg.expressions[0]
+                case = exp.Case(ifs=[exp.If(this=cond.copy(), true=inner.copy())])
+                return node.__class__(this=exp.Distinct(expressions=[case]))
+            case = exp.Case(ifs=[exp.If(this=cond.copy(), true=arg.copy())])
+            return node.__class__(this=case)
+        return node
+
+    return e.transform(fix, copy=True)
+
+
+def _float_division(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Div) and not isinstance(node.this, exp.Cast):
+        return exp.Div(this=_as_double(node.this.copy()), expression=node.expression.copy())
+    return node
+
+
+def _as_double(e: exp.Expression) -> exp.Expression:
+    return e if isinstance(e, exp.Cast) else exp.cast(e, "DOUBLE")
+
+
+def _num(v: int | float) -> exp.Literal:
+    return exp.Literal.number(v)
+
+
+def _date(d: dt.date) -> exp.Expression:
+    return exp.cast(exp.Literal.string(d.isoformat()), "DATE")
+
+
+def _name(e: exp.Expression) -> str:
+    return e.name if isinstance(e, exp.Column) else ""
+
+
+def _strip(sql: str | None) -> str:
+    return (sql or "").replace(" ", "").upper()
+
+
+def _pinned(d: DimensionDef, tr: TimeRange | None, filters: list[Filter]) -> bool:
+    """True when a single value of ``d`` is fixed already (no need to group by it)."""
+    if d.name == "year" and tr is not None and tr.year is not None and not (tr.end_year and tr.end_year != tr.year):
+        return True
+    return any(f.dimension == d.name and f.op in ("=", "in") and len(f.values) == 1 for f in filters)

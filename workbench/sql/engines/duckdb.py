@@ -1,0 +1,134 @@
+"""DuckDB in process: the default engine and the reference for correctness.
+
+Each lake table becomes a temporary view over ``read_parquet([files], hive_partitioning)``
+of the pruned Delta file list (6x faster than through pyarrow datasets, DESIGN.md), with
+hive partition columns typed from the Delta schema (the values live only in the paths).
+
+Defence in depth, measured on DuckDB 1.2.2: ``enable_external_access=false`` also blocks
+the views' own reads, so views cannot be created first and access switched off after.
+What works is ``allowed_directories=[<lake root>/]`` + ``enable_external_access=false`` +
+``lock_configuration=true`` on a local lake: the views read lake files, while any other
+path (``/etc/passwd``, COPY elsewhere, ATTACH, INSTALL) fails with a permission error even
+if the guard were bypassed; writes inside the lake folder stay possible, so the guard
+remains the layer that refuses COPY. On an ``s3://`` lake the fsspec filesystem is
+registered instead and the local file system is locked the same way (no allowed folder).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import pandas as pd
+from sqlglot import exp
+
+from workbench.config import Settings
+from workbench.errors import QueryFailed, QueryTimeout
+from workbench.lake.storage import Lake
+from workbench.sql.engines.base import Engine, Limits, with_row_limit
+from workbench.sql.scan import TableScan
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"window_functions", "ranking", "date_trunc", "group_by_expression", "correlated_subqueries", "in_process"}
+    )
+
+    def __init__(self, lake: Lake, settings: Settings) -> None:
+        import duckdb
+
+        self.lake = lake
+        self.settings = settings
+        config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+        if settings.duckdb_threads:
+            config["threads"] = settings.duckdb_threads
+        self.con = duckdb.connect(config=config)
+        if lake.is_s3:
+            self.con.register_filesystem(lake.fs)
+        else:
+            self.con.execute("SET allowed_directories = ?", [[lake.url.rstrip("/") + "/"]])
+        self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
+        self._views: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    # --- views -----------------------------------------------------------------------------
+    def _bind(self, scans: dict[str, TableScan]) -> None:
+        for name, scan in scans.items():
+            key = tuple(scan.files) or ("<empty>", *scan.schema_files)
+            if self._views.get(name) == key:
+                continue
+            self.con.execute(view_sql(name, scan))
+            self._views[name] = key
+
+    # --- running ---------------------------------------------------------------------------
+    def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
+        import duckdb
+
+        sql = with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")
+        with self._lock:
+            timer = threading.Timer(limits.timeout_s, self.con.interrupt)
+            try:
+                self._bind(scans)
+                timer.start()
+                return self.con.execute(sql).df()
+            except duckdb.InterruptException as e:
+                raise QueryTimeout(
+                    f"query ran longer than {limits.timeout_s:g} s and was cancelled",
+                    "filter on year/month/region to scan fewer partitions, or raise WORKBENCH_TIMEOUT_S",
+                ) from e
+            except duckdb.Error as e:
+                raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", _hint(e)) from e
+            finally:
+                timer.cancel()
+
+    def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
+        import duckdb
+
+        with self._lock:
+            try:
+                self._bind(scans)
+                rows = self.con.execute("EXPLAIN " + tree.sql(dialect="duckdb")).fetchall()
+            except duckdb.Error as e:
+                raise QueryFailed(f"DuckDB could not plan the query: {_first_line(e)}", _hint(e)) from e
+        return "\n".join(str(r[-1]) for r in rows)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def view_sql(name: str, scan: TableScan) -> str:
+    """``CREATE OR REPLACE TEMP VIEW name AS SELECT * FROM read_parquet([...])`` (built by sqlglot)."""
+    files = scan.files or scan.schema_files
+    args: list[exp.Expression] = [exp.Array(expressions=[exp.Literal.string(f) for f in files])]
+    if scan.partition_types:
+        args.append(exp.PropertyEQ(this=exp.to_identifier("hive_partitioning"), expression=exp.true()))
+        types = [
+            exp.PropertyEQ(this=exp.Literal.string(c), expression=exp.Literal.string(t))
+            for c, t in scan.partition_types.items()
+        ]
+        args.append(exp.PropertyEQ(this=exp.to_identifier("hive_types"), expression=exp.Struct(expressions=types)))
+    select = exp.select("*").from_(exp.func("read_parquet", *args))
+    if not scan.files:
+        select = select.where(exp.false())
+    create = exp.Create(
+        this=exp.to_table(name),
+        kind="VIEW",
+        replace=True,
+        expression=select,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
+    return create.sql(dialect="duckdb")
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _hint(e: Exception) -> str:
+    text = str(e)
+    if "not found" in text.lower() or "does not have a column" in text.lower():
+        return "check the column names: see retail-schema.md or `workbench lake tables`"
+    return "check the SQL against the lake schema; the guard accepted it but DuckDB did not"

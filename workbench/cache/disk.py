@@ -1,0 +1,198 @@
+"""The embedded result cache: one SQLite file in the workbench home, no server, no dependency.
+
+SQLite gives atomic writes and safe sharing between the notebook, the dashboard and CLI
+processes of one user; an index table maps each lake table to the entries that read it so an
+ingest can drop exactly those.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.cache import serial
+from workbench.cache.base import CachedResult, CacheStats, ResultCache
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL, expires REAL NOT NULL, size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_expires ON entries (expires);
+CREATE TABLE IF NOT EXISTS entry_tables (table_name TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (table_name, key));
+CREATE INDEX IF NOT EXISTS entry_tables_key ON entry_tables (key);
+"""
+
+
+class DiskCache(ResultCache):
+    """Result cache in a SQLite file; expired entries are purged as new ones are written."""
+
+    backend = "disk"
+
+    def __init__(self, path: Path, ttl_s: int, max_bytes: int = 1 * 2**30, max_entry_bytes: int = 64 * 2**20) -> None:
+        super().__init__(ttl_s, max_entry_bytes)
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self._warned = False
+        self._ok = True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._db() as db:
+                db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+
+    def __repr__(self) -> str:
+        return f"DiskCache({str(self.path)!r})"
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=10)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:  # one transaction
+                yield db
+
+    def _fail(self, e: Exception) -> None:
+        self._ok = False
+        if not self._warned:
+            log.warning("result cache %s unavailable, continuing uncached: %s", self.path, e)
+            self._warned = True
+
+    def _recovered(self) -> None:
+        if not self._ok:
+            log.warning("result cache %s available again", self.path)
+        self._ok, self._warned = True, False
+
+    def get(self, key: str) -> CachedResult | None:
+        try:
+            with self._db() as db:
+                row = db.execute("SELECT value, expires, size FROM entries WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[1] < time.time():
+                    db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                    db.execute("DELETE FROM entry_tables WHERE key = ?", (key,))
+                    row = None
+            self._recovered()
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+            return self._count(None)
+        if row is None:
+            return self._count(None)
+        try:
+            df, meta, tables, created = serial.unpack(row[0])
+        except Exception as e:  # a corrupt entry is a miss, and is dropped
+            log.warning("dropping unreadable cache entry %s: %s", key[:12], e)
+            self.invalidate(key)
+            return self._count(None)
+        return self._count(CachedResult(key, df, meta, tables, created, row[2]))
+
+    def set(
+        self,
+        key: str,
+        df: pd.DataFrame,
+        meta: Mapping[str, Any] | None = None,
+        tables: Iterable[str] = (),
+        ttl_s: int | None = None,
+    ) -> bool:
+        names = sorted({t.lower() for t in tables})
+        now = time.time()
+        blob = serial.pack(df, meta or {}, names, dt.datetime.fromtimestamp(now, dt.UTC))
+        if len(blob) > self.max_entry_bytes:
+            log.info("result of %d bytes not cached (limit %d)", len(blob), self.max_entry_bytes)
+            return False
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        try:
+            with self._db() as db:
+                db.execute("DELETE FROM entry_tables WHERE key = ?", (key,))
+                db.execute(
+                    "INSERT OR REPLACE INTO entries (key, value, created, expires, size) VALUES (?, ?, ?, ?, ?)",
+                    (key, blob, now, now + ttl, len(blob)),
+                )
+                db.executemany("INSERT OR IGNORE INTO entry_tables VALUES (?, ?)", [(n, key) for n in names])
+                self._purge(db, now)
+            self._recovered()
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+            return False
+        self.sets += 1
+        return True
+
+    def _purge(self, db: sqlite3.Connection, now: float) -> None:
+        """Drop expired entries, then the oldest ones while the file holds more than max_bytes."""
+        db.execute("DELETE FROM entry_tables WHERE key IN (SELECT key FROM entries WHERE expires < ?)", (now,))
+        db.execute("DELETE FROM entries WHERE expires < ?", (now,))
+        total = db.execute("SELECT COALESCE(SUM(size), 0) FROM entries").fetchone()[0]
+        if total <= self.max_bytes:
+            return
+        for key, size in db.execute("SELECT key, size FROM entries ORDER BY created").fetchall():
+            if total <= self.max_bytes:
+                break
+            db.execute("DELETE FROM entries WHERE key = ?", (key,))
+            db.execute("DELETE FROM entry_tables WHERE key = ?", (key,))
+            total -= size
+
+    def invalidate(self, key: str) -> None:
+        try:
+            with self._db() as db:
+                db.execute("DELETE FROM entries WHERE key = ?", (key,))
+                db.execute("DELETE FROM entry_tables WHERE key = ?", (key,))
+            self.invalidations += 1
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+
+    def invalidate_tables(self, names: Iterable[str]) -> int:
+        wanted = sorted({n.lower() for n in names})
+        if not wanted:
+            return 0
+        marks = ",".join("?" * len(wanted))
+        try:
+            with self._db() as db:
+                keys = [
+                    r[0]
+                    for r in db.execute(f"SELECT DISTINCT key FROM entry_tables WHERE table_name IN ({marks})", wanted)
+                ]
+                db.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in keys])
+                db.executemany("DELETE FROM entry_tables WHERE key = ?", [(k,) for k in keys])
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+            return 0
+        self.invalidations += len(keys)
+        return len(keys)
+
+    def clear(self) -> None:
+        try:
+            with self._db() as db:
+                db.execute("DELETE FROM entries")
+                db.execute("DELETE FROM entry_tables")
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+
+    def stats(self) -> CacheStats:
+        entries = size = 0
+        try:
+            with self._db() as db:
+                entries, size = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries WHERE expires >= ?", (time.time(),)
+                ).fetchone()
+            self._recovered()
+        except (sqlite3.Error, OSError) as e:
+            self._fail(e)
+        return CacheStats(
+            self.backend,
+            self._ok,
+            entries,
+            size,
+            self.hits,
+            self.misses,
+            self.sets,
+            self.invalidations,
+            {"path": str(self.path)},
+        )

@@ -1,0 +1,73 @@
+"""Per-partition statistics taken from the Delta log's add actions, never from the data.
+
+``DeltaTable.get_add_actions(flatten=True)`` lists every live file with its partition values,
+record count, size and per-column min/max. Summing those per partition costs one read of the
+log, whatever the table size, which is what lets the router estimate a scan in microseconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from workbench.catalog.records import PartitionStat
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+
+def partition_key(values: dict[str, Any]) -> str:
+    """Canonical text of a partition's values (sorted keys, JSON) used as its primary key."""
+    return json.dumps({k: _jsonable(v) for k, v in values.items()}, sort_keys=True, default=str)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _is_stat_type(t: pa.DataType) -> bool:
+    """Numeric and date/time columns get min/max; strings would bloat the catalog."""
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t) or pa.types.is_decimal(t)
+
+
+def partition_stats(dt_table: DeltaTable) -> list[PartitionStat]:
+    """One :class:`PartitionStat` per partition of the table's current version."""
+    actions = dt_table.get_add_actions(flatten=True)
+    part_cols = list(dt_table.metadata().partition_columns)
+    schema = dt_table.schema().to_pyarrow()
+    stat_cols = [f.name for f in schema if f.name not in part_cols and _is_stat_type(f.type)]
+    return aggregate(actions.to_pylist(), part_cols, stat_cols)
+
+
+def aggregate(rows: Iterable[dict[str, Any]], part_cols: list[str], stat_cols: list[str]) -> list[PartitionStat]:
+    """Sum add actions per partition; a min/max is kept only when every file has it."""
+    groups: dict[str, PartitionStat] = {}
+    unknown: dict[str, set[str]] = {}
+    for row in rows:
+        values = {c: row.get(f"partition.{c}") for c in part_cols}
+        key = partition_key(values)
+        stat = groups.get(key)
+        if stat is None:
+            stat = groups[key] = PartitionStat(
+                values={c: _jsonable(v) for c, v in values.items()}, rows=0, bytes=0, files=0
+            )
+            unknown[key] = set()
+        stat.rows += int(row.get("num_records") or 0)
+        stat.bytes += int(row.get("size_bytes") or 0)
+        stat.files += 1
+        for col in stat_cols:
+            lo, hi = row.get(f"min.{col}"), row.get(f"max.{col}")
+            if lo is None or hi is None or col in unknown[key]:
+                unknown[key].add(col)
+                stat.min_max.pop(col, None)
+                continue
+            lo, hi = _jsonable(lo), _jsonable(hi)
+            cur = stat.min_max.get(col)
+            stat.min_max[col] = [lo, hi] if cur is None else [min(cur[0], lo), max(cur[1], hi)]
+    return [groups[k] for k in sorted(groups)]

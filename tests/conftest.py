@@ -4,5 +4,9 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.lake",
+    "tests.fixtures.postgres",
+    "tests.fixtures.redis",
     "tests.fixtures.llm_server",
+    "tests.fixtures.gateway",
 ]

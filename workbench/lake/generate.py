@@ -113,7 +113,7 @@ def _messy(values: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndar
 def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int) -> pa.Table:
     """One chunk of raw sales rows (dirt included), deterministic for (seed, index)."""
     rng = np.random.default_rng([seed, 0x5A1E5, index])
-    n_dup = int(round(n * DUPLICATE_RATE))
+    n_dup = round(n * DUPLICATE_RATE)
     n_base = n - n_dup
 
     day = np.sort(rng.choice(len(cal.days), n_base, p=cal.weights))

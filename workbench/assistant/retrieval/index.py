@@ -7,7 +7,8 @@ the embedder recorded at build time is the one used to search, so vectors always
 
 Search is hybrid: vector similarity, plus a boost for summaries whose metadata names what
 the question names (a category, a region, a year, a quarter). Hashed features already favour
-exact names; the boost makes "Electronics in 2023" reliably cite an Electronics 2023 summary.
+exact names; the boost makes "Electronics in 2023" reliably cite an Electronics 2023 summary, and a
+small penalty for scopes the question does not name prefers the summary at its level.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ META = "summaries.json"
 #: metadata keys compared with the question text, and the boost when one matches
 _BOOSTED = ("category", "region", "year", "quarter_label", "month_label", "channel")
 _BOOST = 0.15
+#: penalty for a scope the question does not name (prefer "Electronics 2023" over one region's quarter)
+_UNNAMED = 0.05
 
 
 @dataclass
@@ -168,4 +171,6 @@ def _boost(record: dict[str, Any], mentioned: str) -> float:
             continue
         if re.search(rf"(?<![a-z0-9]){re.escape(str(value).lower())}(?![a-z0-9])", mentioned):
             bonus += _BOOST
+        else:
+            bonus -= _UNNAMED
     return bonus

@@ -1,6 +1,7 @@
 """Short text facts about the data, generated after each ingest, that ground the assistant.
 
-One summary per month (all sales), per quarter x category x region, and per year x category:
+One summary per year and per month (all sales), per quarter x category x region, and per year x
+category:
 revenue, growth vs the previous period and vs the same period last year, margin, and what is
 notable (the biggest movers). Written by template, which is deterministic and free; when an
 LLM is configured the texts can be rephrased by it in async batches, keeping the numbers.
@@ -182,10 +183,42 @@ def year_category_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
+    """One fact per year over all sales, naming its best and weakest month."""
+    out: list[dict[str, Any]] = []
+    totals = months.groupby("year")[["revenue", "profit", "transactions"]].sum()
+    for year, r in totals.iterrows():
+        year = int(year)
+        prev = totals["revenue"].get(year - 1)
+        yoy = _pct(r.revenue, prev)
+        in_year = months[months["year"] == year].set_index("month")["revenue"]
+        best, worst = int(in_year.idxmax()), int(in_year.idxmin())
+        name = {m: pd.Timestamp(year=year, month=m, day=1).strftime("%B") for m in (best, worst)}
+        margin = r.profit / r.revenue * 100 if r.revenue else 0.0
+        text = (
+            f"Year {year}, all categories and regions: revenue {_money(r.revenue)} from {int(r.transactions):,} "
+            f"transactions over {len(in_year)} months, {_growth(yoy, str(year - 1))}; profit margin {margin:.1f}%; "
+            f"strongest month {name[best]}, weakest {name[worst]}."
+        )
+        out.append(
+            {
+                "id": f"year:{year}",
+                "text": text,
+                "kind": "year_total",
+                "year": year,
+                "revenue": float(r.revenue),
+                "growth_yoy": yoy,
+            }
+        )
+    return out
+
+
 def generate_summaries(wb: Any) -> list[dict[str, Any]]:
     """All template summaries for the lake behind ``wb``."""
     months, detail = _monthly_frames(wb)
-    return month_summaries(months) + quarter_summaries(detail) + year_category_summaries(detail)
+    return (
+        year_summaries(months) + month_summaries(months) + quarter_summaries(detail) + year_category_summaries(detail)
+    )
 
 
 async def _rephrase_batches(records: list[dict[str, Any]], settings: Settings, batch: int = 20) -> None:

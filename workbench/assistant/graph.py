@@ -1,0 +1,510 @@
+"""The assistant as a LangGraph graph: retrieve -> plan -> validate -> execute -> explain.
+
+Failures are data, not crashes (STYLE.md): a validation or execution error goes back to the
+planner as a structured error (``{"stage", "type", "message", "hint"}``) for at most
+``settings.repair_attempts`` repairs, then the graph ends with a clear failure. A refusal (an
+out-of-model question, a request to change data, a statement that is not a read) ends the
+graph at once: nothing runs. When the LLM endpoint times out or fails after its retries, the
+offline planner answers and the answer says so.
+
+Dependencies (the workbench, the semantic model, the planners, the summary index) live on
+:class:`Assistant`; the graph state holds only what one question needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+import sqlglot
+from sqlglot import exp
+
+from workbench.assistant.answer import Answer, chart_spec
+from workbench.assistant.llm.client import Usage
+from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
+from workbench.assistant.narrative import describe_result
+from workbench.assistant.planners.base import Plan, PlanContext, Planner
+from workbench.assistant.retrieval.index import Source, SummaryIndex
+from workbench.errors import (
+    DataError,
+    PlanningError,
+    QueryFailed,
+    QueryRefused,
+    QueryTimeout,
+    ServiceUnavailable,
+    WorkbenchError,
+)
+from workbench.semantic.compiler import compile_query
+from workbench.semantic.model import SemanticModel, load_model
+
+log = logging.getLogger(__name__)
+
+#: summaries retrieved per question
+TOP_K = 4
+
+_DESTRUCTIVE = re.compile(
+    r"\b(delete|drop|truncate|insert|update|alter|create|overwrite|erase|wipe|remove|rename|grant|vacuum)\b"
+    r".{0,40}\b(table|tables|rows?|records?|data|database|sales|products|stores|customers|lake|column)\b",
+    re.IGNORECASE,
+)
+
+
+class AssistantState(TypedDict, total=False):
+    question: str
+    session: str | None
+    user: str | None
+    history: list[dict[str, Any]]
+    sources: list[Source]
+    planned: Plan | None
+    sql: str | None
+    columns_kind: dict[str, str]
+    result: Any
+    errors: list[dict[str, Any]]
+    attempts: int
+    retry: bool
+    fell_back: bool
+    notes: list[str]
+    status: str
+    failure: dict[str, Any] | None
+    timings: dict[str, float]
+    answer: Answer
+
+
+def _error(stage: str, err: Exception) -> dict[str, Any]:
+    if isinstance(err, WorkbenchError):
+        body = {"stage": stage, **err.to_dict()}
+    else:
+        body = {"stage": stage, "type": type(err).__name__, "message": str(err), "hint": ""}
+    return body
+
+
+def _timed(name: str, fn: Callable[[AssistantState], dict[str, Any]]) -> Callable[[AssistantState], dict[str, Any]]:
+    def node(state: AssistantState) -> dict[str, Any]:
+        start = time.perf_counter()
+        update = fn(state)
+        timings = dict(state.get("timings") or {})
+        timings[name] = timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
+        update["timings"] = timings
+        return update
+
+    return node
+
+
+class Assistant:
+    """Answers questions about one workbench's lake."""
+
+    def __init__(self, wb: Any, model: SemanticModel | None = None) -> None:
+        self.wb = wb
+        self.settings = wb.settings
+        self.model = model or load_model(settings=self.settings)
+        self.sessions = SessionStore(self.settings)
+        self.usage = Usage()
+        self._index: SummaryIndex | None = None
+        self._vocabulary: dict[str, list[str]] | None = None
+        self._latest: tuple[Any, dt.date | None] | None = None
+        self._columns: dict[str, set[str]] = {}
+        self._offline: Planner | None = None
+        self._llm: Any = None
+        self.graph = self._build()
+
+    # --- resources ---------------------------------------------------------------------------
+    def index(self) -> SummaryIndex | None:
+        if self._index is None:
+            try:
+                if not SummaryIndex.exists(self.wb.lake):
+                    from workbench.assistant.retrieval.summaries import build_summaries
+
+                    log.info("no summary index yet: building it once")
+                    build_summaries(self.wb)
+                self._index = SummaryIndex.load(self.wb.lake)
+            except WorkbenchError as e:
+                log.warning("retrieval unavailable: %s", e)
+                return None
+        return self._index
+
+    def vocabulary(self) -> dict[str, list[str]]:
+        """Known values of the low-cardinality dimensions, read once from the lake."""
+        if self._vocabulary is None:
+            try:
+                from workbench.semantic import vocabulary as vocab_module  # type: ignore[attr-defined]
+
+                loader = getattr(vocab_module, "load_vocabulary", None) or vocab_module.vocabulary
+                self._vocabulary = {k: list(v) for k, v in loader(self.wb, self.model).items()}
+            except (ImportError, AttributeError, TypeError):
+                self._vocabulary = self._read_vocabulary()
+        return self._vocabulary
+
+    def _read_vocabulary(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, d in self.model.dimensions.items():
+            if not d.vocabulary or not d.column:
+                continue
+            try:
+                df = self.wb.sql(f"SELECT DISTINCT {d.column} AS v FROM {d.table}").df
+            except WorkbenchError:
+                continue
+            out[name] = sorted(str(v) for v in df["v"].dropna())
+        return out
+
+    def latest_date(self) -> dt.date | None:
+        """The latest date in the fact table: relative dates resolve against it."""
+        try:
+            meta = self.wb.snapshot.meta(self.model.fact)
+        except (WorkbenchError, AttributeError):
+            meta = None
+        version = getattr(meta, "version", None)
+        if self._latest is not None and self._latest[0] == version:
+            return self._latest[1]
+        latest: dt.date | None = None
+        try:
+            t = self.model.time
+            where = ""
+            if meta is not None and meta.values.get(t.year):
+                year = max(int(v) for v in meta.values[t.year])
+                where = f" WHERE {t.year} = {year}"
+            value = self.wb.sql(f"SELECT MAX({t.date}) AS latest FROM {self.model.fact}{where}").df.iloc[0, 0]
+            if value is not None and str(value) != "NaT":
+                latest = value.date() if hasattr(value, "date") else dt.date.fromisoformat(str(value)[:10])
+        except WorkbenchError as e:
+            log.warning("cannot read the latest date: %s", e)
+        self._latest = (version, latest)
+        return latest
+
+    def table_columns(self, table: str) -> set[str]:
+        if table not in self._columns:
+            dt_ = self.wb.lake.table(table)
+            self._columns[table] = {f.name.lower() for f in dt_.schema().fields}
+        return self._columns[table]
+
+    def offline(self) -> Planner:
+        if self._offline is None:
+            from workbench.assistant.planners import offline as offline_module
+
+            cls = getattr(offline_module, "OfflinePlanner")  # noqa: B009
+            self._offline = cls()
+        return self._offline
+
+    def llm(self) -> Any:
+        if self._llm is None and self.settings.llm_configured:
+            from workbench.assistant.planners.llm import LLMPlanner
+
+            self._llm = LLMPlanner(self.settings)
+        return self._llm
+
+    # --- the graph ---------------------------------------------------------------------------
+    def _build(self) -> Any:
+        from langgraph.graph import END, StateGraph
+
+        g = StateGraph(AssistantState)
+        g.add_node("retrieve", _timed("retrieve", self.retrieve))
+        g.add_node("plan", _timed("plan", self.plan))
+        g.add_node("validate", _timed("validate", self.validate))
+        g.add_node("execute", _timed("execute", self.execute))
+        g.add_node("explain", _timed("explain", self.explain))
+        g.add_node("finish", _timed("finish", self.finish))
+        g.set_entry_point("retrieve")
+        g.add_edge("retrieve", "plan")
+        g.add_conditional_edges("plan", self._after, {"next": "validate", "plan": "plan", "finish": "finish"})
+        g.add_conditional_edges("validate", self._after, {"next": "execute", "plan": "plan", "finish": "finish"})
+        g.add_conditional_edges("execute", self._after, {"next": "explain", "plan": "plan", "finish": "finish"})
+        g.add_edge("explain", END)
+        g.add_edge("finish", END)
+        return g.compile()
+
+    def _after(self, state: AssistantState) -> str:
+        if state.get("status"):
+            return "finish"
+        if state.get("retry"):
+            return "plan"
+        return "next"
+
+    def _repair_or_fail(self, state: AssistantState, stage: str, err: Exception) -> dict[str, Any]:
+        """Send the error back to the LLM planner, or end with it (offline plans are deterministic)."""
+        errors = [*(state.get("errors") or []), _error(stage, err)]
+        attempts = state.get("attempts", 0)
+        plan = state.get("planned")
+        repairable = (plan is None or plan.planner == "llm") and self.llm() is not None
+        if repairable and attempts < self.settings.repair_attempts and not state.get("fell_back"):
+            return {"errors": errors, "attempts": attempts + 1, "retry": True, "planned": None, "sql": None}
+        return {"errors": errors, "retry": False, "status": "failed", "failure": _error(stage, err)}
+
+    # --- nodes -------------------------------------------------------------------------------
+    def retrieve(self, state: AssistantState) -> dict[str, Any]:
+        index = self.index()
+        if index is None:
+            return {"sources": []}
+        text = state["question"]
+        history = state.get("history") or []
+        if history and looks_like_follow_up(text):
+            text = f"{history[-1].get('question', '')} {text}"
+        return {"sources": index.search(text, TOP_K)}
+
+    def _context(self, state: AssistantState) -> PlanContext:
+        return PlanContext(
+            model=self.model,
+            latest_date=self.latest_date(),
+            vocabulary=self.vocabulary(),
+            summaries=[s.text for s in state.get("sources") or []],
+            history=state.get("history") or [],
+            extra={"errors": state.get("errors") or []},
+        )
+
+    def plan(self, state: AssistantState) -> dict[str, Any]:
+        question = state["question"]
+        notes = list(state.get("notes") or [])
+        base = {"retry": False, "notes": notes}
+        if _DESTRUCTIVE.search(question):
+            err = QueryRefused(
+                "the assistant only reads data: it cannot delete, change or create tables or rows",
+                "ask a question about the data, e.g. 'revenue by region in 2024'",
+            )
+            return {**base, "status": "refused", "failure": _error("plan", err)}
+        context = self._context(state)
+        llm = self.llm()
+        if llm is not None and not state.get("fell_back"):
+            try:
+                plan = llm.plan(question, context)
+                self.usage.add(llm.usage)
+                llm.usage = Usage()
+                return {**base, "planned": plan}
+            except QueryRefused as e:
+                self._collect(llm)
+                return {**base, "status": "refused", "failure": _error("plan", e)}
+            except PlanningError as e:
+                self._collect(llm)
+                return self._repair_or_fail({**state, "planned": None}, "plan", e)
+            except ServiceUnavailable as e:
+                self._collect(llm)
+                notes.append(f"The language model was unavailable ({e.message}); the offline planner answered instead.")
+                base["fell_back"] = True
+        follow = self._follow_up(state)
+        if follow is not None:
+            return {**base, "planned": follow}
+        try:
+            plan = self.offline().plan(question, context)
+        except QueryRefused as e:
+            return {**base, "status": "refused", "failure": _error("plan", e)}
+        except PlanningError as e:
+            return {**base, "status": "failed", "failure": _error("plan", e)}
+        except ImportError:
+            err = PlanningError(
+                "no offline planner is installed", "configure an LLM (OPENAI_API_KEY, WORKBENCH_LLM_MODEL)"
+            )
+            return {**base, "status": "failed", "failure": _error("plan", err)}
+        return {**base, "planned": plan}
+
+    def _collect(self, llm: Any) -> None:
+        self.usage.add(llm.usage)
+        llm.usage = Usage()
+
+    def _follow_up(self, state: AssistantState) -> Plan | None:
+        history = state.get("history") or []
+        previous = next((h["semantic_query"] for h in reversed(history) if h.get("semantic_query")), None)
+        if previous is None:
+            return None
+        from workbench.semantic.query import SemanticQuery
+
+        edited = resolve_follow_up(
+            state["question"], SemanticQuery.model_validate(previous), self.model, self.vocabulary()
+        )
+        if edited is None:
+            return None
+        return Plan(
+            query=edited,
+            period=edited.describe_period(),
+            planner="memory",
+            notes=["follow-up of the previous question in this session"],
+        )
+
+    def validate(self, state: AssistantState) -> dict[str, Any]:
+        plan = state["planned"]
+        assert plan is not None
+        try:
+            if plan.query is not None:
+                compiled = compile_query(plan.query, self.model, self.vocabulary())
+                sql, kinds = compiled.sql, dict(compiled.columns)
+            else:
+                sql, kinds = str(plan.sql), {}
+            self._check_sql(sql)
+        except QueryRefused as e:
+            if getattr(e, "details", {}).get("terminal"):
+                return {"status": "refused", "failure": _error("validate", e)}
+            return self._repair_or_fail(state, "validate", e)
+        except (WorkbenchError, ValueError) as e:
+            return self._repair_or_fail(state, "validate", e)
+        return {"sql": sql, "columns_kind": kinds, "retry": False}
+
+    def _check_sql(self, sql: str) -> None:
+        """Read-only guard, then every column must exist in the tables read (no hallucinations)."""
+        from workbench.sql.guard import check_sql
+
+        try:
+            tree = sqlglot.parse_one(sql, read="duckdb")
+        except sqlglot.errors.ParseError as e:
+            raise QueryRefused(f"the SQL does not parse: {str(e).splitlines()[0]}", "write one valid SELECT") from e
+        if not isinstance(tree, exp.Query):
+            raise QueryRefused(
+                f"the assistant only runs read-only queries; refused a {tree.key.upper()} statement",
+                "ask a question about the data instead",
+                terminal=True,
+            )
+        guarded = check_sql(sql, self.wb.tables())
+        known: set[str] = set()
+        for table in guarded.tables:
+            known |= self.table_columns(table)
+        aliases = {a.alias.lower() for a in guarded.expression.find_all(exp.Alias) if a.alias}
+        for cte in guarded.expression.find_all(exp.CTE):
+            aliases |= {c.name.lower() for c in (cte.args.get("alias") or exp.TableAlias()).columns}
+        for table_alias in guarded.expression.find_all(exp.TableAlias):
+            aliases |= {c.name.lower() for c in table_alias.columns}
+        unknown = sorted(
+            {
+                c.name
+                for c in guarded.expression.find_all(exp.Column)
+                if c.name and c.name.lower() not in known | aliases
+            }
+        )
+        if unknown:
+            from workbench.errors import unknown_name
+
+            raise unknown_name("column", unknown[0], sorted(known))
+
+    def execute(self, state: AssistantState) -> dict[str, Any]:
+        try:
+            result = self.wb.sql(state["sql"], user=state.get("user"))
+        except (QueryTimeout, ServiceUnavailable, DataError) as e:
+            return {"status": "failed", "failure": _error("execute", e)}
+        except (QueryRefused, QueryFailed) as e:
+            return self._repair_or_fail(state, "execute", e)
+        return {"result": result, "retry": False}
+
+    def _formats(self, columns: list[str], kinds: dict[str, str]) -> dict[str, str]:
+        formats: dict[str, str] = {}
+        for col in columns:
+            if col in self.model.metrics:
+                formats[col] = self.model.metrics[col].format
+            elif kinds.get(col) in ("comparison", "share") or col.endswith(("_pct", "_share", "growth")):
+                formats[col] = "percent"
+            elif kinds.get(col) == "metric":
+                formats[col] = "number"
+        return formats
+
+    def explain(self, state: AssistantState) -> dict[str, Any]:
+        result = state["result"]
+        plan = state["planned"]
+        assert plan is not None
+        df = result.df
+        columns = [str(c) for c in df.columns]
+        period = plan.query.describe_period() if plan.query is not None else plan.period
+        sources = state.get("sources") or []
+        notes = list(state.get("notes") or []) + [n for n in plan.notes if n.startswith("The ")]
+        narrative = describe_result(df, self._formats(columns, state.get("columns_kind") or {}), period, sources, notes)
+        answer = Answer(
+            question=state["question"],
+            answer=narrative,
+            sql=state.get("sql"),
+            semantic_query=plan.query.model_dump(mode="json", exclude_none=True) if plan.query else None,
+            columns=columns,
+            rows=result.rows,
+            chart=chart_spec(columns, df, state["question"]),
+            sources=list(sources),
+            route=result.route or result.engine,
+            cached=bool(result.cached),
+            period=period,
+            planner=plan.planner,
+            notes=notes + [n for n in plan.notes if n not in notes],
+            session=state.get("session"),
+        )
+        return {"answer": answer, "status": ""}
+
+    def finish(self, state: AssistantState) -> dict[str, Any]:
+        failure = state.get("failure") or {"type": "planning_error", "message": "no answer", "hint": ""}
+        status = state.get("status") or "failed"
+        if status == "refused":
+            text = f"I can't answer that: {failure['message']}."
+        else:
+            tried = state.get("attempts", 0)
+            text = f"I could not answer this question: {failure['message']}."
+            if tried:
+                text += f" (after {tried} repair attempt{'s' if tried > 1 else ''})"
+        if failure.get("hint"):
+            text += f" Hint: {failure['hint']}"
+        notes = list(state.get("notes") or [])
+        if notes:
+            text += " Note: " + " ".join(notes)
+        answer = Answer(
+            question=state["question"],
+            answer=text,
+            sources=list(state.get("sources") or []),
+            status="refused" if status == "refused" else "failed",
+            error=failure,
+            notes=notes,
+            session=state.get("session"),
+            planner=(state.get("planned").planner if state.get("planned") else ""),  # type: ignore[union-attr]
+        )
+        return {"answer": answer}
+
+    # --- entry point -------------------------------------------------------------------------
+    def ask(self, question: str, session: str | None = None, user: str | None = None) -> Answer:
+        start = time.perf_counter()
+        self.usage = Usage()
+        history = self.sessions.history(session) if session else []
+        state: AssistantState = {
+            "question": question.strip(),
+            "session": session,
+            "user": user,
+            "history": history,
+            "errors": [],
+            "attempts": 0,
+            "notes": [],
+            "timings": {},
+        }
+        final = self.graph.invoke(state, {"recursion_limit": 12 + 4 * self.settings.repair_attempts})
+        answer: Answer = final["answer"]
+        answer.timings = dict(final.get("timings") or {})
+        answer.timings["total"] = (time.perf_counter() - start) * 1000
+        answer.tokens = self.usage.to_dict()
+        answer.cost_usd = self.usage.cost_usd
+        if session and answer.ok:
+            self.sessions.append(
+                session,
+                {
+                    "question": answer.question,
+                    "semantic_query": answer.semantic_query,
+                    "sql": answer.sql,
+                    "period": answer.period,
+                    "at": dt.datetime.now(dt.UTC).isoformat(),
+                },
+            )
+        return answer
+
+
+_assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()
+
+
+def assistant_for(wb: Any) -> Assistant:
+    """One Assistant per workbench (the semantic model, vocabulary and index are read once)."""
+    try:
+        found = _assistants.get(wb)
+    except TypeError:
+        found = None
+    if found is None:
+        found = Assistant(wb)
+        try:
+            _assistants[wb] = found
+        except TypeError:
+            pass
+    return found
+
+
+def forget_index(wb: Any) -> None:
+    """Make the assistant of ``wb`` (if any) reload the summary index and vocabulary."""
+    found = _assistants.get(wb)
+    if found is not None:
+        found._index = None
+        found._vocabulary = None

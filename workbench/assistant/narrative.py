@@ -1,0 +1,120 @@
+"""The narrative of an answer, written by template from the result.
+
+Large results are summarised (total, top and bottom rows, spread) rather than pasted: a
+narrative is read, the table is there for the detail. Numbers are formatted by the metric's
+format in the semantic model (currency, percent, count). Sources are cited by number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from workbench.assistant.answer import TIME_COLUMNS
+from workbench.assistant.retrieval.index import Source
+
+#: rows shown by name in a narrative before it switches to a summary
+TOP_N = 3
+
+
+def fmt(value: Any, kind: str = "number") -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "n/a"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    v = float(value)
+    if kind == "currency":
+        if abs(v) >= 1e6:
+            return f"${v / 1e6:,.2f}M"
+        return f"${v:,.2f}"
+    if kind == "percent":
+        return f"{v:.1f}%"
+    if kind == "fraction":
+        return f"{v * 100:.1f}%"
+    if kind == "count" or v.is_integer():
+        return f"{v:,.0f}"
+    return f"{v:,.2f}"
+
+
+def _label(row: pd.Series, dims: Sequence[str]) -> str:
+    parts = []
+    for d in dims:
+        value = row[d]
+        if d == "month" and "year" in dims:
+            continue
+        if d == "year" and "month" in dims:
+            value = f"{int(row['year'])}-{int(row['month']):02d}"
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        parts.append(str(value))
+    return ", ".join(parts)
+
+
+def describe_result(
+    df: pd.DataFrame,
+    formats: dict[str, str],
+    period: str,
+    sources: Sequence[Source] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """A few sentences about ``df``: the value, or the leaders, the spread and the total."""
+    text = _body(df, formats, period)
+    if sources:
+        text += " Context: " + "; ".join(f"[{i}] {s.id}" for i, s in enumerate(sources, 1)) + "."
+    if notes:
+        text += " Note: " + " ".join(notes)
+    return text
+
+
+def _body(df: pd.DataFrame, formats: dict[str, str], period: str) -> str:
+    scope = f" ({period})" if period else ""
+    if df.empty:
+        return f"No rows matched{scope}."
+    measures = [
+        c for c in df.columns if c in formats or (pd.api.types.is_numeric_dtype(df[c]) and c not in TIME_COLUMNS)
+    ]
+    dims = [c for c in df.columns if c not in measures]
+    if not measures:
+        return f"{len(df)} row(s){scope}: " + "; ".join(
+            _label(r, list(df.columns)) for _, r in df.head(TOP_N).iterrows()
+        )
+    y = measures[0]
+    kind = formats.get(y, "number")
+    name = y.replace("_", " ")
+    if len(df) == 1 and not dims:
+        extras = ", ".join(
+            f"{m.replace('_', ' ')} {fmt(df.iloc[0][m], formats.get(m, 'number'))}" for m in measures[1:]
+        )
+        return f"The {name}{scope} is {fmt(df.iloc[0][y], kind)}" + (f" ({extras})." if extras else ".")
+    values = pd.to_numeric(df[y], errors="coerce")
+    if dims and set(dims) <= set(TIME_COLUMNS) and len(df) > 2:
+        ordered = df.assign(_v=values)
+        hi, lo = ordered.loc[ordered["_v"].idxmax()], ordered.loc[ordered["_v"].idxmin()]
+        first, last = ordered.iloc[0], ordered.iloc[-1]
+        change = (last["_v"] - first["_v"]) / abs(first["_v"]) * 100 if first["_v"] else None
+        text = (
+            f"{name.capitalize()}{scope} over {len(df)} periods: highest in {_label(hi, dims)} "
+            f"({fmt(hi['_v'], kind)}), lowest in {_label(lo, dims)} ({fmt(lo['_v'], kind)})"
+        )
+        if change is not None:
+            text += (
+                f"; from {fmt(first['_v'], kind)} in {_label(first, dims)} to {fmt(last['_v'], kind)} in "
+                f"{_label(last, dims)} ({change:+.1f}%)"
+            )
+        return text + "."
+    ranked = df.assign(_v=values).sort_values("_v", ascending=False)
+    top = ranked.head(TOP_N)
+    leaders = ", ".join(f"{_label(r, dims)} ({fmt(r['_v'], kind)})" for _, r in top.iterrows())
+    if len(df) == 1:
+        return f"{_label(ranked.iloc[0], dims)} has the {name}{scope}: {fmt(ranked.iloc[0]['_v'], kind)}."
+    text = f"{name.capitalize()}{scope} across {len(df)} rows: highest {leaders}"
+    if len(df) > TOP_N:
+        bottom = ranked.iloc[-1]
+        text += f"; lowest {_label(bottom, dims)} ({fmt(bottom['_v'], kind)})"
+    if kind in ("currency", "count") and values.notna().all():
+        text += f"; total {fmt(values.sum(), kind)}"
+    if len(df) > 10:
+        text += f"; median {fmt(values.median(), kind)}"
+    return text + "."

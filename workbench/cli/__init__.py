@@ -17,6 +17,7 @@ from workbench import __version__
 COMMAND_MODULES: list[str] = [
     "workbench.cli.lake_cmds",
     "workbench.cli.sql_cmds",
+    "workbench.cli.ask_cmds",
 ]
 
 

@@ -1,0 +1,544 @@
+"""The offline planner: a deterministic parser from a question to a semantic query.
+
+It is the default when no LLM is configured. It knows only what the semantic model and the
+lake's value vocabulary tell it (via :class:`~.lexicon.Lexicon`): metric and dimension names
+and synonyms, category values, and time expressions (:mod:`.dates`). Structure comes from a
+few general cues ("by"/"per"/"which" before a dimension, "top N", superlatives, "share of",
+"growth", "vs"). It never guesses silently: a question with words it cannot place, or with no
+metric and no dimension, raises :class:`PlanningError` with rephrasings; a request to change
+data, or one outside the model (weather, forecasts), is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from workbench.assistant.planners.base import Plan, PlanContext, Planner
+from workbench.assistant.planners.dates import NUMBER_WORDS, TimeMention, find_time
+from workbench.assistant.planners.lexicon import Entry, Hit, Lexicon, normalise
+from workbench.assistant.planners.words import (
+    ASC_WORDS,
+    DESC_WORDS,
+    FILLER,
+    GROUP_MARKERS,
+    GROWTH_WORDS,
+    SHARE_WORDS,
+    TREND_WORDS,
+    VS_WORDS,
+)
+from workbench.errors import PlanningError, QueryRefused, did_you_mean
+from workbench.semantic.query import Comparison, Filter, OrderBy, SemanticQuery, TimeRange
+
+_MUTATION = re.compile(
+    r"\b(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
+    r"|purge|destroy)\b"
+)
+_MUTATION_OBJECT = re.compile(
+    r"\b(table|tables|data|database|rows?|records?|columns?|schema|everything|all|sales|lake)\b"
+)
+_OUT_OF_SCOPE = re.compile(
+    r"\b(weather|forecast|forecasts|predict|prediction|predictions|projection|tomorrow|next (?:year|month|quarter|week)"
+    r"|stock price|password|passwords|email addresses|joke)\b"
+)
+_YOY = re.compile(
+    r"\b(?:year over year|year on year|yoy|y o y|annual growth|(?:vs|versus|against|compared to|compared with|over)"
+    r" (?:the )?(?:same period )?(?:last|previous|prior|a) year|same period last year)\b"
+)
+_MOM = re.compile(
+    r"\b(?:month over month|month on month|mom|m o m|(?:vs|versus|against|compared to|compared with|over)"
+    r" (?:the )?(?:last|previous|prior) month)\b"
+)
+_TOP_N = re.compile(
+    r"\b(top|best|highest|biggest|largest|leading|bottom|worst|lowest|smallest) (\d+|" + "|".join(NUMBER_WORDS) + r")\b"
+)
+_N_TOP = re.compile(r"\b(\d+) (best|worst|top|bottom|highest|lowest|biggest|largest|smallest)\b")
+_COMPARISON_OPS = {
+    "above": ">", "over": ">", "greater than": ">", "more than": ">", "higher than": ">", "exceeding": ">",
+    "at least": ">=", "below": "<", "under": "<", "less than": "<", "lower than": "<", "at most": "<=",
+}  # fmt: skip
+
+
+@dataclass
+class _Parse:
+    """Working state of one question."""
+
+    question: str
+    context: PlanContext
+    lexicon: Lexicon
+    text: str = ""
+    tokens: list[str] = field(default_factory=list)
+    used: set[int] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    confidence: float = 1.0
+
+
+class OfflinePlanner(Planner):
+    """Deterministic parser over the semantic model; see the module docstring."""
+
+    name = "offline"
+
+    def __init__(self) -> None:
+        self._lexicons: dict[int, Lexicon] = {}
+
+    def lexicon(self, context: PlanContext) -> Lexicon:
+        key = id(context.model) ^ hash(tuple(sorted((k, tuple(v)) for k, v in context.vocabulary.items())))
+        if key not in self._lexicons:
+            self._lexicons[key] = Lexicon(context.model, context.vocabulary)
+        return self._lexicons[key]
+
+    def plan(self, question: str, context: PlanContext) -> Plan:
+        p = _Parse(question, context, self.lexicon(context))
+        query = _build(p)
+        period = _period_text(query)
+        if query.time_range and query.time_range.label and "data" in query.time_range.label and context.latest_date:
+            p.notes.append(f"relative dates resolved against the latest date in the data, {context.latest_date}")
+        return Plan(
+            query=query,
+            period=period,
+            confidence=round(max(0.3, p.confidence), 2),
+            notes=p.notes,
+            planner=self.name,
+        )
+
+
+# --- the parse ---------------------------------------------------------------------------------
+def _build(p: _Parse) -> SemanticQuery:
+    raw = normalise(p.question)
+    _refuse(raw, p.question)
+    flags: set[str] = set()
+    text = _YOY.sub(lambda m: _flag(flags, "yoy", m), raw)
+    text = _MOM.sub(lambda m: _flag(flags, "mom", m), text)
+    p.text = text
+    p.tokens = text.split()
+    model = p.context.model
+
+    times = find_time(text, p.context.latest_date)
+    for t in times:
+        p.used.update(_token_span(text, t.start, t.end))
+    numeric = _numeric_filters(p)
+    hits = p.lexicon.scan(p.tokens, p.used)
+    for h in hits:
+        p.used.update(range(h.start, h.end))
+
+    metrics: list[str] = []
+    values: list[tuple[Hit, Entry]] = []
+    dim_hits: list[Hit] = []
+    for i, h in enumerate(hits):
+        kinds = {e.kind for e in h.entries}
+        if "value" in kinds:
+            values.append((h, _pick_value(h, hits, i, p)))
+        elif "metric" in kinds and "dimension" in kinds:
+            # "discount" is a metric unless it follows "by"/"per"/"which"
+            if _after_marker(p, h, hits):
+                dim_hits.append(h)
+            else:
+                metrics.append(_first(h, "metric").name)
+        elif "metric" in kinds:
+            metrics.append(_first(h, "metric").name)
+        else:
+            dim_hits.append(h)
+    metrics = list(dict.fromkeys(metrics))
+
+    # a dimension word right next to one of its values belongs to the value ("North region")
+    value_dims = {e.name for _, e in values}
+    absorbed = {
+        id(d)
+        for d in dim_hits
+        for vh, ve in values
+        if (d.start == vh.end or d.end == vh.start) and _first(d, "dimension").name == ve.name
+    }
+    dim_hits = [d for d in dim_hits if id(d) not in absorbed]
+
+    # --- intents ---------------------------------------------------------------------------
+    words = set(p.tokens)
+    share = bool(_share_intent(p))
+    growth = bool(words & GROWTH_WORDS) or bool(flags)
+    versus = bool(words & VS_WORDS) or "compare" in words or "comparison" in words
+    trend = bool(words & TREND_WORDS)
+    desc = bool(words & DESC_WORDS) and "most recent" not in text
+    asc = bool(words & ASC_WORDS)
+    limit, limit_dir = _top_n(text)
+
+    # --- grouping --------------------------------------------------------------------------
+    groups: list[str] = []
+    grouped_hits: list[Hit] = []
+    for h in dim_hits:
+        d = model.dimensions[_first(h, "dimension").name]
+        grain_adj = d.kind == "time" and p.tokens[h.start] in _GRAIN_ADJECTIVES
+        chained = bool(grouped_hits) and all(
+            t in ("and", "then", "x") for t in p.tokens[grouped_hits[-1].end : h.start]
+        )
+        if _after_marker(p, h, hits) or grain_adj or chained:
+            if grain_adj and growth and d.name == "year":
+                continue  # "annual growth" is year over year, not a breakdown
+            if d.name not in groups:
+                groups.append(d.name)
+            grouped_hits.append(h)
+        elif d.name not in value_dims:
+            p.notes.append(f"'{' '.join(p.tokens[h.start : h.end])}' was read as context, not as a breakdown")
+    if trend and not any(model.dimensions[g].kind == "time" for g in groups):
+        groups.append("month")
+
+    # --- filters ---------------------------------------------------------------------------
+    by_dim: dict[str, list[str]] = {}
+    for _, e in values:
+        by_dim.setdefault(e.name, [])
+        if e.value not in by_dim[e.name]:
+            by_dim[e.name].append(str(e.value))
+    share_filter: Filter | None = None
+    if share:
+        share_filter = _share_filter(p, numeric, values)
+        if share_filter is None:
+            raise PlanningError(
+                "I understood 'share of' but not which part to take the share of",
+                "name a value, e.g. 'what share of revenue came from Online?'",
+            )
+        if share_filter in numeric:
+            numeric.remove(share_filter)
+        elif share_filter.dimension in by_dim:
+            by_dim[share_filter.dimension] = [
+                v for v in by_dim[share_filter.dimension] if v not in {str(x) for x in share_filter.values}
+            ]
+    comparison: Comparison | None = None
+    filters: list[Filter] = list(numeric)
+    for dim, vals in by_dim.items():
+        if not vals:
+            continue
+        if versus and len(vals) == 2 and comparison is None and not growth:
+            comparison = Comparison(kind="vs", dimension=dim, members=list(vals))
+            continue
+        filters.append(Filter(dimension=dim, op="in", values=list(vals)))
+
+    # --- time ------------------------------------------------------------------------------
+    time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups)
+
+    # --- metrics ---------------------------------------------------------------------------
+    if not metrics:
+        if not (groups or filters or values or comparison or growth or share):
+            _not_understood(p)
+        metrics = ["revenue"]
+        p.notes.append("no metric named: using revenue")
+        p.confidence -= 0.2
+    _check_leftovers(p)
+
+    # --- order and limit ---------------------------------------------------------------------
+    order: list[OrderBy] = []
+    if limit is not None or desc or asc:
+        if groups:
+            direction = limit_dir or ("asc" if asc and not desc else "desc")
+            by = (
+                "growth"
+                if (comparison is not None and comparison.kind != "vs") or (growth and comparison)
+                else metrics[0]
+            )
+            order.append(OrderBy(by=by, direction=direction))  # type: ignore[arg-type]
+            if limit is None:
+                plural_group = any(p.tokens[h.end - 1].endswith("s") for h in grouped_hits if h.end - h.start)
+                limit = 5 if plural_group and ("top" in words or "bottom" in words) else 1
+        else:
+            limit = None
+    query = SemanticQuery(
+        metrics=metrics,
+        dimensions=groups,
+        filters=filters,
+        time_range=time_range,
+        comparison=comparison,
+        share=share_filter,
+        order=order,
+        limit=limit,
+    )
+    return query
+
+
+def _flag(flags: set[str], name: str, m: re.Match[str]) -> str:
+    flags.add(name)
+    return " " + f"zz{name}zz" + " "
+
+
+_GRAIN_ADJECTIVES = {"daily", "weekly", "monthly", "quarterly", "yearly", "annual", "annually"}
+
+
+def _refuse(text: str, question: str) -> None:
+    m = _MUTATION.search(text)
+    if m and (_MUTATION_OBJECT.search(text) or text.startswith(m.group(1))):
+        raise QueryRefused(
+            f"I only read data; I will not {m.group(1)} anything ({question.strip()!r})",
+            "ask a question about the data, e.g. 'revenue by region in 2024'; changes go through ingest",
+        )
+    o = _OUT_OF_SCOPE.search(text)
+    if o:
+        raise PlanningError(
+            f"'{o.group(0)}' is outside what the retail data can answer",
+            "I can answer questions about past sales, e.g. 'revenue by region last year', "
+            "'top 5 products by profit in 2024', 'monthly revenue trend for 2023'",
+        )
+
+
+def _token_span(text: str, start: int, end: int) -> range:
+    first = text[:start].count(" ") if start else 0
+    last = text[:end].count(" ")
+    return range(first, last + 1)
+
+
+def _first(h: Hit, kind: str) -> Entry:
+    return next(e for e in h.entries if e.kind == kind)
+
+
+def _after_marker(p: _Parse, h: Hit, hits: list[Hit]) -> bool:
+    """A dimension is a breakdown when "by/per/each/which/top N ..." comes right before it."""
+    j = h.start - 1
+    steps = 0
+    while j >= 0 and steps < 4:
+        tok = p.tokens[j]
+        if tok in GROUP_MARKERS:
+            return True
+        if tok in ("the", "a", "an", "of", "its", "their") or tok.isdigit() or tok in NUMBER_WORDS:
+            j -= 1
+            steps += 1
+            continue
+        if tok in DESC_WORDS or tok in ASC_WORDS:
+            j -= 1
+            steps += 1
+            continue
+        return False
+    return False
+
+
+def _pick_value(h: Hit, hits: list[Hit], i: int, p: _Parse) -> Entry:
+    """Choose the dimension of an ambiguous value ("Online": channel or store type)."""
+    values = [e for e in h.entries if e.kind == "value"]
+    if len(values) == 1:
+        return values[0]
+    neighbours = [x for x in hits if x.start == h.end or x.end == h.start]
+    for n in neighbours:
+        for e in n.entries:
+            for v in values:
+                if e.kind == "dimension" and e.name == v.name:
+                    return v
+    fact = p.context.model.fact
+    ranked = sorted(values, key=lambda v: p.context.model.dimensions[v.name].table != fact)
+    p.notes.append(f"'{ranked[0].value}' read as {ranked[0].name.replace('_', ' ')}")
+    return ranked[0]
+
+
+def _numeric_filters(p: _Parse) -> list[Filter]:
+    """ "discount above 20%", "quantity of at least 3": filters on numeric dimensions."""
+    model = p.context.model
+    out: list[Filter] = []
+    ops = "|".join(sorted(_COMPARISON_OPS, key=len, reverse=True))
+    for name, d in model.dimensions.items():
+        if d.kind != "number":
+            continue
+        names = "|".join(
+            sorted({re.escape(normalise(s)) for s in [name.replace("_", " "), *d.synonyms]}, key=len, reverse=True)
+        )
+        patterns = [
+            rf"\b({names})s?(?: of| rate| level)? ({ops}) (\d+(?:\.\d+)?)( %| percent)?",
+            rf"\b({ops}) (\d+(?:\.\d+)?)( %| percent)? ({names})\b",
+        ]
+        for k, pat in enumerate(patterns):
+            for m in re.finditer(pat, p.text):
+                span = _token_span(p.text, m.start(), m.end())
+                if any(i in p.used for i in span):
+                    continue
+                op_word, number, pct = (m.group(2), m.group(3), m.group(4)) if k == 0 else m.group(1, 2, 3)
+                value = float(number)
+                if d.unit == "fraction" and (pct or value > 1):
+                    value /= 100
+                out.append(Filter(dimension=name, op=_COMPARISON_OPS[op_word], values=[value]))  # type: ignore[arg-type]
+                p.used.update(span)
+        for m in re.finditer(rf"\b(discounted|on promotion|on sale|with a ({names}))\b", p.text):
+            if d.unit != "fraction":
+                break
+            span = _token_span(p.text, m.start(), m.end())
+            if any(i in p.used for i in span):
+                continue
+            out.append(Filter(dimension=name, op=">", values=[0.0]))
+            p.used.update(span)
+    return out
+
+
+def _share_intent(p: _Parse) -> bool:
+    for i, tok in enumerate(p.tokens):
+        if i in p.used:
+            continue
+        if tok in SHARE_WORDS and ((i + 1 < len(p.tokens) and p.tokens[i + 1] == "of") or tok.startswith("contribut")):
+            p.used.add(i)
+            return True
+    return False
+
+
+def _share_filter(p: _Parse, numeric: list[Filter], values: list[tuple[Hit, Entry]]) -> Filter | None:
+    if numeric:
+        return numeric[0]
+    if not values:
+        return None
+    chosen = values[-1]
+    for h, e in values:
+        before = p.tokens[h.start - 1] if h.start else ""
+        if before in ("from", "via", "through", "by", "in", "on"):
+            chosen = (h, e)
+            break
+    # all values of that dimension named together ("from Online and Mobile") form the part
+    dim = chosen[1].name
+    part = [str(e.value) for _, e in values if e.name == dim]
+    return Filter(dimension=dim, op="in", values=list(dict.fromkeys(part)))
+
+
+def _top_n(text: str) -> tuple[int | None, str | None]:
+    m = _TOP_N.search(text)
+    if m:
+        word, n = m.group(1), m.group(2)
+        count = int(n) if n.isdigit() else NUMBER_WORDS[n]
+        return count, ("asc" if word in ("bottom", "worst", "lowest", "smallest") else "desc")
+    m = _N_TOP.search(text)
+    if m:
+        return int(m.group(1)), ("asc" if m.group(2) in ("bottom", "worst", "lowest", "smallest") else "desc")
+    return None, None
+
+
+def _time(
+    p: _Parse,
+    times: list[TimeMention],
+    flags: set[str],
+    growth: bool,
+    versus: bool,
+    comparison: Comparison | None,
+    groups: list[str],
+) -> tuple[TimeRange | None, Comparison | None]:
+    latest = p.context.latest_date
+    if not times:
+        if "mom" in flags or (growth and "month" in p.tokens and not groups):
+            return _latest_month(p, latest), Comparison(kind="mom")
+        if growth or "yoy" in flags:
+            if comparison is not None:
+                return None, comparison
+            return _latest_year(p, latest), Comparison(kind="yoy")
+        return None, comparison
+    if len(times) > 1:
+        a, b = times[0].range, times[1].range
+        if a and b and (growth or versus or flags) and _same_shape(a, b):
+            early, late = sorted((a, b), key=lambda r: r.bounds()[0])
+            kind = "yoy" if late.year == (early.year or 0) + 1 and late.month == early.month else "mom"
+            if kind == "mom" and not (late.month and _next_month(early) == (late.year, late.month)):
+                raise PlanningError(
+                    "I can compare a period with the one a year or a month before it, not these two",
+                    "ask for each period separately, or e.g. 'Q4 2024 vs Q4 2023'",
+                )
+            return late, Comparison(kind=kind)  # type: ignore[arg-type]
+        if all(t.years and len(t.years) == 1 for t in times):
+            years = sorted({t.years[0] for t in times})
+            if growth or versus:
+                return None, Comparison(kind="vs", dimension="year", members=[years[0], years[-1]])
+            if "year" not in groups:
+                groups.append("year")
+            p.notes.append("several years named: one row per year")
+            return TimeRange(year=years[0], end_year=years[-1]), comparison
+        p.notes.append(f"several periods named; using {times[0].range.describe() if times[0].range else 'the first'}")
+        p.confidence -= 0.2
+    t = times[0]
+    tr = t.range
+    if len(t.years) == 2:
+        a, b = t.years
+        if growth or versus or "yoy" in flags:
+            return None, Comparison(kind="vs", dimension="year", members=[min(a, b), max(a, b)])
+        if "year" not in groups and re.search(
+            rf"\b{a} (and|vs|versus|against|compared to|compared with) {b}\b", p.text
+        ):
+            groups.append("year")
+            return TimeRange(year=min(a, b), end_year=max(a, b)), comparison
+    if "mom" in flags:
+        if tr is None or not tr.month:
+            tr = _latest_month(p, latest) if tr is None or tr.year is None else tr
+        return tr, Comparison(kind="mom")
+    single = tr is not None and tr.year is not None and not (tr.end_year and tr.end_year != tr.year)
+    if (growth or "yoy" in flags) and comparison is None and single:
+        return tr, Comparison(kind="yoy")
+    return tr, comparison
+
+
+def _same_shape(a: TimeRange, b: TimeRange) -> bool:
+    return bool(a.year and b.year) and bool(a.quarter) == bool(b.quarter) and bool(a.month) == bool(b.month)
+
+
+def _next_month(r: TimeRange) -> tuple[int, int]:
+    y, m = r.year or 0, r.month or 1
+    return (y, m + 1) if m < 12 else (y + 1, 1)
+
+
+def _latest_year(p: _Parse, latest: dt.date | None) -> TimeRange:
+    if latest is None:
+        raise PlanningError(
+            "growth needs a period and the latest date of the data is unknown", "name a year, e.g. 'growth in 2024'"
+        )
+    p.notes.append(f"no period named: using the latest year in the data, {latest.year}")
+    return TimeRange(year=latest.year, label=f"{latest.year} (latest year in the data)")
+
+
+def _latest_month(p: _Parse, latest: dt.date | None) -> TimeRange:
+    if latest is None:
+        raise PlanningError("month over month needs a month", "name one, e.g. 'in March 2024'")
+    p.notes.append("no month named: using the latest month in the data")
+    return TimeRange(year=latest.year, month=latest.month, label=f"{latest:%B %Y} (latest month in the data)")
+
+
+def _check_leftovers(p: _Parse) -> None:
+    """Words the parser could not place: a near miss is an error, anything else lowers confidence."""
+    known = p.lexicon.all_phrases()
+    vocab = [str(v) for vals in p.lexicon.vocabulary.values() for v in vals]
+    ignored = []
+    for i, tok in enumerate(p.tokens):
+        if i in p.used or tok in FILLER or tok.isdigit() or tok.startswith("zz") or len(tok) < 3:
+            continue
+        if re.fullmatch(r"[\d.%]+", tok):
+            continue
+        suggestion = did_you_mean(tok, known + vocab)
+        if suggestion and not _inflection_of_known(tok, known):
+            raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
+        ignored.append(tok)
+    for word in re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+)\b", p.question.strip()):
+        if normalise(word) in ignored:
+            raise PlanningError(
+                f"I do not know {word!r}: it is not a value in the data",
+                did_you_mean(word, vocab) or "known values include " + ", ".join(sorted(vocab)[:12]),
+            )
+    if ignored:
+        p.notes.append("ignored words: " + ", ".join(ignored))
+        p.confidence -= 0.1 * len(ignored)
+
+
+def _inflection_of_known(tok: str, known: list[str]) -> bool:
+    """'purchase' next to the known 'purchases' is a word we ignore, not a typo to report."""
+    pool = set(known)
+    return any(v in pool for v in (tok + "s", tok + "es", tok[:-1], tok[:-2], tok + "d", tok[:-1] + "ies"))
+
+
+def _not_understood(p: _Parse) -> None:
+    raise PlanningError(
+        f"I do not understand {p.question.strip()!r}: it names no metric, dimension or value of the data",
+        "try e.g. 'revenue by region in 2024', 'top 5 products by profit last year', "
+        "'what share of revenue came from Online?', 'monthly revenue trend for 2023'",
+    )
+
+
+def _period_text(q: SemanticQuery) -> str:
+    c = q.comparison
+    if c is None:
+        return q.describe_period()
+    if c.kind == "vs":
+        if c.dimension == "year":
+            return f"{c.members[1]} vs {c.members[0]}"
+        return q.describe_period()
+    tr = q.time_range
+    if tr is None:
+        return "all data"
+    cur = tr.describe()
+    if c.kind == "yoy" and tr.year is not None:
+        prev = tr.model_copy(update={"year": tr.year - 1, "label": None}).describe()
+        return f"{cur} vs {prev}"
+    if c.kind == "mom" and tr.year is not None and tr.month:
+        y, m = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
+        return f"{cur} vs {dt.date(y, m, 1):%B %Y}"
+    return cur

@@ -59,7 +59,13 @@ def _engine_for(url: str) -> Engine:
         raise ConfigError(f"invalid catalog URL {url!r}", "use sqlite:///path or postgresql+psycopg://...") from e
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ServiceUnavailable(
+                    f"cannot create the catalog database {parsed.database}: {e}",
+                    "check that the workbench home is writable (WORKBENCH_HOME) or set WORKBENCH_CATALOG_URL",
+                ) from e
         engine = sa.create_engine(parsed, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

@@ -16,6 +16,7 @@ from workbench import __version__
 #: modules contributing commands; each defines ``COMMANDS: list[click.Command]``
 COMMAND_MODULES: list[str] = [
     "workbench.cli.lake_cmds",
+    "workbench.cli.catalog_cmds",
     "workbench.cli.sql_cmds",
     "workbench.cli.ask_cmds",
 ]

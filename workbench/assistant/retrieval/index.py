@@ -76,7 +76,9 @@ class SummaryIndex:
         import faiss
 
         self = cls(lake, embedder, records)
-        texts = [r["text"] for r in records]
+        # a record's ``key`` (its scope in words) is embedded when present: numbers in the text
+        # are noise for matching a question to the period/category/region it is about
+        texts = [r.get("key") or r["text"] for r in records]
         matrix = self.embedder.embed(texts) if texts else np.zeros((0, max(self.embedder.dim, 1)), np.float32)
         index = faiss.IndexFlatIP(int(matrix.shape[1]))
         if len(texts):
@@ -139,7 +141,7 @@ class SummaryIndex:
         if not self.records or self._index is None or k <= 0:
             return []
         query = self.embedder.embed([text])
-        pool = min(len(self.records), max(k * 50, 200))
+        pool = min(len(self.records), max(k * 50, 20_000))
         scores, ids = self._index.search(query, pool)
         mentioned = _mentions(text)
         ranked: list[tuple[float, int]] = []
@@ -153,7 +155,7 @@ class SummaryIndex:
                 self.records[i]["id"],
                 self.records[i]["text"],
                 s,
-                {k_: v for k_, v in self.records[i].items() if k_ not in ("id", "text")},
+                {k_: v for k_, v in self.records[i].items() if k_ not in ("id", "text", "key")},
             )
             for s, i in ranked[:k]
         ]

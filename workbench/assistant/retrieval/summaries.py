@@ -95,6 +95,7 @@ def month_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": f"month:{year}-{month:02d}",
+                "key": f"month {label} monthly trend revenue {year} month over month all categories regions",
                 "text": text,
                 "kind": "month",
                 "year": year,
@@ -140,6 +141,7 @@ def quarter_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": f"quarter:{year}-Q{quarter}:{category}:{region}",
+                "key": f"{category} category {region} region quarter {label} quarterly revenue growth margin",
                 "text": text,
                 "kind": "quarter",
                 "year": year,
@@ -172,6 +174,7 @@ def year_category_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": f"year:{year}:{category}",
+                "key": f"{category} category year {year} annual revenue share growth margin categories",
                 "text": text,
                 "kind": "year",
                 "year": year,
@@ -203,6 +206,7 @@ def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": f"year:{year}",
+                "key": f"year {year} annual yearly total overall revenue margin growth all categories regions",
                 "text": text,
                 "kind": "year_total",
                 "year": year,

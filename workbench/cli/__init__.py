@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.catalog_cmds",
     "workbench.cli.sql_cmds",
     "workbench.cli.ask_cmds",
+    "workbench.cli.assistant_cmds",
 ]
 
 

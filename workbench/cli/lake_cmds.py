@@ -4,4 +4,89 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from workbench.cli.output import handles_errors, json_option, to_json
+
+
+def _lake_url(ctx: click.Context, lake: str | None) -> str | None:
+    return lake or (ctx.obj or {}).get("lake")
+
+
+@click.command("generate")
+@click.option("--rows", type=int, required=True, help="raw sales rows to generate (dirt included)")
+@click.option("--out", default=None, help="landing folder or s3:// prefix (default: settings.landing)")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--chunk-rows", type=int, default=1_000_000, show_default=True, help="sales rows per file")
+@json_option
+@handles_errors
+def generate_cmd(rows: int, out: str | None, seed: int, fmt: str, chunk_rows: int, as_json: bool) -> None:
+    """Write landing files (sales, products, stores, customers) of the reference retail dataset."""
+    from workbench.config import get_settings
+    from workbench.lake.generate import generate
+
+    settings = get_settings()
+    result = generate(
+        rows,
+        out or settings.landing,
+        seed=seed,
+        fmt=fmt,  # type: ignore[arg-type]
+        chunk_rows=chunk_rows,
+        workers=max(1, settings.n_workers),
+        progress=not as_json,
+    )
+    if as_json:
+        click.echo(to_json({"out": result.out, "rows": result.rows, "files": result.files}))
+    else:
+        n_files = sum(len(v) for v in result.files.values())
+        click.echo(f"wrote {n_files} files to {result.out}: " + ", ".join(f"{k} {v:,}" for k, v in result.rows.items()))
+
+
+@click.command("ingest")
+@click.argument("landing")
+@click.option("--lake", default=None, help="lake URL (folder or s3://bucket/prefix); default settings.lake")
+@json_option
+@click.pass_context
+@handles_errors
+def ingest_cmd(ctx: click.Context, landing: str, lake: str | None, as_json: bool) -> None:
+    """Clean, dedupe and commit landing files into the lake (atomic, idempotent)."""
+    from workbench.lake.ingest import ingest
+
+    report = ingest(landing, _lake_url(ctx, lake), progress=not as_json)
+    click.echo(to_json(report.to_dict()) if as_json else report.to_text())
+
+
+@click.command("tables")
+@click.option("--lake", default=None, help="lake URL (folder or s3://bucket/prefix); default settings.lake")
+@json_option
+@click.pass_context
+@handles_errors
+def tables_cmd(ctx: click.Context, lake: str | None, as_json: bool) -> None:
+    """List the lake's tables: rows, partitions, files, size, Delta version (from the log only)."""
+    from workbench.lake.storage import Lake
+    from workbench.lake.tables import lake_tables
+
+    the_lake = Lake(_lake_url(ctx, lake))
+    stats = lake_tables(the_lake)
+    if as_json:
+        click.echo(to_json({"lake": the_lake.url, "tables": [t.to_dict() for t in stats]}))
+        return
+    if not stats:
+        click.echo(f"no tables in {the_lake.url} (run `workbench ingest <landing>`)")
+        return
+    click.echo(f"{'table':<40} {'rows':>14} {'partitions':>10} {'files':>6} {'size':>10} {'version':>7}")
+    for t in stats:
+        click.echo(
+            f"{t.name:<40} {t.rows:>14,} {t.partitions:>10,} {t.files:>6,} {_size(t.size_bytes):>10} {t.version:>7}"
+        )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+COMMANDS: list[click.Command] = [generate_cmd, ingest_cmd, tables_cmd]

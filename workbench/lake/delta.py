@@ -120,5 +120,5 @@ def ingested_fingerprints(lake: Lake, table: str) -> set[str]:
 
 def partitions_of(actions: Iterable[Any]) -> list[dict[str, str]]:
     """Distinct partition values of a set of AddActions, sorted."""
-    seen = {tuple(sorted((k, str(v)) for k, v in a.partition_values.items())) for a in actions}
+    seen = {tuple((k, str(v)) for k, v in a.partition_values.items()) for a in actions}
     return [dict(p) for p in sorted(seen)]

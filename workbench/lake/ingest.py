@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ BUCKET_ROWS = 4_000_000
 #: lake ids per bucket when scanning the existing table
 BUCKET_EXISTING_IDS = 20_000_000
 CSV_BYTES_PER_ROW = 110
+#: concurrent partition-file uploads per bucket on object storage
+WRITE_THREADS = 8
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -158,11 +161,13 @@ def _write_partitions(lake: Lake, name: str, table: pa.Table, batch_id: str, par
     keys = np.column_stack([np.asarray(table[c].to_numpy(zero_copy_only=False)) for c in cols])
     change = np.flatnonzero((keys[1:] != keys[:-1]).any(axis=1)) + 1
     bounds = [0, *change.tolist(), table.num_rows]
-    actions = []
-    for lo, hi in itertools.pairwise(bounds):
-        partition = {c: str(keys[lo][i]) for i, c in enumerate(cols)}
-        actions.append(write_data_file(lake, name, table.slice(lo, hi - lo), partition, batch_id, part))
-    return actions
+    jobs = [
+        ({c: str(keys[lo][i]) for i, c in enumerate(cols)}, table.slice(lo, hi - lo))
+        for lo, hi in itertools.pairwise(bounds)
+    ]
+    # object stores answer each PUT in tens of milliseconds: overlap the uploads
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS if lake.is_s3 else 2) as pool:
+        return list(pool.map(lambda job: write_data_file(lake, name, job[1], job[0], batch_id, part), jobs))
 
 
 def _ingest_dimension(

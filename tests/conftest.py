@@ -5,6 +5,7 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.lake",
+    "tests.fixtures.s3",
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.llm_server",

@@ -403,7 +403,14 @@ class Assistant:
         period = plan.query.describe_period() if plan.query is not None else plan.period
         sources = state.get("sources") or []
         notes = list(state.get("notes") or []) + [n for n in plan.notes if n.startswith("The ")]
-        narrative = describe_result(df, self._formats(columns, state.get("columns_kind") or {}), period, sources, notes)
+        scope = period
+        if plan.query is not None and plan.query.filters:
+            scope += ", " + "; ".join(
+                f"{f.dimension.replace('_', ' ')} {'not ' if f.op in ('!=', 'not in') else ''}"
+                + ", ".join(map(str, f.values))
+                for f in plan.query.filters
+            )
+        narrative = describe_result(df, self._formats(columns, state.get("columns_kind") or {}), scope, sources, notes)
         answer = Answer(
             question=state["question"],
             answer=narrative,

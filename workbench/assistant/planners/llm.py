@@ -93,8 +93,10 @@ def describe_model(model: SemanticModel, vocabulary: dict[str, list[str]] | None
             if token not in {"sum", "avg", "count", "distinct", "min", "max"} and m.table:
                 columns[m.table].add(token)
     for j in model.joins:
-        columns[j.left].add(j.on)
-        columns[j.right].add(j.on)
+        key = getattr(j, "column", None) or getattr(j, "on", None)
+        if isinstance(key, str):
+            columns[j.left].add(key)
+            columns[j.right].add(key)
     lines.append("tables (for SQL):")
     for table, cols in columns.items():
         lines.append(f"  {table}({', '.join(sorted(cols))})")

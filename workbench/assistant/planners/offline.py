@@ -110,7 +110,6 @@ def _build(p: _Parse) -> SemanticQuery:
     flags: set[str] = set()
     text = _YOY.sub(lambda m: _flag(flags, "yoy", m), raw)
     text = _MOM.sub(lambda m: _flag(flags, "mom", m), text)
-    text = re.sub(r"\s+", " ", text).strip()
     p.text = text
     p.tokens = text.split()
     model = p.context.model
@@ -489,23 +488,22 @@ def _check_leftovers(p: _Parse) -> None:
     """Words the parser could not place: a near miss is an error, anything else lowers confidence."""
     known = p.lexicon.all_phrases()
     vocab = [str(v) for vals in p.lexicon.vocabulary.values() for v in vals]
-    leftovers = [
-        tok
-        for i, tok in enumerate(p.tokens)
-        if not (i in p.used or tok in FILLER or tok.startswith("zz") or len(tok) < 3 or re.fullmatch(r"[\d.%]+", tok))
-    ]
-    for word in re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+)\b", p.question.strip()):
-        if normalise(word) in leftovers:
-            raise PlanningError(
-                f"I do not know {word!r}: it is not a value in the data",
-                did_you_mean(word, vocab) or "known values include " + ", ".join(sorted(vocab)[:12]),
-            )
     ignored = []
-    for tok in leftovers:
+    for i, tok in enumerate(p.tokens):
+        if i in p.used or tok in FILLER or tok.isdigit() or tok.startswith("zz") or len(tok) < 3:
+            continue
+        if re.fullmatch(r"[\d.%]+", tok):
+            continue
         suggestion = did_you_mean(tok, known + vocab)
         if suggestion and not _inflection_of_known(tok, known):
             raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
         ignored.append(tok)
+    for word in re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+)\b", p.question.strip()):
+        if normalise(word) in ignored:
+            raise PlanningError(
+                f"I do not know {word!r}: it is not a value in the data",
+                did_you_mean(word, vocab) or "known values include " + ", ".join(sorted(vocab)[:12]),
+            )
     if ignored:
         p.notes.append("ignored words: " + ", ".join(ignored))
         p.confidence -= 0.1 * len(ignored)

@@ -129,7 +129,7 @@ class RedisCache(ResultCache):
         return ok
 
     def invalidate(self, key: str) -> None:
-        if self._guard(lambda: self.client.delete(self._entry(key)), 0):
+        if self._guard(lambda: int(self.client.delete(self._entry(key))), 0):  # type: ignore[arg-type]
             self.invalidations += 1
 
     def invalidate_tables(self, names: Iterable[str]) -> int:

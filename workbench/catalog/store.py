@@ -362,16 +362,10 @@ class Catalog:
         built_at: dt.datetime | None = None,
     ) -> RollupInfo:
         """Store a rollup's definition and freshness (the base version it was built from)."""
-        row = {
-            "name": name,
-            "base_table": base_table,
-            "definition": definition,
-            "built_from_version": built_from_version,
-            "built_at": _store_ts(built_at or utcnow()),
-        }
+        info = RollupInfo(name, base_table, definition, built_from_version, _store_ts(built_at or utcnow()))
         with self._tx() as conn:
-            _upsert(conn, S.rollups, row, ["name"])
-        return RollupInfo(**{**row, "built_at": _utc(row["built_at"])})
+            _upsert(conn, S.rollups, info.to_dict(), ["name"])
+        return info
 
     def rollup(self, name: str) -> RollupInfo:
         with self._tx() as conn:

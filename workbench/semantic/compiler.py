@@ -251,7 +251,10 @@ class _Compiler:
             return out
         start, end = tr.bounds()
         if tr.start and tr.end:
-            out.append(exp.Between(this=year, low=_num(start.year), high=_num(end.year)))
+            if start.year == end.year:
+                out.append(exp.EQ(this=year, expression=_num(start.year)))
+            else:
+                out.append(exp.Between(this=year, low=_num(start.year), high=_num(end.year)))
             out.append(exp.Between(this=date, low=_date(start), high=_date(end)))
         elif tr.start:
             out.append(exp.GTE(this=year, expression=_num(start.year)))

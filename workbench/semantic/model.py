@@ -26,9 +26,15 @@ class TableDef(BaseModel):
 
 
 class JoinDef(BaseModel):
+    """``left`` reaches ``right`` on the key ``column`` present in both (``on`` in YAML 1.1 is a boolean)."""
+
     left: str
     right: str
     column: str
+
+    @property
+    def on(self) -> str:
+        return self.column
 
 
 class TimeDef(BaseModel):

@@ -99,7 +99,7 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
         start = dt.date(end.year, 1, 1)
         label = f"year to date ({start} .. {end})"
         add(m, TimeMention(m.start(), m.end(), TimeRange(start=start, end=end, label=label), relative=True))
-    rel1 = r"\b(this|current|last|previous|past|prior) (year|quarter|month|week)\b"
+    rel1 = r"\b(this|current|latest|most recent|last|previous|past|prior) (year|quarter|month|week)\b"
     for m in re.finditer(rel1, text):
         latest_d = need_latest(m.group(0))
         add(m, TimeMention(m.start(), m.end(), _relative(latest_d, m.group(1), m.group(2)), relative=True))
@@ -160,7 +160,7 @@ def _last_n(latest: dt.date, n: int, unit: str) -> TimeRange:
 
 
 def _relative(latest: dt.date, which: str, unit: str) -> TimeRange:
-    back = 0 if which in ("this", "current") else 1
+    back = 0 if which in ("this", "current", "latest", "most recent") else 1
     if unit == "year":
         year = latest.year - back
         return TimeRange(year=year, label=f"{year} ({which} year of the data)")

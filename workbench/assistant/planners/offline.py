@@ -24,6 +24,7 @@ from workbench.assistant.planners.words import (
     FILLER,
     GROUP_MARKERS,
     GROWTH_WORDS,
+    RANK_ADJECTIVES,
     SHARE_WORDS,
     TREND_WORDS,
     VS_WORDS,
@@ -110,6 +111,7 @@ def _build(p: _Parse) -> SemanticQuery:
     flags: set[str] = set()
     text = _YOY.sub(lambda m: _flag(flags, "yoy", m), raw)
     text = _MOM.sub(lambda m: _flag(flags, "mom", m), text)
+    text = re.sub(r"\s+", " ", text).strip()
     p.text = text
     p.tokens = text.split()
     model = p.context.model
@@ -139,7 +141,7 @@ def _build(p: _Parse) -> SemanticQuery:
             metrics.append(_first(h, "metric").name)
         else:
             dim_hits.append(h)
-    metrics = list(dict.fromkeys(metrics))
+    metrics = _drop_entity_nouns(p, hits, metrics)
 
     # a dimension word right next to one of its values belongs to the value ("North region")
     value_dims = {e.name for _, e in values}
@@ -252,6 +254,22 @@ def _build(p: _Parse) -> SemanticQuery:
     return query
 
 
+def _drop_entity_nouns(p: _Parse, hits: list[Hit], metrics: list[str]) -> list[str]:
+    """In "Gold customers" or "Online orders" the count word names who, not what to measure."""
+    unique = list(dict.fromkeys(metrics))
+    if len(unique) < 2:
+        return unique
+    model = p.context.model
+    for i, h in enumerate(hits[1:], start=1):
+        prev = hits[i - 1]
+        if prev.end != h.start or prev.kind != "value" or h.kind != "metric":
+            continue
+        name = _first(h, "metric").name
+        if name in unique and "COUNT" in (model.metrics[name].sql or "").upper() and len(unique) > 1:
+            unique.remove(name)
+    return unique
+
+
 def _flag(flags: set[str], name: str, m: re.Match[str]) -> str:
     flags.add(name)
     return " " + f"zz{name}zz" + " "
@@ -287,23 +305,28 @@ def _first(h: Hit, kind: str) -> Entry:
 
 
 def _after_marker(p: _Parse, h: Hit, hits: list[Hit]) -> bool:
-    """A dimension is a breakdown when "by/per/each/which/top N ..." comes right before it."""
+    """A dimension is a breakdown when "by/per/each/which/top N/best ..." comes right before it."""
     j = h.start - 1
-    steps = 0
-    while j >= 0 and steps < 4:
+    superlative = False
+    for _ in range(5):
+        if j < 0:
+            break
         tok = p.tokens[j]
         if tok in GROUP_MARKERS:
             return True
-        if tok in ("the", "a", "an", "of", "its", "their") or tok.isdigit() or tok in NUMBER_WORDS:
-            j -= 1
-            steps += 1
-            continue
-        if tok in DESC_WORDS or tok in ASC_WORDS:
-            j -= 1
-            steps += 1
-            continue
-        return False
-    return False
+        if any(x.start <= j < x.end and x.kind == "metric" for x in hits):
+            pass  # "most profitable channel", "highest revenue region"
+        elif tok in DESC_WORDS or tok in ASC_WORDS:
+            superlative = True
+        elif not (
+            tok in ("the", "a", "an", "of", "its", "their", "our")
+            or tok.isdigit()
+            or tok in NUMBER_WORDS
+            or tok in RANK_ADJECTIVES
+        ):
+            break
+        j -= 1
+    return superlative
 
 
 def _pick_value(h: Hit, hits: list[Hit], i: int, p: _Parse) -> Entry:
@@ -488,22 +511,23 @@ def _check_leftovers(p: _Parse) -> None:
     """Words the parser could not place: a near miss is an error, anything else lowers confidence."""
     known = p.lexicon.all_phrases()
     vocab = [str(v) for vals in p.lexicon.vocabulary.values() for v in vals]
-    ignored = []
-    for i, tok in enumerate(p.tokens):
-        if i in p.used or tok in FILLER or tok.isdigit() or tok.startswith("zz") or len(tok) < 3:
-            continue
-        if re.fullmatch(r"[\d.%]+", tok):
-            continue
-        suggestion = did_you_mean(tok, known + vocab)
-        if suggestion and not _inflection_of_known(tok, known):
-            raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
-        ignored.append(tok)
+    leftovers = [
+        tok
+        for i, tok in enumerate(p.tokens)
+        if not (i in p.used or tok in FILLER or tok.startswith("zz") or len(tok) < 3 or re.fullmatch(r"[\d.%]+", tok))
+    ]
     for word in re.findall(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-zA-Z]+)\b", p.question.strip()):
-        if normalise(word) in ignored:
+        if normalise(word) in leftovers:
             raise PlanningError(
                 f"I do not know {word!r}: it is not a value in the data",
                 did_you_mean(word, vocab) or "known values include " + ", ".join(sorted(vocab)[:12]),
             )
+    ignored = []
+    for tok in leftovers:
+        suggestion = did_you_mean(tok, known + vocab)
+        if suggestion and not _inflection_of_known(tok, known):
+            raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
+        ignored.append(tok)
     if ignored:
         p.notes.append("ignored words: " + ", ".join(ignored))
         p.confidence -= 0.1 * len(ignored)

@@ -22,6 +22,8 @@ GROWTH_WORDS = frozenset(
     {"growth", "grow", "grew", "grown", "growing", "increase", "increased", "decrease", "decreased", "change",
      "changed", "decline", "declined", "drop", "dropped", "rise", "rose"}
 )  # fmt: skip
+#: "best-selling", "worst performing": skipped between a superlative and its dimension
+RANK_ADJECTIVES = frozenset({"selling", "performing", "earning", "grossing", "rated", "ranked", "ranking", "sold"})
 VS_WORDS = frozenset({"vs", "versus", "against", "compared"})
 TREND_WORDS = frozenset({"trend", "trends", "trending", "evolution", "evolve", "evolved", "timeline", "series"})
 SHARE_WORDS = frozenset(
@@ -303,6 +305,11 @@ FILLER = frozenset(
         "recorded",
         "registered",
         "purchase",
+        "break",
+        "breaks",
+        "performing",
+        "grossing",
+        "earning",
         "purchased",
         "purchasing",
         "placed",

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.sql_cmds",
     "workbench.cli.ask_cmds",
     "workbench.cli.assistant_cmds",
+    "workbench.cli.cluster_cmds",
 ]
 
 

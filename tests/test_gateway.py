@@ -1,0 +1,87 @@
+"""Through a real dask-gateway-server: connect with the workbench settings, run Dask and dask-sql.
+
+Expected values are computed independently with pandas on the same data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.fixtures.gateway import GatewayServer
+from workbench.cluster import close_client, cluster_info, get_client
+from workbench.config import get_settings
+from workbench.errors import ServiceUnavailable
+
+pytestmark = pytest.mark.gateway
+
+
+def _frame(n: int = 20_000) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    return pd.DataFrame(
+        {
+            "region": rng.choice(["North", "South", "East", "West", "Central"], n),
+            "quantity": rng.integers(1, 10, n),
+            "revenue": rng.gamma(2.0, 50.0, n).round(2),
+        }
+    )
+
+
+def test_gateway_client_runs_dask_and_dask_sql(gateway_env: GatewayServer) -> None:
+    from workbench.daskenv import prepare_dask
+
+    prepare_dask(with_sql=True)
+    import dask.dataframe as dd
+    from dask_sql import Context
+
+    client = get_client()
+    assert client is get_client(), "the client is reused process-wide"
+    info = cluster_info(connect=False)
+    assert info["kind"] == "gateway" and info["connected"]
+    assert info["address"].startswith("gateway://")
+    client.wait_for_workers(1, timeout=120)
+
+    pdf = _frame()
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    total = ddf.revenue.sum().compute()
+    assert total == pytest.approx(pdf.revenue.sum())
+    # the work really ran on gateway workers
+    assert client.run(lambda: 1), "gateway workers are present"
+
+    ctx = Context()
+    ctx.create_table("sales", ddf)
+    got = (
+        ctx.sql("SELECT region, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales GROUP BY region")
+        .compute()
+        .sort_values("region")
+        .reset_index(drop=True)
+    )
+    want = (
+        pdf.groupby("region")
+        .agg(revenue=("revenue", "sum"), n=("revenue", "size"))
+        .reset_index()
+        .sort_values("region")
+        .reset_index(drop=True)
+    )
+    assert list(got.region) == list(want.region)
+    np.testing.assert_allclose(got.revenue.to_numpy(dtype=float), want.revenue.to_numpy(dtype=float), rtol=1e-9)
+    assert list(got.n.astype(int)) == list(want.n.astype(int))
+
+    close_client()
+    assert cluster_info(connect=False)["connected"] is False
+
+
+def test_gateway_wrong_password_is_service_unavailable(
+    gateway_server: GatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in gateway_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WORKBENCH_GATEWAY_PASSWORD", "wrong")
+    from workbench.config import reset_settings
+
+    reset_settings()
+    with pytest.raises(ServiceUnavailable) as exc:
+        get_client(get_settings())
+    assert "WORKBENCH_GATEWAY" in exc.value.hint
+    close_client()

@@ -148,8 +148,11 @@ def parse_column(uri: str, raw: pa.Table, column: str, target: pa.DataType) -> _
         if pa.types.is_string(target):
             return _Parsed(text, missing, np.zeros(n, dtype=bool))
         if pa.types.is_date(target):
-            ts = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-            values = pc.cast(ts, pa.date32())
+            # arrow's strptime rolls 2023-02-30 over to March: round-trip to reject impossible days
+            day = pc.utf8_slice_codeunits(text, 0, 10)
+            ts = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+            real = pc.equal(pc.strftime(ts, format="%Y-%m-%d"), day)
+            values = pc.if_else(real, pc.cast(ts, pa.date32()), pa.scalar(None, pa.date32()))
         else:
             ok = pc.match_substring_regex(text, _INT_RE if pa.types.is_integer(target) else _FLOAT_RE)
             clean = pc.if_else(ok, text, pa.scalar(None, pa.string()))

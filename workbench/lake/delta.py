@@ -6,8 +6,9 @@ commit are invisible to every reader (readers go through the Delta log), so a ki
 ingest exposes nothing; ``vacuum`` later removes such orphans.
 
 The commit also records which landing files it consumed (commit metadata key
-``workbench.ingest``), so "already ingested" is decided from the same atomic log entry
-that made the data visible: there is no side file that could disagree with the data.
+``workbench.ingest``: file name, size, mtime, plus the batch's landing location), so
+"already ingested" is decided from the same atomic log entry that made the data visible:
+there is no side file that could disagree with the data.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def ingested_records(dt: Any) -> list[dict[str, Any]]:
 
 
 def ingested_fingerprints(lake: Lake, table: str) -> set[str]:
-    """Fingerprints (path|size|mtime) of the landing files already committed to ``table``."""
+    """Fingerprints (name|size|mtime) of the landing files already committed to ``table``."""
     if not lake.exists(table):
         return set()
     dt = lake.table(table)

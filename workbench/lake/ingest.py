@@ -58,7 +58,7 @@ LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def list_landing(landing: str) -> list[dict[str, Any]]:
-    """Landing files (sorted by name) with their fingerprint ``path|size|mtime``."""
+    """Landing files (sorted by name) with their fingerprint ``name|size|mtime``."""
     fs = filesystem_for(landing)
     base = landing[len("s3://") :] if landing.startswith("s3://") else landing
     try:
@@ -81,7 +81,11 @@ def list_landing(landing: str) -> list[dict[str, Any]]:
         mtime = info.get("mtime") or info.get("LastModified") or info.get("ETag") or ""
         if isinstance(mtime, dt.datetime):
             mtime = mtime.timestamp()
-        files.append({"uri": uri, "size": int(info.get("size", 0)), "fingerprint": f"{uri}|{info.get('size')}|{mtime}"})
+        # name (not full path) + size + mtime: a landing folder copied or moved elsewhere is still recognised
+        base = name.rsplit("/", 1)[-1]
+        files.append(
+            {"uri": uri, "size": int(info.get("size", 0)), "fingerprint": f"{base}|{info.get('size')}|{mtime}"}
+        )
     return files
 
 
@@ -295,7 +299,12 @@ def ingest(
             tq.touched_partitions = partitions_of(actions)
             if before_commit is not None:
                 before_commit(name)
-            record = {"batch_id": batch_id, "files": [f["fingerprint"] for f in files], "rows": tq.rows_written}
+            record = {
+                "batch_id": batch_id,
+                "landing": landing,
+                "files": [f["fingerprint"] for f in files],
+                "rows": tq.rows_written,
+            }
             tq.version = commit(lake, name, s.TABLES[name], s.PARTITIONS[name], actions, record)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

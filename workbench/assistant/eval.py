@@ -67,6 +67,13 @@ def compare_results(expected: pd.DataFrame, actual: pd.DataFrame, mode: str, rel
             if not all(same_value(x, y, rel_tol) for x, y in zip(e, a, strict=True)):
                 return f"row {i + 1} differs: expected {_show_row(e)}, got {_show_row(a)}"
         return None
+
+    def row_key(row: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+        return tuple(_sort_key(v) for v in row)
+
+    paired = zip(sorted(exp_rows, key=row_key), sorted(act_rows, key=row_key), strict=True)
+    if all(all(same_value(x, y, rel_tol) for x, y in zip(e, a, strict=True)) for e, a in paired):
+        return None
     unmatched = list(act_rows)
     for e in exp_rows:
         hit = next((a for a in unmatched if all(same_value(x, y, rel_tol) for x, y in zip(e, a, strict=True))), None)
@@ -97,15 +104,12 @@ def _map_columns(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float) -
 
 
 def _same_multiset(a: list[Any], b: list[Any], rel_tol: float) -> bool:
+    """Equal as multisets; sorted pairing, which tolerance matching of close numbers needs."""
     if len(a) != len(b):
         return False
-    rest = list(b)
-    for x in sorted(a, key=_sort_key):
-        hit = next((k for k, y in enumerate(rest) if same_value(x, y, rel_tol)), None)
-        if hit is None:
-            return False
-        rest.pop(hit)
-    return True
+    return all(
+        same_value(x, y, rel_tol) for x, y in zip(sorted(a, key=_sort_key), sorted(b, key=_sort_key), strict=True)
+    )
 
 
 def _column_reason(expected: pd.DataFrame, actual: pd.DataFrame, rel_tol: float) -> str:

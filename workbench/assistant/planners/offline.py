@@ -340,8 +340,16 @@ def _pick_value(h: Hit, hits: list[Hit], i: int, p: _Parse) -> Entry:
             for v in values:
                 if e.kind == "dimension" and e.name == v.name:
                     return v
-    fact = p.context.model.fact
-    ranked = sorted(values, key=lambda v: p.context.model.dimensions[v.name].table != fact)
+    model = p.context.model
+    fact = model.fact
+    # "Online stores": the neighbouring word lives on the stores table, so does store_type
+    for n in neighbours:
+        for e in n.entries:
+            home = model.metrics[e.name].table if e.kind == "metric" else model.dimensions[e.name].table
+            for v in values:
+                if home != fact and model.dimensions[v.name].table == home:
+                    return v
+    ranked = sorted(values, key=lambda v: model.dimensions[v.name].table != fact)
     p.notes.append(f"'{ranked[0].value}' read as {ranked[0].name.replace('_', ' ')}")
     return ranked[0]
 

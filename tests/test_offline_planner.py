@@ -1,0 +1,349 @@
+"""The offline planner: structure of its plans, relative dates, refusals, and answers.
+
+The paraphrases below are not in questions-dev.jsonl; their expected SQL is written by hand
+in plain SQL (no semantic model) and both run on the same small lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from workbench.assistant.planners.base import Plan, PlanContext
+from workbench.assistant.planners.offline import OfflinePlanner
+from workbench.errors import PlanningError, QueryRefused
+from workbench.semantic.model import SemanticModel, load_model
+from workbench.semantic.query import SemanticQuery
+
+VOCABULARY = {
+    "region": ["North", "South", "East", "West", "Central"],
+    "channel": ["In-Store", "Online", "Mobile"],
+    "category": ["Electronics", "Clothing", "Home & Garden", "Grocery", "Sports & Outdoors", "Beauty", "Toys", "Books"],
+    "payment_method": ["Card", "Cash", "Wallet", "Gift Card"],
+    "store_type": ["Flagship", "Standard", "Outlet", "Online"],
+    "customer_segment": ["Consumer", "Corporate", "Small Business"],
+    "loyalty_tier": ["Bronze", "Silver", "Gold", "Platinum"],
+    "subcategory": ["TVs", "Laptops", "Phones", "Audio", "Accessories"],
+}
+LATEST = dt.date(2024, 12, 31)
+
+
+@pytest.fixture(scope="module")
+def context() -> PlanContext:
+    return PlanContext(model=load_model(), latest_date=LATEST, vocabulary=VOCABULARY)
+
+
+@pytest.fixture(scope="module")
+def planner() -> OfflinePlanner:
+    return OfflinePlanner()
+
+
+def q(planner: OfflinePlanner, context: PlanContext, question: str) -> tuple[SemanticQuery, Plan]:
+    plan = planner.plan(question, context)
+    assert plan.query is not None
+    return plan.query, plan
+
+
+# --- structure ---------------------------------------------------------------------------------
+def test_breakdowns_filters_and_top_n(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, plan = q(planner, context, "Show the 4 best brands by margin for Mobile shoppers in H1 2024")
+    assert query.metrics == ["profit_margin"]
+    assert query.dimensions == ["brand"]
+    assert [(f.dimension, f.values) for f in query.filters] == [("channel", ["Mobile"])]
+    assert query.limit == 4 and query.order[0].direction == "desc"
+    assert plan.period == "H1 2024"
+
+
+def test_which_lowest_is_ascending_with_limit_one(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "In which region were units smallest during 2022?")
+    assert query.dimensions == ["region"] and query.limit == 1 and query.order[0].direction == "asc"
+    assert query.metrics == ["units"]
+
+
+def test_per_and_for_each_group(planner: OfflinePlanner, context: PlanContext) -> None:
+    assert q(planner, context, "profit per segment")[0].dimensions == ["customer_segment"]
+    assert q(planner, context, "cost for each channel and payment method")[0].dimensions == [
+        "channel",
+        "payment_method",
+    ]
+
+
+def test_value_read_with_its_dimension_word(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "AOV of Online stores in 2023")
+    assert [(f.dimension, f.values) for f in query.filters] == [("store_type", ["Online"])]
+    query, _ = q(planner, context, "AOV of Online orders in 2023")
+    assert [(f.dimension, f.values) for f in query.filters] == [("channel", ["Online"])]
+    assert query.metrics == ["average_order_value"]
+
+
+def test_comparisons(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "Toys versus Books profit in 2023")
+    assert query.comparison is not None and query.comparison.kind == "vs"
+    assert query.comparison.dimension == "category" and query.comparison.members == ["Toys", "Books"]
+    query, plan = q(planner, context, "How much did Grocery sales increase between 2022 and 2023?")
+    assert query.comparison is not None and query.comparison.members == [2022, 2023]
+    assert plan.period == "2023 vs 2022"
+    query, plan = q(planner, context, "units in Q2 2024 compared to the same period last year")
+    assert query.comparison is not None and query.comparison.kind == "yoy"
+    assert plan.period == "Q2 2024 vs Q2 2023"
+
+
+def test_share(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "What proportion of 2024 profit in the North came from Cash payments?")
+    assert query.share is not None and query.share.dimension == "payment_method" and query.share.values == ["Cash"]
+    assert [(f.dimension, f.values) for f in query.filters] == [("region", ["North"])]
+
+
+def test_numeric_condition(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "revenue of orders with a discount of at least 30 percent by category")
+    assert [(f.dimension, f.op, f.values) for f in query.filters] == [("discount", ">=", [0.3])]
+
+
+# --- relative dates ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("revenue last year", "2023 (last year of the data)"),
+        ("revenue this year", "2024 (this year of the data)"),
+        ("profit in Q3", "Q3 2024 (latest Q3 in the data)"),
+        ("units this month", "December 2024 (this month of the data)"),
+        ("units last month", "November 2024 (last month of the data)"),
+        ("revenue last quarter", "Q3 2024 (last quarter of the data)"),
+        ("revenue in the last 3 months", "last 3 months (2024-10-01 .. 2024-12-31)"),
+        ("revenue in the past two years", "last 2 years (2023-01-01 .. 2024-12-31)"),
+        ("sales year to date", "year to date (2024-01-01 .. 2024-12-31)"),
+        ("revenue in March", "March 2024 (latest March in the data)"),
+    ],
+)
+def test_relative_dates_resolve_against_the_data(
+    planner: OfflinePlanner, context: PlanContext, question: str, period: str
+) -> None:
+    plan = planner.plan(question, context)
+    assert plan.period == period
+
+
+def test_relative_dates_need_a_latest_date(planner: OfflinePlanner) -> None:
+    bare = PlanContext(model=load_model(), latest_date=None, vocabulary=VOCABULARY)
+    with pytest.raises(PlanningError) as e:
+        planner.plan("revenue last year", bare)
+    assert "2024" in e.value.hint
+    assert planner.plan("revenue in 2023", bare).period == "2023"
+
+
+# --- refusing and not guessing -----------------------------------------------------------------
+@pytest.mark.parametrize("question", ["delete the sales table", "DROP TABLE customers", "please update all rows"])
+def test_changes_are_refused(planner: OfflinePlanner, context: PlanContext, question: str) -> None:
+    with pytest.raises(QueryRefused):
+        planner.plan(question, context)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What will the weather be tomorrow?", "forecast revenue for next year", "tell me a joke", "How are you today?"],
+)
+def test_out_of_model_questions_are_refused_with_rephrasings(
+    planner: OfflinePlanner, context: PlanContext, question: str
+) -> None:
+    with pytest.raises(PlanningError) as e:
+        planner.plan(question, context)
+    assert "revenue by region" in e.value.hint
+
+
+def test_unknown_words_are_reported_not_guessed(planner: OfflinePlanner, context: PlanContext) -> None:
+    with pytest.raises(PlanningError) as e:
+        planner.plan("revenue by categroy", context)
+    assert "category" in e.value.hint
+    with pytest.raises(PlanningError) as e:
+        planner.plan("Revenue in Atlantis last year", context)
+    assert "Atlantis" in e.value.message
+
+
+def test_default_metric_is_stated(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, plan = q(planner, context, "How much did we sell in Toys in 2022?")
+    assert query.metrics == ["revenue"]
+    assert any("revenue" in n for n in plan.notes) and plan.confidence < 1
+
+
+def test_a_users_own_model(planner: OfflinePlanner, tmp_path: Path) -> None:
+    """Nothing retail-specific is hard-coded: another model file brings its own words."""
+    path = tmp_path / "shop.yaml"
+    path.write_text(
+        """
+name: shop
+fact: orders
+tables: {orders: {alias: o, partitions: [year, month]}, sellers: {alias: sl, key: seller_id}}
+joins: [{left: orders, right: sellers, column: seller_id}]
+metrics:
+  gmv: {sql: SUM(amount), synonyms: [gross merchandise value, turnover]}
+  refunds: {sql: SUM(refund_amount), synonyms: [refunded]}
+dimensions:
+  year: {column: year, kind: time}
+  month: {column: month, with: [year], kind: time, synonyms: [monthly]}
+  country: {column: country, vocabulary: true, synonyms: [countries, market, markets]}
+  seller_tier: {table: sellers, column: tier, vocabulary: true, synonyms: [seller tier]}
+"""
+    )
+    model = SemanticModel.load(path)
+    ctx = PlanContext(model=model, latest_date=dt.date(2025, 6, 30), vocabulary={"country": ["Norway", "Peru"]})
+    plan = planner.plan("monthly turnover in Peru this year", ctx)
+    assert plan.query is not None
+    assert plan.query.metrics == ["gmv"]
+    assert plan.query.dimensions in (["year", "month"], ["month"])
+    assert plan.query.filters[0].values == ["Peru"]
+    assert plan.period.startswith("2025")
+
+
+# --- answers on a real lake ------------------------------------------------------------------
+#: (question, reference SQL, compare) — paraphrases not in questions-dev.jsonl
+PARAPHRASES: list[tuple[str, str, str]] = [
+    ("How much revenue did we make last year?", "SELECT SUM(revenue) FROM sales WHERE year = 2023", "value"),
+    ("Sales by channel this year", "SELECT channel, SUM(revenue) FROM sales WHERE year = 2024 GROUP BY 1", "set"),
+    (
+        "What were total sales in Q3?",
+        "SELECT SUM(revenue) FROM sales WHERE year = 2024 AND month IN (7, 8, 9)",
+        "value",
+    ),
+    (
+        "Show me the monthly sales trend for Electronics in 2023",
+        "SELECT month, SUM(revenue) FROM sales WHERE year = 2023 AND category = 'Electronics' GROUP BY 1 ORDER BY 1",
+        "ordered",
+    ),
+    (
+        "Which store type generated the most profit in 2024?",
+        "SELECT st.store_type, SUM(s.profit) AS p FROM sales s JOIN stores st ON s.store_id = st.store_id "
+        "WHERE s.year = 2024 GROUP BY 1 ORDER BY p DESC LIMIT 1",
+        "ordered",
+    ),
+    (
+        "Bottom 3 brands by margin in Books",
+        "SELECT p.brand, 100.0 * SUM(s.profit) / SUM(s.revenue) AS m FROM sales s JOIN products p "
+        "ON s.product_id = p.product_id WHERE s.category = 'Books' GROUP BY 1 ORDER BY m LIMIT 3",
+        "ordered",
+    ),
+    (
+        "AOV per payment method last quarter",
+        "SELECT payment_method, SUM(revenue) / COUNT(*) FROM sales WHERE year = 2024 AND month >= 7 AND month <= 9 "
+        "GROUP BY 1",
+        "set",
+    ),
+    (
+        "How many orders came through Mobile in the last 3 months?",
+        "SELECT COUNT(*) FROM sales WHERE channel = 'Mobile' AND date >= DATE '2024-10-01'",
+        "value",
+    ),
+    (
+        "Give me units sold for each loyalty tier",
+        "SELECT c.loyalty_tier, SUM(s.quantity) FROM sales s JOIN customers c ON s.customer_id = c.customer_id "
+        "GROUP BY 1",
+        "set",
+    ),
+    (
+        "Revenue growth year over year by region",
+        "WITH y AS (SELECT region, SUM(revenue) FILTER (WHERE year = 2024) AS a, "
+        "SUM(revenue) FILTER (WHERE year = 2023) AS b FROM sales GROUP BY region) "
+        "SELECT region, (a - b) / b * 100 FROM y",
+        "set",
+    ),
+    (
+        "What percentage of 2023 sales came from the Grocery category?",
+        "SELECT 100 * SUM(revenue) FILTER (WHERE category = 'Grocery') / SUM(revenue) FROM sales WHERE year = 2023",
+        "value",
+    ),
+    (
+        "Compare profit for Online and In-Store in 2023",
+        "SELECT channel, SUM(profit) FROM sales WHERE year = 2023 AND channel <> 'Mobile' GROUP BY 1",
+        "set",
+    ),
+    (
+        "Which quarter of 2024 had the lowest revenue?",
+        "SELECT CEIL(month / 3.0) AS q, SUM(revenue) AS r FROM sales WHERE year = 2024 GROUP BY 1 ORDER BY r LIMIT 1",
+        "ordered",
+    ),
+    (
+        "Revenue for East vs West this month",
+        "SELECT region, SUM(revenue) FROM sales WHERE region IN ('East', 'West') AND year = 2024 AND month = 12 "
+        "GROUP BY 1",
+        "set",
+    ),
+    (
+        "profit margin by channel and year",
+        "SELECT channel, year, SUM(profit) * 100 / SUM(revenue) FROM sales GROUP BY 1, 2",
+        "set",
+    ),
+    (
+        "What was the average discount in Clothing in 2022?",
+        "SELECT AVG(discount) FROM sales WHERE category = 'Clothing' AND year = 2022",
+        "value",
+    ),
+    ("Number of customers by loyalty tier", "SELECT loyalty_tier, COUNT(*) FROM customers GROUP BY 1", "set"),
+    (
+        "How did Toys revenue change from 2023 to 2024?",
+        "SELECT 100 * (SUM(revenue) FILTER (WHERE year = 2024) / SUM(revenue) FILTER (WHERE year = 2023) - 1) "
+        "FROM sales WHERE category = 'Toys'",
+        "value",
+    ),
+    (
+        "Month over month revenue growth in November 2024",
+        "SELECT 100 * (SUM(revenue) FILTER (WHERE month = 11) / SUM(revenue) FILTER (WHERE month = 10) - 1) "
+        "FROM sales WHERE year = 2024",
+        "value",
+    ),
+    (
+        "Top 3 subcategories by revenue in Electronics last year",
+        "SELECT p.subcategory, SUM(s.revenue) AS r FROM sales s JOIN products p ON s.product_id = p.product_id "
+        "WHERE s.category = 'Electronics' AND s.year = 2023 GROUP BY 1 ORDER BY r DESC LIMIT 3",
+        "ordered",
+    ),
+    (
+        "Break down 2024 revenue by category and channel",
+        "SELECT category, channel, SUM(revenue) FROM sales WHERE year = 2024 GROUP BY 1, 2",
+        "set",
+    ),
+    (
+        "Which city brought in the most revenue last year?",
+        "SELECT st.city, SUM(s.revenue) AS r FROM sales s JOIN stores st ON s.store_id = st.store_id "
+        "WHERE s.year = 2023 GROUP BY 1 ORDER BY r DESC LIMIT 1",
+        "ordered",
+    ),
+    (
+        "What fraction of units were sold with a discount?",
+        "SELECT 100.0 * SUM(CASE WHEN discount > 0 THEN quantity ELSE 0 END) / SUM(quantity) FROM sales",
+        "value",
+    ),
+    (
+        "Q4 2024 vs Q4 2023 revenue",
+        "SELECT 100 * (SUM(revenue) FILTER (WHERE year = 2024) / SUM(revenue) FILTER (WHERE year = 2023) - 1) "
+        "FROM sales WHERE month >= 10",
+        "value",
+    ),
+    (
+        "Revenue from Gold customers in 2024",
+        "SELECT SUM(revenue) FROM sales WHERE year = 2024 AND customer_id IN "
+        "(SELECT customer_id FROM customers WHERE loyalty_tier = 'Gold')",
+        "value",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def evaluator(small_lake: str):  # type: ignore[no-untyped-def]
+    from workbench.assistant.eval import Evaluator
+    from workbench.session import Workbench
+
+    with Workbench.open(lake=small_lake) as wb:
+        yield Evaluator(wb, engine="duckdb")
+
+
+def test_small_lake_ends_where_the_expected_sql_assumes(evaluator) -> None:  # type: ignore[no-untyped-def]
+    assert evaluator.context.latest_date == LATEST
+    assert set(evaluator.context.vocabulary["channel"]) == {"In-Store", "Online", "Mobile"}
+
+
+@pytest.mark.parametrize(("question", "sql", "compare"), PARAPHRASES, ids=[p[0][:40] for p in PARAPHRASES])
+def test_paraphrases_answer_like_hand_written_sql(evaluator, question: str, sql: str, compare: str) -> None:  # type: ignore[no-untyped-def]
+    from workbench.assistant.eval import EvalCase
+
+    result = evaluator.run_case(EvalCase(id="p", question=question, sql=sql, compare=compare))
+    assert result.ok, f"{question}: {result.reason}\n{result.sql}"

@@ -102,6 +102,7 @@ class Catalog:
         spool_name = f"catalog-spool-{hashlib.sha1(url.encode()).hexdigest()[:12]}.jsonl"
         self.spool = Spool(spool_dir / spool_name if spool_dir is not None else None)
         self._ready = False
+        self._stats_memo: dict[str, tuple[int | None, list[PartitionStat]]] = {}
         if connect:
             self.ensure_schema()
 
@@ -349,8 +350,20 @@ class Catalog:
         return {n: int(v) for n, v in rows if v is not None}
 
     def estimate_scan(self, table: str, partition_filters: Sequence[Filter] | None = None) -> ScanEstimate:
-        """Files, bytes and rows a scan with these Delta-style filters would read (from stats)."""
-        return estimate(self.partitions(table), partition_filters)
+        """Files, bytes and rows a scan with these Delta-style filters would read (from stats).
+
+        The router asks this for every query, so the partition list is memoised per synced
+        Delta version: a repeat costs one primary-key lookup instead of reloading the stats.
+        """
+        with self._tx() as conn:
+            version = conn.execute(sa.select(S.tables.c.delta_version).where(S.tables.c.name == table)).first()
+        memo = self._stats_memo.get(table)
+        if version is not None and memo is not None and memo[0] == version[0]:
+            return estimate(memo[1], partition_filters)
+        stats = self.partitions(table)
+        if version is not None:
+            self._stats_memo[table] = (version[0], stats)
+        return estimate(stats, partition_filters)
 
     # --- rollups -----------------------------------------------------------------------
     def record_rollup(

@@ -1,0 +1,113 @@
+"""The evaluation harness: result comparison rules, question files, and `workbench eval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workbench.assistant.eval import compare_results, load_cases, same_value
+from workbench.cli import main
+from workbench.errors import DataError, NotFoundError
+
+#: the team's development question set lives next to the repository (../shared)
+DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "questions-dev.jsonl"
+
+
+def df(**cols: list[object]) -> pd.DataFrame:
+    return pd.DataFrame(cols)
+
+
+def test_values_within_half_a_percent() -> None:
+    assert same_value(100.0, 100.49)
+    assert not same_value(100.0, 100.6)
+    assert same_value("North", "North") and not same_value("North", "South")
+    assert same_value(3, 3.0) and same_value(None, float("nan"))
+
+
+def test_value_mode_matches_any_cell_of_the_first_row() -> None:
+    assert compare_results(df(x=[12.5]), df(share=[12.5002], part=[5.0], total=[40.0]), "value") is None
+    reason = compare_results(df(x=[12.5]), df(share=[13.0]), "value")
+    assert reason is not None and "expected 12.5" in reason
+
+
+def test_set_mode_ignores_names_order_and_extra_columns() -> None:
+    expected = df(region=["North", "South"], revenue=[10.0, 20.0])
+    actual = df(year=[2024, 2024], rev=[20.0, 10.0], area=["South", "North"])
+    assert compare_results(expected, actual, "set") is None
+    wrong = df(area=["South", "North"], rev=[10.0, 20.0])
+    reason = compare_results(expected, wrong, "set")
+    assert reason is not None and "missing" in reason
+
+
+def test_close_values_are_paired_in_sorted_order() -> None:
+    expected = df(m=[37.387, 37.39, 38.0])
+    actual = df(m=[37.3905, 37.3872, 38.0001])
+    assert compare_results(expected, actual, "set") is None
+
+
+def test_ordered_mode_checks_order_and_row_counts() -> None:
+    expected = df(cat=["A", "B"], v=[2.0, 1.0])
+    assert compare_results(expected, df(c=["A", "B"], v=[2.0, 1.0]), "ordered") is None
+    reason = compare_results(expected, df(c=["B", "A"], v=[1.0, 2.0]), "ordered")
+    assert reason is not None and "row 1" in reason
+    reason = compare_results(expected, df(c=["A"], v=[2.0]), "ordered")
+    assert reason == "expected 2 rows, got 1"
+    assert compare_results(expected, df(c=[], v=[]), "set") == "the answer has no rows"
+
+
+def test_question_files_are_validated(tmp_path: Path) -> None:
+    good = tmp_path / "q.jsonl"
+    good.write_text('{"id": "a", "question": "revenue", "sql": "SELECT 1", "compare": "value"}\n\n')
+    assert [c.id for c in load_cases(good)] == ["a"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "question": "revenue", "sql": "SELECT 1"}\n{"id": "b"}\n')
+    with pytest.raises(DataError) as e:
+        load_cases(bad)
+    assert ":2" in e.value.message
+    with pytest.raises(NotFoundError):
+        load_cases(tmp_path / "missing.jsonl")
+
+
+def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path: Path) -> None:
+    questions = tmp_path / "mini.jsonl"
+    lines = [
+        {
+            "id": "ok",
+            "question": "Revenue by region in 2023",
+            "sql": "SELECT region, SUM(revenue) FROM sales WHERE year = 2023 GROUP BY region",
+            "compare": "set",
+        },
+        {
+            "id": "wrong-ref",
+            "question": "Total profit in 2023",
+            "sql": "SELECT SUM(profit) * 2 FROM sales WHERE year = 2023",
+            "compare": "value",
+        },
+        {"id": "refused", "question": "what will the weather be tomorrow", "sql": "SELECT 1", "compare": "value"},
+    ]
+    questions.write_text("\n".join(json.dumps(x) for x in lines))
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["total"] == 3 and report["correct"] == 1
+    assert {m["id"] for m in report["misses"]} == {"wrong-ref", "refused"}
+    assert all(m["reason"] for m in report["misses"])
+    assert "planning_error" in next(m["reason"] for m in report["misses"] if m["id"] == "refused")
+    assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
+    text = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--min-accuracy", "0.9"])
+    assert text.exit_code == 1
+    assert "1/3 correct" in text.output and "wrong-ref" in text.output and "reason:" in text.output
+
+
+@pytest.mark.skipif(not DEV_QUESTIONS.exists(), reason="shared/questions-dev.jsonl is not next to the repository")
+def test_dev_questions_reach_the_accuracy_target(small_lake: str) -> None:
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(DEV_QUESTIONS), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["total"] == 40
+    assert report["accuracy"] >= 0.9, json.dumps(report["misses"], indent=1)
+    assert len(report["misses"]) == report["total"] - report["correct"]

@@ -128,52 +128,28 @@ class Assistant:
         return self._index
 
     def vocabulary(self) -> dict[str, list[str]]:
-        """Known values of the low-cardinality dimensions, read once from the lake."""
+        """Known values of the low-cardinality dimensions (read from the lake once per version)."""
         if self._vocabulary is None:
-            try:
-                from workbench.semantic import vocabulary as vocab_module  # type: ignore[attr-defined]
+            from workbench.semantic.vocabulary import load_vocabulary
 
-                loader = getattr(vocab_module, "load_vocabulary", None) or vocab_module.vocabulary
-                self._vocabulary = {k: list(v) for k, v in loader(self.wb, self.model).items()}
-            except (ImportError, AttributeError, TypeError):
-                self._vocabulary = self._read_vocabulary()
+            self._vocabulary = load_vocabulary(self.wb, self.model)
         return self._vocabulary
-
-    def _read_vocabulary(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for name, d in self.model.dimensions.items():
-            if not d.vocabulary or not d.column:
-                continue
-            try:
-                df = self.wb.sql(f"SELECT DISTINCT {d.column} AS v FROM {d.table}").df
-            except WorkbenchError:
-                continue
-            out[name] = sorted(str(v) for v in df["v"].dropna())
-        return out
 
     def latest_date(self) -> dt.date | None:
         """The latest date in the fact table: relative dates resolve against it."""
+        from workbench.semantic.vocabulary import latest_date
+
         try:
-            meta = self.wb.snapshot.meta(self.model.fact)
-        except (WorkbenchError, AttributeError):
-            meta = None
-        version = getattr(meta, "version", None)
-        if self._latest is not None and self._latest[0] == version:
-            return self._latest[1]
-        latest: dt.date | None = None
-        try:
-            t = self.model.time
-            where = ""
-            if meta is not None and meta.values.get(t.year):
-                year = max(int(v) for v in meta.values[t.year])
-                where = f" WHERE {t.year} = {year}"
-            value = self.wb.sql(f"SELECT MAX({t.date}) AS latest FROM {self.model.fact}{where}").df.iloc[0, 0]
-            if value is not None and str(value) != "NaT":
-                latest = value.date() if hasattr(value, "date") else dt.date.fromisoformat(str(value)[:10])
-        except WorkbenchError as e:
-            log.warning("cannot read the latest date: %s", e)
-        self._latest = (version, latest)
-        return latest
+            version: Any = self.wb.lake.version(self.model.fact)
+        except WorkbenchError:
+            version = None
+        if self._latest is None or self._latest[0] != version:
+            try:
+                self._latest = (version, latest_date(self.wb, self.model))
+            except WorkbenchError as e:
+                log.warning("cannot read the latest date: %s", e)
+                self._latest = (version, None)
+        return self._latest[1]
 
     def table_columns(self, table: str) -> set[str]:
         if table not in self._columns:
@@ -292,10 +268,10 @@ class Assistant:
         except PlanningError as e:
             return {**base, "status": "failed", "failure": _error("plan", e)}
         except ImportError:
-            err = PlanningError(
+            missing = PlanningError(
                 "no offline planner is installed", "configure an LLM (OPENAI_API_KEY, WORKBENCH_LLM_MODEL)"
             )
-            return {**base, "status": "failed", "failure": _error("plan", err)}
+            return {**base, "status": "failed", "failure": _error("plan", missing)}
         return {**base, "planned": plan}
 
     def _collect(self, llm: Any) -> None:
@@ -317,6 +293,7 @@ class Assistant:
         return Plan(
             query=edited,
             period=edited.describe_period(),
+            confidence=0.9,
             planner="memory",
             notes=["follow-up of the previous question in this session"],
         )

@@ -100,12 +100,9 @@ def looks_like_follow_up(question: str) -> bool:
 def _period(question: str, previous: TimeRange | None) -> TimeRange | None:
     q = _QUARTER.search(question)
     base_year = previous.year if previous is not None else None
+    any_year = _YEAR.search(question)
     if q:
-        year = (
-            int(q.group(2))
-            if q.group(2)
-            else (int(_YEAR.search(question).group(0)) if _YEAR.search(question) else base_year)
-        )
+        year = int(q.group(2)) if q.group(2) else (int(any_year.group(0)) if any_year else base_year)
         return TimeRange(year=year, quarter=int(q.group(1))) if year else None
     m = _MONTH.search(question)
     if m:
@@ -164,9 +161,9 @@ def resolve_follow_up(
         changed = True
     by = _BY.search(question)
     if by:
-        dim = _dimension_named(by.group(1), model)
-        if dim and dim not in q.dimensions:
-            q.dimensions.append(dim)
+        named = _dimension_named(by.group(1), model)
+        if named and named not in q.dimensions:
+            q.dimensions.append(named)
             q.limit = None if q.limit == 1 else q.limit
             changed = True
     return q if changed else None

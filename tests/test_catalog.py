@@ -168,6 +168,7 @@ def test_sync_is_idempotent_and_follows_new_versions(catalog_url: str, tmp_path:
     lake = Lake(str(root))
     catalog = Catalog(catalog_url)
     first = catalog.sync_table(lake, "sales")
+    assert catalog.estimate_scan("sales").rows == 2_000
     same = catalog.sync_table(lake, "sales")
     assert same.synced_at == first.synced_at  # unchanged version: nothing rewritten
     assert len(catalog.versions("sales")) == 1
@@ -176,6 +177,7 @@ def test_sync_is_idempotent_and_follows_new_versions(catalog_url: str, tmp_path:
     after = catalog.sync_table(lake, "sales")
     assert after.delta_version == first.delta_version + 1
     assert after.rows == 2_300
+    assert catalog.estimate_scan("sales").rows == 2_300  # the memoised stats follow the new version
     assert [v["version"] for v in catalog.versions("sales")] == [1, 0]
     assert catalog.versions("sales")[0]["operation"] == "WRITE"
     assert catalog.table_versions(["sales", "nope"]) == {"sales": 1}

@@ -1,0 +1,86 @@
+"""Atomicity: an ingest killed with SIGKILL after writing its data files exposes nothing.
+
+The subprocess pauses in ``before_commit("sales")`` (every data file of the batch is on disk,
+the dimension tables are already committed), the test SIGKILLs it, checks that readers see
+the previous sales version, then re-runs the ingest and checks it completes the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+
+from workbench.lake.ingest import ingest
+from workbench.lake.storage import Lake
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from workbench.lake.ingest import ingest
+
+    def hook(table):
+        if table == "sales":
+            print("READY", flush=True)
+            time.sleep(600)
+
+    ingest(sys.argv[1], sys.argv[2], before_commit=hook)
+    """
+)
+
+
+def _count(lake: Lake) -> tuple[int, int]:
+    files = lake.files("sales")
+    return duckdb.execute(f"select count(*), count(distinct transaction_id) from read_parquet({files!r})").fetchone()  # type: ignore[return-value]
+
+
+def test_killed_ingest_exposes_nothing_and_rerun_completes(fresh_lake: str, landing_dir: Path, tmp_path: Path) -> None:
+    lake = Lake(fresh_lake)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    lines = (landing_dir / "sales-00001.csv").read_text().splitlines()
+    new = [lines[0]] + [line.replace('"T0', '"K0', 1) for line in lines[1:]]
+    (landing / "sales-k.csv").write_text("\n".join(new) + "\n")
+    shutil.copy(landing_dir / "products.csv", landing / "products-extra.csv")
+    version = lake.version("sales")
+    before = _count(lake)
+    data_files_before = len(list(Path(fresh_lake, "sales").rglob("*.parquet")))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(landing), fresh_lake],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.strip() == "READY", proc.stderr.read() if proc.stderr else ""
+        # data files of the batch are written but not committed
+        assert len(list(Path(fresh_lake, "sales").rglob("*.parquet"))) > data_files_before
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    assert lake.version("sales") == version
+    assert _count(lake) == before
+
+    report = ingest(landing, lake)
+    sales = report.tables["sales"]
+    assert [Path(f).name for f in sales.files] == ["sales-k.csv"]
+    assert sales.rows_written > 9_000
+    assert lake.version("sales") == version + 1
+    assert _count(lake) == (before[0] + sales.rows_written, before[0] + sales.rows_written)
+    # products were committed before the kill: the re-run recognises that file
+    assert [Path(f).name for f in report.tables["products"].skipped_files] == ["products-extra.csv"]

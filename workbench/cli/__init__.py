@@ -21,6 +21,8 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.ask_cmds",
     "workbench.cli.assistant_cmds",
     "workbench.cli.cluster_cmds",
+    "workbench.cli.serve_cmds",
+    "workbench.cli.trust_cmds",
 ]
 
 

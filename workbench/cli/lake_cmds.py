@@ -42,14 +42,32 @@ def generate_cmd(rows: int, out: str | None, seed: int, fmt: str, chunk_rows: in
 
 
 @click.command("ingest")
-@click.argument("landing")
+@click.argument("landing", required=False)
 @click.option("--lake", default=None, help="lake URL (folder or s3://bucket/prefix); default settings.lake")
+@click.option("--watch", "watch_dir", default=None, help="poll this folder; ingest new files in micro-batches")
+@click.option("--interval", type=float, default=10.0, show_default=True, help="--watch: seconds between polls")
+@click.option("--once", is_flag=True, help="--watch: ingest what is there now and exit")
 @json_option
 @click.pass_context
 @handles_errors
-def ingest_cmd(ctx: click.Context, landing: str, lake: str | None, as_json: bool) -> None:
+def ingest_cmd(
+    ctx: click.Context,
+    landing: str | None,
+    lake: str | None,
+    watch_dir: str | None,
+    interval: float,
+    once: bool,
+    as_json: bool,
+) -> None:
     """Clean, dedupe and commit landing files into the lake (atomic, idempotent)."""
     from workbench.lake.ingest import ingest
+
+    if watch_dir or not landing:
+        from workbench.cli.trust_cmds import run_watch
+
+        if not watch_dir:
+            raise click.UsageError("give a LANDING folder, or --watch DIR")
+        return run_watch(watch_dir, _lake_url(ctx, lake), interval, once, as_json)
 
     report = ingest(landing, _lake_url(ctx, lake), progress=not as_json)
     click.echo(to_json(report.to_dict()) if as_json else report.to_text())

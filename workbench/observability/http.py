@@ -1,0 +1,237 @@
+"""The HTTP API of the served product: ``/metrics``, ``/healthz``, ``/api/sql``, ``/api/ask``.
+
+Plain tornado ``RequestHandler`` classes, so the same handlers run inside ``panel serve``
+(``pn.serve(..., extra_patterns=extra_patterns())``) and in the standalone
+``workbench api`` server (:func:`make_app`) that the load test drives without Panel.
+
+Queries are blocking (DuckDB, Dask), so each request borrows a :class:`Workbench` session from
+a small pool and runs on a thread pool, never on the IOLoop: ``/metrics`` and ``/healthz``
+stay responsive under load. A session is used by one request at a time (the assistant keeps
+per-question state on it). The JSON bodies are exactly those of ``workbench sql --json`` and
+``workbench ask --json``; errors use the one error shape ``{"error": {type, message, hint}}``
+with an HTTP status that says whose fault it was.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import tornado.web
+from tornado.ioloop import IOLoop
+
+from workbench.config import Settings, get_settings
+from workbench.errors import (
+    AccessDenied,
+    ConfigError,
+    DataError,
+    NotFoundError,
+    PlanningError,
+    QueryFailed,
+    QueryRefused,
+    QueryTimeout,
+    ServiceUnavailable,
+    WorkbenchError,
+)
+from workbench.observability import metrics
+from workbench.observability.recording import record_answer, record_sql
+
+T = TypeVar("T")
+
+#: HTTP status per error family (most specific first)
+_STATUS: list[tuple[type[WorkbenchError], int]] = [
+    (AccessDenied, 403),
+    (QueryRefused, 400),
+    (NotFoundError, 404),
+    (DataError, 400),
+    (PlanningError, 422),
+    (QueryTimeout, 504),
+    (QueryFailed, 500),
+    (ServiceUnavailable, 503),
+    (ConfigError, 500),
+]
+MAX_BODY = 1 << 20
+
+
+def status_for(err: WorkbenchError) -> int:
+    return next((code for cls, code in _STATUS if isinstance(err, cls)), 500)
+
+
+class Backend:
+    """The sessions and threads behind the handlers (one per server)."""
+
+    def __init__(self, lake: str | None = None, settings: Settings | None = None, sessions: int = 2) -> None:
+        self.settings = settings or (get_settings(lake=lake) if lake else get_settings())
+        self.lake_url = lake
+        self.size = max(1, sessions)
+        self._pool: queue.Queue[Any] = queue.Queue()
+        self._created = 0
+        self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="workbench-api")
+
+    def _new_session(self) -> Any:
+        from workbench.lake.storage import Lake
+        from workbench.session import Workbench
+
+        return Workbench(Lake(self.lake_url, self.settings), self.settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        try:
+            wb = self._pool.get_nowait()
+        except queue.Empty:
+            wb = self._new_session()
+        try:
+            yield wb
+        finally:
+            self._pool.put(wb)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await IOLoop.current().run_in_executor(self._executor, fn)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+
+
+class _Base(tornado.web.RequestHandler):
+    backend: Backend
+
+    def initialize(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def check_xsrf_cookie(self) -> None:  # a JSON API: no cookies, no XSRF
+        return None
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        from workbench.cli.output import to_json
+
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(to_json(body))
+
+    def write_error_body(self, err: WorkbenchError) -> None:
+        self.write_json({"error": err.to_dict()}, status_for(err))
+
+    def json_body(self, required: str) -> dict[str, Any]:
+        if len(self.request.body or b"") > MAX_BODY:
+            raise DataError("request body too large", f"send at most {MAX_BODY} bytes")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as e:
+            raise DataError(f"the request body is not JSON: {e}", 'send e.g. {"sql": "SELECT 1"}') from e
+        if not isinstance(body, dict) or not isinstance(body.get(required), str) or not body[required].strip():
+            raise DataError(f"missing {required!r} in the request body", f'send {{"{required}": "..."}}')
+        return body
+
+
+class MetricsHandler(_Base):
+    def get(self) -> None:
+        self.set_header("Content-Type", metrics.CONTENT_TYPE)
+        self.finish(metrics.render())
+
+
+class HealthHandler(_Base):
+    async def get(self) -> None:
+        def check() -> dict[str, Any]:
+            from workbench.lake.watch import freshness
+
+            report = freshness(self.backend.lake_url, settings=self.backend.settings)
+            return {
+                "status": "ok",
+                "lake": report["lake"],
+                "freshness_s": report["age_s"],
+                "tables": sorted(report["tables"]),
+            }
+
+        try:
+            body = await self.backend.run(check)
+        except WorkbenchError as e:
+            self.write_json({"status": "unavailable", "error": e.to_dict()}, 503)
+            return
+        self.write_json(body)
+
+
+class SqlHandler(_Base):
+    """POST {"sql", "engine", "user"} -> the JSON of ``workbench sql --json``."""
+
+    async def post(self) -> None:
+        start = time.perf_counter()
+        sql, user = "", self.backend.settings.user
+        try:
+            body = self.json_body("sql")
+            sql = body["sql"]
+            user = str(body.get("user") or user)
+            engine = str(body.get("engine") or "auto")
+
+            def run() -> Any:
+                with self.backend.session() as wb:
+                    return wb.sql(sql, engine=engine, user=user)
+
+            result = await self.backend.run(run)
+        except WorkbenchError as e:
+            record_sql(self.backend.settings, user, sql, error=e, seconds=time.perf_counter() - start)
+            self.write_error_body(e)
+            return
+        record_sql(self.backend.settings, user, sql, result=result)
+        self.write_json(result.to_dict())
+
+
+class AskHandler(_Base):
+    """POST {"question", "session", "user"} -> the Answer JSON of ``workbench ask --json``."""
+
+    async def post(self) -> None:
+        start = time.perf_counter()
+        try:
+            body = self.json_body("question")
+        except WorkbenchError as e:
+            self.write_error_body(e)
+            return
+        user = str(body.get("user") or self.backend.settings.user)
+        session = body.get("session") or None
+
+        def run() -> Any:
+            from workbench.assistant import ask
+
+            with self.backend.session() as wb:
+                return ask(wb, body["question"], session=session, user=user)
+
+        try:
+            answer = await self.backend.run(run)
+        except WorkbenchError as e:
+            metrics.observe_query(error=e, seconds=time.perf_counter() - start, kind="ask")
+            self.write_error_body(e)
+            return
+        record_answer(self.backend.settings, user, answer, time.perf_counter() - start)
+        self.write_json(answer.to_dict())
+
+
+def extra_patterns(
+    lake: str | None = None, settings: Settings | None = None, sessions: int = 2, prefix: str = ""
+) -> list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]]:
+    """Route tuples for ``pn.serve(..., extra_patterns=...)`` and :func:`make_app`."""
+    backend = Backend(lake, settings, sessions)
+    kw = {"backend": backend}
+    p = prefix.rstrip("/")
+    return [
+        (rf"{p}/metrics", MetricsHandler, kw),
+        (rf"{p}/healthz", HealthHandler, kw),
+        (rf"{p}/api/sql", SqlHandler, kw),
+        (rf"{p}/api/ask", AskHandler, kw),
+    ]
+
+
+def make_app(lake: str | None = None, settings: Settings | None = None, sessions: int = 2) -> tornado.web.Application:
+    """The standalone API application (``workbench api``)."""
+    patterns = extra_patterns(lake, settings, sessions)
+    app = tornado.web.Application(patterns)  # type: ignore[arg-type]
+    app.settings["workbench_backend"] = patterns[0][2]["backend"]
+    return app

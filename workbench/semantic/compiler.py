@@ -166,7 +166,7 @@ class _Compiler:
         if d.sql:
             parsed = sqlglot.parse_one(d.sql, read=DIALECT)
             return self._qualify(parsed, table, outer=False)
-        col = self.model.column_on(d, table) or d.column
+        col = self.model.column_on(d, table) or d.column or d.name
         return exp.column(col, table=self._alias(table))
 
     def _dim_ref(self, d: DimensionDef) -> exp.Expression:
@@ -274,12 +274,14 @@ class _Compiler:
         if comparison.kind == "vs":
             d = self.model.dimension(comparison.dimension or "")
             base_v, cur_v = comparison.members
-            where = [exp.In(this=self._physical(d), expressions=[self._literal(d, v) for v in (base_v, cur_v)])]
+            where: list[exp.Expression] = [
+                exp.In(this=self._physical(d), expressions=[self._literal(d, v) for v in (base_v, cur_v)])
+            ]
             if tr is not None and d.name != "year":
                 where += self._period(tr)
             ref = self._dim_ref(d)
-            cur = exp.EQ(this=ref, expression=self._literal(d, cur_v))
-            base = exp.EQ(this=ref.copy(), expression=self._literal(d, base_v))
+            cur: exp.Expression = exp.EQ(this=ref, expression=self._literal(d, cur_v))
+            base: exp.Expression = exp.EQ(this=ref.copy(), expression=self._literal(d, base_v))
             return where, cur, base
         if tr is None or tr.year is None:
             raise PlanningError(
@@ -291,11 +293,10 @@ class _Compiler:
         if comparison.kind == "yoy":
             if tr.end_year and tr.end_year != tr.year:
                 raise PlanningError("year over year needs a single period", "name one year, quarter or month")
-            prev = tr.model_copy(update={"year": tr.year - 1, "label": None})
             where = [exp.In(this=self._physical(ydim), expressions=[_num(tr.year - 1), _num(tr.year)])]
             where += self._period(tr)[1:]
             cur = exp.EQ(this=year_ref, expression=_num(tr.year))
-            base = exp.EQ(this=year_ref.copy(), expression=_num(prev.year))
+            base = exp.EQ(this=year_ref.copy(), expression=_num(tr.year - 1))
             return where, cur, base
         # month over month
         if not tr.month:

@@ -53,8 +53,8 @@ class TimeRange(BaseModel):
     end: dt.date | None = None
     year: int | None = None
     end_year: int | None = None
-    quarter: int | None = Field(None, ge=1, le=4)
-    month: int | None = Field(None, ge=1, le=12)
+    quarter: int | None = Field(default=None, ge=1, le=4)
+    month: int | None = Field(default=None, ge=1, le=12)
     #: human text of the period, e.g. "Q4 2023" or "last 3 months (2024-10-01 .. 2024-12-31)"
     label: str | None = None
 
@@ -136,7 +136,7 @@ class SemanticQuery(BaseModel):
     #: "share of <metric> that came from <filter>": the filter applies to the numerator only
     share: Filter | None = None
     order: list[OrderBy] = Field(default_factory=list)
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(default=None, ge=1)
 
     def describe_period(self) -> str:
         """The resolved period in words ("all data" when none was given)."""

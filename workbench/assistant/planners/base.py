@@ -31,7 +31,7 @@ class Plan(BaseModel):
     sql: str | None = None
     #: the period the answer covers, in words ("Q4 2023", "2024-10-01 .. 2024-12-31")
     period: str = "all data"
-    confidence: float = Field(1.0, ge=0.0, le=1.0)
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
     notes: list[str] = Field(default_factory=list)
     #: name of the planner that produced it ("offline", "llm", ...)
     planner: str = ""

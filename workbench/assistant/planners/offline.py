@@ -472,14 +472,14 @@ def _time(
     t = times[0]
     tr = t.range
     if len(t.years) == 2:
-        a, b = t.years
+        y1, y2 = t.years
         if growth or versus or "yoy" in flags:
-            return None, Comparison(kind="vs", dimension="year", members=[min(a, b), max(a, b)])
+            return None, Comparison(kind="vs", dimension="year", members=[min(y1, y2), max(y1, y2)])
         if "year" not in groups and re.search(
-            rf"\b{a} (and|vs|versus|against|compared to|compared with) {b}\b", p.text
+            rf"\b{y1} (and|vs|versus|against|compared to|compared with) {y2}\b", p.text
         ):
             groups.append("year")
-            return TimeRange(year=min(a, b), end_year=max(a, b)), comparison
+            return TimeRange(year=min(y1, y2), end_year=max(y1, y2)), comparison
     if "mom" in flags:
         if tr is None or not tr.month:
             tr = _latest_month(p, latest) if tr is None or tr.year is None else tr

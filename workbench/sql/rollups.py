@@ -1,0 +1,285 @@
+"""Rollups: pre-aggregated Delta tables over ``sales``, built with Dask and refreshed per month.
+
+Why: a group-by over 100M rows costs seconds; the same answer from a rollup of ~100k rows
+costs milliseconds (DESIGN.md: 3.6 ms). A rollup keeps everything needed to re-aggregate
+exactly: the sum of each measure, the row count (``rollup_rows``) and, where declared, the
+min/max of a measure. Every rollup carries ``year`` and ``month`` (and a daily one ``date``),
+so month, quarter and year groupings are covered by the daily rollup.
+
+Layout: ``<lake>/rollups/<name>``, partitioned by ``year``. A build aggregates one base month
+per Dask task (each task reads only that month's files from the Delta log), so a refresh after
+an ingest recomputes only the months the ingest touched and replaces them with a single
+Delta overwrite restricted by a predicate: readers see the old or the new month, never half.
+
+Freshness lives in the rollup itself: each rollup commit stores the ``sales`` version it was
+computed from (commit metadata ``workbench.rollup``). The router only uses a rollup whose
+base version equals the current ``sales`` version, so a stale rollup can cost speed, never
+correctness, and a lake copied elsewhere (or read with a fresh catalog) stays consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from workbench.config import RollupSpec, Settings
+from workbench.errors import ConfigError, DataError
+from workbench.lake.schema import SALES
+from workbench.lake.storage import Lake
+
+BASE_TABLE = "sales"
+PREFIX = "rollups"
+#: commit metadata key holding {"base_version": int, "definition": {...}}
+METADATA_KEY = "workbench.rollup"
+#: row-count column (a name no analyst query uses, so aliases never collide with it)
+ROWS = "rollup_rows"
+#: columns every rollup groups by, whatever its declared dimensions
+TIME_COLUMNS = ("year", "month")
+PARTITION_BY = ["year"]
+
+Month = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A resolved rollup: its columns, where it lives, and how it maps onto ``sales``."""
+
+    name: str
+    dimensions: tuple[str, ...]
+    measures: tuple[str, ...]
+    min_max: tuple[str, ...] = ()
+    grain: str = "day"
+
+    @property
+    def table(self) -> str:
+        """Lake table name (``Lake.table(...)``)."""
+        return f"{PREFIX}/{self.name}"
+
+    @property
+    def view(self) -> str:
+        """Name the engines bind the rollup to in rewritten SQL."""
+        return f"rollup_{self.name}"
+
+    @staticmethod
+    def min_col(measure: str) -> str:
+        return f"rollup_min_{measure}"
+
+    @staticmethod
+    def max_col(measure: str) -> str:
+        return f"rollup_max_{measure}"
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "base_table": BASE_TABLE,
+            "dimensions": list(self.dimensions),
+            "measures": list(self.measures),
+            "min_max": list(self.min_max),
+            "grain": self.grain,
+        }
+
+
+def resolve(spec: RollupSpec) -> Rollup:
+    """A :class:`Rollup` from its configuration; unknown columns are a ConfigError."""
+    known = set(SALES.names)
+    dims = list(dict.fromkeys([*spec.dimensions, *TIME_COLUMNS]))
+    min_max = list(getattr(spec, "min_max", None) or [])
+    for col in [*dims, *spec.measures, *min_max]:
+        if col not in known:
+            raise ConfigError(
+                f"rollup {spec.name!r} names unknown sales column {col!r}",
+                f"use columns of sales: {', '.join(SALES.names)}",
+            )
+    numeric = {f.name for f in SALES if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
+    for col in [*spec.measures, *min_max]:
+        if col not in numeric:
+            raise ConfigError(f"rollup {spec.name!r}: measure {col!r} is not numeric", "measures must be numbers")
+    return Rollup(spec.name, tuple(dims), tuple(spec.measures), tuple(min_max), spec.grain)
+
+
+def configured(settings: Settings) -> list[Rollup]:
+    return [resolve(s) for s in settings.rollups]
+
+
+# --- aggregation (one base month per task) ---------------------------------------------------------
+
+
+def _read_month(lake: Lake, files: list[str], columns: list[str], partition_types: dict[str, pa.DataType]) -> pa.Table:
+    """The needed columns of one month's files, hive partition values added from the paths."""
+    from urllib.parse import unquote
+
+    pieces = []
+    fs = lake.fs
+    for uri in files:
+        path = lake.fs_path(uri)
+        parts = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
+        stored = [c for c in columns if c not in partition_types]
+        t = pq.read_table(path, columns=stored, filesystem=fs)
+        for col in columns:
+            if col in partition_types:
+                value = pa.scalar(unquote(parts[col])).cast(partition_types[col])
+                t = t.append_column(col, pa.array([value.as_py()] * t.num_rows, type=partition_types[col]))
+        pieces.append(t.select(columns))
+    return pa.concat_tables(pieces) if pieces else pa.table({c: pa.array([], SALES.field(c).type) for c in columns})
+
+
+def aggregate_month(lake: Lake, rollups: Sequence[Rollup], month: Month, version: int) -> dict[str, pa.Table]:
+    """Every rollup's rows for one base month (a Dask task: reads that month once)."""
+    year, mon = month
+    filters = [("year", "=", str(year)), ("month", "=", str(mon))]
+    files = lake.files(BASE_TABLE, filters, version=version)
+    needed = sorted({c for r in rollups for c in (*r.dimensions, *r.measures, *r.min_max)}, key=SALES.names.index)
+    partition_types = {c: SALES.field(c).type for c in ("year", "month", "region")}
+    data = _read_month(lake, files, needed, partition_types)
+    return {r.name: _group(data, r) for r in rollups}
+
+
+def _group(data: pa.Table, rollup: Rollup) -> pa.Table:
+    aggs: list[tuple[Any, ...]] = [(m, "sum") for m in rollup.measures]
+    aggs.append((rollup.dimensions[0], "count", pc.CountOptions(mode="all")))
+    aggs += [(m, "min") for m in rollup.min_max] + [(m, "max") for m in rollup.min_max]
+    grouped = data.group_by(list(rollup.dimensions), use_threads=False).aggregate(aggs)
+    out = {d: grouped[d] for d in rollup.dimensions}
+    out.update({m: grouped[f"{m}_sum"] for m in rollup.measures})
+    out[ROWS] = grouped[f"{rollup.dimensions[0]}_count"]
+    out.update({Rollup.min_col(m): grouped[f"{m}_min"] for m in rollup.min_max})
+    out.update({Rollup.max_col(m): grouped[f"{m}_max"] for m in rollup.min_max})
+    return pa.table(out).sort_by([(d, "ascending") for d in rollup.dimensions])
+
+
+# --- build and refresh --------------------------------------------------------------------------------
+
+
+@dataclass
+class RollupBuild:
+    """What one build/refresh did (returned to the ingest hook and the CLI)."""
+
+    name: str
+    mode: str  # "build" | "refresh" | "skipped"
+    months: list[Month] = field(default_factory=list)
+    rows: int = 0
+    base_version: int | None = None
+    version: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "months": [list(m) for m in self.months]}
+
+
+def base_months(lake: Lake, version: int) -> list[Month]:
+    """Every (year, month) present in ``sales`` at ``version`` (from the Delta log)."""
+    actions = lake.table(BASE_TABLE, version=version).get_add_actions(flatten=True).to_pydict()
+    return sorted(
+        {(int(y), int(m)) for y, m in zip(actions["partition.year"], actions["partition.month"], strict=True)}
+    )
+
+
+def rollup_state(lake: Lake, rollup: Rollup) -> dict[str, Any] | None:
+    """The rollup's last commit metadata (``base_version``, ``definition``), None when absent."""
+    if not lake.exists(rollup.table):
+        return None
+    for entry in lake.table(rollup.table).history(1):
+        raw = entry.get(METADATA_KEY)
+        if raw:
+            return dict(json.loads(raw))
+    return None
+
+
+def build(
+    lake: Lake,
+    settings: Settings,
+    months: Iterable[Month] | None = None,
+    *,
+    rollups: Sequence[Rollup] | None = None,
+    previous_version: int | None = None,
+    client: Any = None,
+) -> list[RollupBuild]:
+    """Build the configured rollups, or refresh only ``months`` when that is exact.
+
+    A refresh is exact when the rollup was computed from ``previous_version`` (the ``sales``
+    version before the commit that touched ``months``); otherwise (first build, a missed
+    refresh, a delete in between) the rollup is rebuilt from every month.
+    """
+    import dask
+
+    from workbench.daskenv import prepare_dask
+
+    prepare_dask()
+    rollups = list(rollups) if rollups is not None else configured(settings)
+    if not rollups or not lake.exists(BASE_TABLE):
+        return []
+    t0 = time.perf_counter()
+    version = lake.version(BASE_TABLE)
+    all_months = base_months(lake, version)
+    wanted = sorted(set(months)) if months is not None else None
+    plans: dict[str, tuple[bool, list[Month]]] = {}
+    for r in rollups:
+        state = rollup_state(lake, r)
+        fresh = (
+            state is not None
+            and wanted is not None
+            and state.get("definition") == r.definition()
+            and state.get("base_version") in {previous_version, version}
+        )
+        if fresh and wanted is not None:
+            plans[r.name] = (True, [m for m in wanted if m in set(all_months)])
+        else:
+            plans[r.name] = (False, all_months)
+    todo = sorted({m for _, ms in plans.values() for m in ms})
+    tasks = [dask.delayed(aggregate_month)(lake, rollups, m, version) for m in todo]
+    if client is not None:
+        results = client.gather(client.compute(tasks))
+    else:
+        results = dask.compute(*tasks, scheduler="threads", num_workers=max(1, settings.n_workers))
+    by_month = dict(zip(todo, results, strict=True))
+    out = []
+    for r in rollups:
+        incremental, ms = plans[r.name]
+        full = not incremental
+        tables = [by_month[m][r.name] for m in ms]
+        data = pa.concat_tables(tables) if tables else _group(_read_month(lake, [], [*r.dimensions, *r.measures, *r.min_max], {}), r)
+        new_version = _write(lake, r, data, None if full else ms, version)
+        out.append(
+            RollupBuild(
+                r.name,
+                "build" if full else "refresh",
+                ms,
+                data.num_rows,
+                version,
+                new_version,
+                round(time.perf_counter() - t0, 3),
+            )
+        )
+    return out
+
+
+def _write(lake: Lake, rollup: Rollup, data: pa.Table, months: list[Month] | None, base_version: int) -> int:
+    """One Delta commit: the whole rollup (``months=None``) or just those months, atomically."""
+    from deltalake import CommitProperties, write_deltalake
+
+    meta = {METADATA_KEY: json.dumps({"base_version": base_version, "definition": rollup.definition()})}
+    kwargs: dict[str, Any] = {
+        "partition_by": PARTITION_BY,
+        "mode": "overwrite",
+        "storage_options": lake.storage_options or None,
+        "commit_properties": CommitProperties(custom_metadata=meta),
+    }
+    if months is not None and lake.exists(rollup.table):
+        if not months:
+            return lake.version(rollup.table)
+        kwargs["predicate"] = " OR ".join(f"(year = {y} AND month = {m})" for y, m in months)
+    else:
+        kwargs["schema_mode"] = "overwrite"
+    try:
+        write_deltalake(lake.table_uri(rollup.table), data, **kwargs)
+    except Exception as e:  # delta-rs raises its own exception types (and OSError for storage)
+        raise DataError(
+            f"cannot write rollup {rollup.name!r}: {e}", "check the lake is writable; rebuild with `workbench rollups`"
+        ) from e
+    return lake.version(rollup.table)

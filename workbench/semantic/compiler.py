@@ -32,7 +32,8 @@ class CompiledQuery:
     expression: exp.Select
     tables: list[str]
     period: str
-    #: output column -> what it holds ("metric", "dimension", "comparison", "share")
+    #: output column -> what it holds: "dimension", "metric" (values of a metric, also the
+    #: current/previous period of a comparison), "comparison" (growth in percent), "share" (percent)
     columns: dict[str, str] = field(default_factory=dict)
 
 
@@ -353,9 +354,13 @@ class _Compiler:
                     ),
                     expression=_num(100),
                 )
-                for suffix, e in (("current", now), ("previous", before), ("growth_pct", growth)):
+                for suffix, e, kind in (
+                    ("current", now, "metric"),
+                    ("previous", before, "metric"),
+                    ("growth_pct", growth, "comparison"),
+                ):
                     projections.append(exp.alias_(e, f"{m.name}_{suffix}"))
-                    self.columns[f"{m.name}_{suffix}"] = "comparison"
+                    self.columns[f"{m.name}_{suffix}"] = kind
         else:
             if q.time_range is not None and self.base == self.model.fact:
                 where += self._period(q.time_range)

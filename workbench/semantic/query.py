@@ -139,8 +139,23 @@ class SemanticQuery(BaseModel):
     limit: int | None = Field(default=None, ge=1)
 
     def describe_period(self) -> str:
-        """The resolved period in words ("all data" when none was given)."""
-        return self.time_range.describe() if self.time_range else "all data"
+        """The resolved period in words ("all data" when none was given).
+
+        Comparisons name both periods ("Q4 2024 vs Q4 2023") so an answer always states
+        what it compared.
+        """
+        tr, c = self.time_range, self.comparison
+        if c is not None and c.kind == "vs" and c.dimension == "year" and len(c.members) == 2:
+            return f"{c.members[1]} vs {c.members[0]}"
+        if tr is None:
+            return "all data"
+        current = tr.describe()
+        if c is not None and tr.year is not None and c.kind == "yoy":
+            return f"{current} vs {tr.model_copy(update={'year': tr.year - 1, 'label': None}).describe()}"
+        if c is not None and tr.year is not None and c.kind == "mom" and tr.month:
+            y, m = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
+            return f"{current} vs {dt.date(y, m, 1):%B %Y}"
+        return current
 
 
 def _month_end(year: int, month: int) -> dt.date:

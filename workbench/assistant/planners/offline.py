@@ -556,21 +556,4 @@ def _not_understood(p: _Parse) -> None:
 
 
 def _period_text(q: SemanticQuery) -> str:
-    c = q.comparison
-    if c is None:
-        return q.describe_period()
-    if c.kind == "vs":
-        if c.dimension == "year":
-            return f"{c.members[1]} vs {c.members[0]}"
-        return q.describe_period()
-    tr = q.time_range
-    if tr is None:
-        return "all data"
-    cur = tr.describe()
-    if c.kind == "yoy" and tr.year is not None:
-        prev = tr.model_copy(update={"year": tr.year - 1, "label": None}).describe()
-        return f"{cur} vs {prev}"
-    if c.kind == "mom" and tr.year is not None and tr.month:
-        y, m = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
-        return f"{cur} vs {dt.date(y, m, 1):%B %Y}"
-    return cur
+    return q.describe_period()

@@ -24,8 +24,11 @@ def test_one_summary_per_period_and_scope(index: SummaryIndex, assistant_lake: s
     quarters = expected(
         assistant_lake, "SELECT COUNT(*) FROM (SELECT DISTINCT year, (month - 1) // 3, category, region FROM sales)"
     )[0][0]
+    quarter_regions = expected(
+        assistant_lake, "SELECT COUNT(*) FROM (SELECT DISTINCT year, (month - 1) // 3, region FROM sales)"
+    )[0][0]
     year_cats = expected(assistant_lake, "SELECT COUNT(*) FROM (SELECT DISTINCT year, category FROM sales)")[0][0]
-    assert len(index) == years + months + quarters + year_cats
+    assert len(index) == years + months + quarters + quarter_regions + year_cats
     assert len({r["id"] for r in index.records}) == len(index)
 
 

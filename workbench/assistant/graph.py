@@ -387,7 +387,11 @@ class Assistant:
                 + ", ".join(map(str, f.values))
                 for f in plan.query.filters
             )
-        narrative = describe_result(df, self._formats(columns, state.get("columns_kind") or {}), scope, sources, notes)
+        rank = ""
+        if plan.query is not None and plan.query.order and plan.query.limit:
+            rank = "highest" if plan.query.order[0].direction == "desc" else "lowest"
+        formats = self._formats(columns, state.get("columns_kind") or {})
+        narrative = describe_result(df, formats, scope, sources, notes, rank=rank)
         answer = Answer(
             question=state["question"],
             answer=narrative,

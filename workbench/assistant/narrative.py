@@ -7,6 +7,7 @@ format in the semantic model (currency, percent, count). Sources are cited by nu
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,10 @@ def _label(row: pd.Series, dims: Sequence[str]) -> str:
             continue
         if d == "year" and "month" in dims:
             value = f"{int(row['year'])}-{int(row['month']):02d}"
+        elif d == "month" and 1 <= int(value) <= 12:
+            value = calendar.month_name[int(value)]
+        elif d == "quarter":
+            value = f"Q{int(value)}"
         elif isinstance(value, float) and value.is_integer():
             value = int(value)
         parts.append(str(value))
@@ -58,9 +63,13 @@ def describe_result(
     period: str,
     sources: Sequence[Source] = (),
     notes: Sequence[str] = (),
+    rank: str = "",
 ) -> str:
-    """A few sentences about ``df``: the value, or the leaders, the spread and the total."""
-    text = _body(df, formats, period)
+    """A few sentences about ``df``: the value, or the leaders, the spread and the total.
+
+    ``rank`` ("highest"/"lowest") words a one-row answer to a "which X had the most" question.
+    """
+    text = _body(df, formats, period, rank)
     if sources:
         text += " Context: " + "; ".join(f"[{i}] {s.id}" for i, s in enumerate(sources, 1)) + "."
     if notes:
@@ -68,7 +77,7 @@ def describe_result(
     return text
 
 
-def _body(df: pd.DataFrame, formats: dict[str, str], period: str) -> str:
+def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = "") -> str:
     scope = f" ({period})" if period else ""
     if df.empty:
         return f"No rows matched{scope}."
@@ -108,7 +117,10 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str) -> str:
     top = ranked.head(TOP_N)
     leaders = ", ".join(f"{_label(r, dims)} ({fmt(r['_v'], kind)})" for _, r in top.iterrows())
     if len(df) == 1:
-        return f"{_label(ranked.iloc[0], dims)} has the {name}{scope}: {fmt(ranked.iloc[0]['_v'], kind)}."
+        what = f"the {rank} {name}" if rank else name.capitalize()
+        if rank:
+            return f"{_label(ranked.iloc[0], dims)} had {what}{scope}: {fmt(ranked.iloc[0]['_v'], kind)}."
+        return f"{what}{scope} for {_label(ranked.iloc[0], dims)}: {fmt(ranked.iloc[0]['_v'], kind)}."
     text = f"{name.capitalize()}{scope} across {len(df)} rows: highest {leaders}"
     if len(df) > TOP_N:
         bottom = ranked.iloc[-1]

@@ -1,7 +1,7 @@
 """Short text facts about the data, generated after each ingest, that ground the assistant.
 
-One summary per year and per month (all sales), per quarter x category x region, and per year x
-category:
+One summary per year and per month (all sales), per quarter x category x region, per quarter x
+region and per year x category:
 revenue, growth vs the previous period and vs the same period last year, margin, and what is
 notable (the biggest movers). Written by template, which is deterministic and free; when an
 LLM is configured the texts can be rephrased by it in async batches, keeping the numbers.
@@ -157,6 +157,42 @@ def quarter_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def quarter_region_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
+    """One fact per quarter x region over all categories, with the region's rank that quarter."""
+    frame = detail.copy()
+    frame["quarter"] = (frame["month"] - 1) // 3 + 1
+    q = frame.groupby(["year", "quarter", "region"], as_index=False)[["revenue", "profit"]].sum()
+    lookup = {(int(r.year), int(r.quarter), r.region): r for r in q.itertuples()}
+    out: list[dict[str, Any]] = []
+    for (year, quarter, region), r in sorted(lookup.items()):
+        ly = lookup.get((year - 1, quarter, region))
+        yoy = _pct(r.revenue, ly.revenue if ly is not None else None)
+        peers = sorted((v.revenue for k, v in lookup.items() if k[:2] == (year, quarter)), reverse=True)
+        rank = peers.index(r.revenue) + 1
+        margin = r.profit / r.revenue * 100 if r.revenue else 0.0
+        label = f"Q{quarter} {year}"
+        text = (
+            f"{region} region, {label}, all categories: revenue {_money(r.revenue)}, "
+            f"{_growth(yoy, f'Q{quarter} {year - 1}')}; profit margin {margin:.1f}%; "
+            f"ranked {rank} of {len(peers)} regions by revenue this quarter."
+        )
+        out.append(
+            {
+                "id": f"quarter:{year}-Q{quarter}:{region}",
+                "key": f"{region} region quarter {label} quarterly revenue rank regions all categories",
+                "text": text,
+                "kind": "quarter_region",
+                "year": year,
+                "quarter": quarter,
+                "quarter_label": label,
+                "region": region,
+                "revenue": float(r.revenue),
+                "growth_yoy": yoy,
+            }
+        )
+    return out
+
+
 def year_category_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
     """One fact per year x category: the level a yearly question about a category needs."""
     y = detail.groupby(["year", "category"], as_index=False)[["revenue", "profit"]].sum()
@@ -222,7 +258,11 @@ def generate_summaries(wb: Any) -> list[dict[str, Any]]:
     """All template summaries for the lake behind ``wb``."""
     months, detail = _monthly_frames(wb)
     return (
-        year_summaries(months) + month_summaries(months) + quarter_summaries(detail) + year_category_summaries(detail)
+        year_summaries(months)
+        + month_summaries(months)
+        + quarter_summaries(detail)
+        + quarter_region_summaries(detail)
+        + year_category_summaries(detail)
     )
 
 

@@ -2,25 +2,28 @@
 
 A :class:`Workbench` keeps one DuckDB connection, one Dask client (created on first use),
 and the Delta metadata of the lake tables (refreshed when a table's version changes), so a
-notebook asking many questions pays the setup once. Every query takes the same path:
-guard -> access policy -> pruning -> engine choice -> engine support check -> run.
+notebook asking many questions pays the setup once. Every query takes the same path, the
+router (``workbench.sql.router``): guard -> cache -> rollup rewrite -> access policy ->
+pruning -> engine choice -> engine support check -> run -> query log and audit.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from workbench.config import Settings, get_settings
-from workbench.errors import ConfigError, UnsupportedQuery
+from workbench.errors import ConfigError
 from workbench.lake.storage import Lake
-from workbench.sql.engines.base import Engine, Limits
-from workbench.sql.guard import LAKE_TABLES, check_expression, check_sql
-from workbench.sql.policy import choose_engine
+from workbench.sql.engines.base import Engine
+from workbench.sql.guard import LAKE_TABLES
 from workbench.sql.result import QueryResult
 from workbench.sql.scan import Snapshot
+
+if TYPE_CHECKING:
+    from workbench.sql.router import Router
 
 ENGINES = ("duckdb", "dask")
 
@@ -63,41 +66,34 @@ class Workbench:
         return set(LAKE_TABLES)
 
     # --- queries -------------------------------------------------------------------------------
-    def sql(self, sql: str, engine: str = "auto", explain: bool = False, user: str | None = None) -> QueryResult:
-        """Run one read-only SELECT; refuse (never answer wrongly) what the engine cannot do."""
+    @cached_property
+    def router(self) -> Router:
+        from workbench.sql.router import Router
+
+        return Router(self)
+
+    def sql(
+        self,
+        sql: str,
+        engine: str = "auto",
+        explain: bool = False,
+        user: str | None = None,
+        *,
+        use_cache: bool = True,
+        use_rollups: bool = True,
+        question: str | None = None,
+    ) -> QueryResult:
+        """Run one read-only SELECT through the router (cache -> rollup -> DuckDB -> dask-sql).
+
+        Refuses (never answers wrongly) what the engine cannot do; ``route``/``reason`` on the
+        result say which path answered and why. ``use_cache``/``use_rollups`` switch those
+        steps off for one query (benchmarks, tests); an explicit ``engine`` skips both.
+        """
         if engine not in ("auto", *ENGINES):
             raise ConfigError(f"unknown engine {engine!r}", f"use one of: auto, {', '.join(ENGINES)}")
-        start = time.perf_counter()
-        guarded = check_sql(sql, self.tables())
-        tree = self.apply_policies(guarded.expression, user or self.settings.user)
-        scans = self.snapshot.plan(tree, guarded.tables)
-        choice = choose_engine(tree, scans, engine, self.engine, self.settings)
-        chosen = self.engine(choice.engine)
-        why_not = chosen.supports(tree)
-        if why_not is not None:
-            raise UnsupportedQuery(
-                f"the {chosen.name} engine cannot run this query correctly: {why_not}",
-                "run it with --engine duckdb, or rewrite the construct named above",
-            )
-        prepared = chosen.prepare(tree)
-        limits = Limits(self.settings.row_limit, self.settings.timeout_s)
-        result = QueryResult(
-            df=chosen.execute(prepared, scans, limits) if not explain else _empty(),
-            engine=chosen.name,
-            sql=sql,
-            route=choice.route,
-            reason=choice.reason,
-            files_scanned=sum(len(s.files) for s in scans.values()),
-            bytes_scanned=sum(s.bytes for s in scans.values()),
-            executed_sql=prepared.sql(dialect="duckdb"),
+        return self.router.run(
+            sql, engine, explain, user, use_cache=use_cache, use_rollups=use_rollups, question=question
         )
-        if explain:
-            result.explain = chosen.explain(prepared, scans)
-        if len(result.df) > limits.row_limit:
-            result.df = result.df.iloc[: limits.row_limit]
-            result.truncated = True
-        result.elapsed_ms = (time.perf_counter() - start) * 1000
-        return result
 
     def apply_policies(self, tree: exp.Expression, user: str) -> exp.Expression:
         """The single call site of access policies (row filters, column masks) for ``user``.
@@ -109,13 +105,11 @@ class Workbench:
             from workbench.security import policies  # type: ignore[attr-defined]
         except ImportError:
             return tree
-        rewrite = getattr(policies, "apply_policies", None) or getattr(policies, "rewrite_for_user", None)
-        if rewrite is None:
-            return tree
-        rewritten = rewrite(tree, user)
-        return check_expression(rewritten, "", self.tables()).expression
+        return self.router.apply_policy(tree, policies.policy_for_user(user, self.settings))
 
     def close(self) -> None:
+        if "router" in self.__dict__:
+            self.router.close()
         for eng in self._engines.values():
             eng.close()
         self._engines.clear()

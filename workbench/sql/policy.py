@@ -29,10 +29,20 @@ EngineFactory = Callable[[str], Engine]
 
 
 def choose_engine(
-    tree: exp.Expression, scans: dict[str, TableScan], requested: str, engines: EngineFactory, settings: Settings
+    tree: exp.Expression,
+    scans: dict[str, TableScan],
+    requested: str,
+    engines: EngineFactory,
+    settings: Settings,
+    estimated: int | None = None,
 ) -> Choice:
-    """Pick ``duckdb`` or ``dask`` for ``tree``; an explicit request is honoured as is."""
-    estimated = sum(s.bytes for s in scans.values())
+    """Pick ``duckdb`` or ``dask`` for ``tree``; an explicit request is honoured as is.
+
+    ``estimated``: bytes to scan after pruning (the router passes the catalog estimate);
+    default: the bytes of the pruned Delta file lists.
+    """
+    if estimated is None:
+        estimated = sum(s.bytes for s in scans.values())
     if requested != "auto":
         return Choice(requested, requested, f"engine {requested} requested")
     if estimated > settings.duckdb_max_bytes:

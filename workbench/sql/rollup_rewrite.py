@@ -23,7 +23,7 @@ whole query corpus and compares results.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -85,9 +85,16 @@ class RollupMatch:
 
 
 def rewrite(
-    tree: exp.Expression, rollups: Sequence[Rollup], size: Callable[[Rollup], int] | None = None
+    tree: exp.Expression,
+    rollups: Sequence[Rollup],
+    size: Callable[[Rollup], int] | None = None,
+    require: Iterable[str] = (),
 ) -> RollupMatch | str:
-    """The tree on rollups, or the reason (a string) why it must stay on ``sales``."""
+    """The tree on rollups, or the reason (a string) why it must stay on ``sales``.
+
+    ``require``: dimensions every chosen rollup must also have (e.g. the column of an access
+    policy's row filter, which is applied to the rollup after this rewrite).
+    """
     if not rollups:
         return "no fresh rollup is available"
     tree = tree.copy()
@@ -108,6 +115,7 @@ def rewrite(
             scope_plan = _ScopePlan(scope)
         except NotCovered as e:
             return str(e)
+        scope_plan.needs.dimensions |= {c.lower() for c in require}
         covering = [r for r in rollups if not scope_plan.needs.missing(r)]
         if not covering:
             best = min(rollups, key=lambda r: len(scope_plan.needs.missing(r)))

@@ -1,0 +1,448 @@
+"""The router: the single execution path of ``Workbench.sql``, with a reason for every decision.
+
+Order (DESIGN.md): result cache -> rollup rewrite -> DuckDB in process -> dask-sql on the
+cluster. Each step says why it did or did not answer:
+
+1. *guard* (sqlglot allowlist) on the SQL as written;
+2. *cache* (``--engine auto`` only): key = normalised SQL + the Delta version of every table
+   read + the caller's policy fingerprint, so an ingest changes the key before any
+   invalidation runs; a cache outage (Redis down) is a miss, never an error;
+3. *rollup*: when a fresh rollup (built from the current ``sales`` version) covers the query,
+   the rewritten SQL runs on DuckDB over the rollup's few files;
+4. *access policy* on whichever tree runs (rollup views included, row filters need the
+   filtered column as a rollup dimension), then the guard again;
+5. *engine*: DuckDB unless the estimated bytes after pruning (catalog statistics,
+   ``Catalog.estimate_scan``) exceed ``settings.duckdb_max_bytes`` and the cluster engine
+   supports the query (``Engine.supports``), via ``workbench.sql.policy.choose_engine``.
+
+Every query, answered or refused, is written to the catalog query log and the audit log
+(both never raise: rows are spooled while the catalog is down).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from workbench.errors import AccessDenied, QueryRefused, UnsupportedQuery, WorkbenchError
+from workbench.sql import pruning
+from workbench.sql.engines.base import Limits
+from workbench.sql.guard import LAKE_TABLES, check_expression, check_sql
+from workbench.sql.policy import choose_engine
+from workbench.sql.result import QueryResult
+from workbench.sql.rollup_rewrite import RollupMatch, rewrite
+from workbench.sql.rollups import BASE_TABLE, Rollup, configured, rollup_state
+from workbench.sql.scan import Snapshot, TableScan
+from workbench.sql.versions import delta_version
+
+if TYPE_CHECKING:
+    from workbench.cache import ResultCache
+    from workbench.catalog.store import Catalog
+    from workbench.security.policies import Policy
+    from workbench.session import Workbench
+
+log = logging.getLogger(__name__)
+
+ROUTES = ("cache", "rollup", "duckdb", "dask")
+
+
+@dataclass
+class Estimate:
+    """What a plan is expected to read, and where the numbers came from."""
+
+    files: int = 0
+    bytes: int = 0
+    rows: int | None = None
+    source: str = "delta log"
+
+    def text(self) -> str:
+        rows = f", ~{self.rows:,} rows" if self.rows is not None else ""
+        return f"estimated {self.files} files, {_size(self.bytes)}{rows} after pruning ({self.source})"
+
+
+@dataclass
+class Plan:
+    """One routing decision: the tree to run, where, over which files, and why."""
+
+    tree: exp.Expression
+    scans: dict[str, TableScan]
+    engine: str
+    route: str
+    reason: str
+    estimate: Estimate = field(default_factory=Estimate)
+    rollup: RollupMatch | None = None
+
+
+class Router:
+    """Routes the queries of one :class:`~workbench.session.Workbench`."""
+
+    def __init__(self, wb: Workbench) -> None:
+        self.wb = wb
+        self.settings = wb.settings
+        self.lake = wb.lake
+        self.snapshot: Snapshot = wb.snapshot
+        self._catalog: Catalog | None = None
+        self._cache: ResultCache | None = None
+        self._rollup_states: dict[str, tuple[int, dict[str, Any] | None]] = {}
+        self.rollups: list[Rollup] = configured(self.settings)
+
+    # --- services (created on first use; failures degrade, never break a query) -------------
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            from workbench.catalog import open_catalog
+
+            self._catalog = open_catalog(self.settings, connect=False)
+        return self._catalog
+
+    @property
+    def cache(self) -> ResultCache:
+        if self._cache is None:
+            from workbench.cache import open_cache
+
+            self._cache = open_cache(self.settings)
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+        if self._catalog is not None:
+            self._catalog.close()
+
+    # --- the path -------------------------------------------------------------------------
+    def run(
+        self,
+        sql: str,
+        engine: str = "auto",
+        explain: bool = False,
+        user: str | None = None,
+        *,
+        use_cache: bool = True,
+        use_rollups: bool = True,
+        question: str | None = None,
+    ) -> QueryResult:
+        """Answer one read-only SELECT; refuse (never answer wrongly) what no route can run."""
+        start = time.perf_counter()
+        user = user or self.settings.user
+        plan: Plan | None = None
+        policy_fp = ""
+        try:
+            guarded = check_sql(sql, self.wb.tables())
+            policy = self.policy(user)
+            policy_fp = _fingerprint(policy)
+            versions = {t: delta_version(self.lake, t) for t in sorted(guarded.tables)}
+            auto = engine == "auto"
+            key = None
+            if auto and use_cache and not explain:
+                key = self._key(guarded.expression, versions, policy_fp)
+                hit = self._cached(key, sql, versions, policy_fp, start) if key else None
+                if hit is not None:
+                    self._record(user, sql, question, hit, policy_fp)
+                    return hit
+            plan = self.plan(guarded.expression, guarded.tables, versions, engine, policy, use_rollups)
+            result = self._execute(plan, sql, explain, start)
+            if key is not None and not result.truncated:
+                meta = {"engine": result.engine, "route": result.route, "reason": result.reason}
+                self.cache.set(key, result.df, meta, tables=sorted(versions))
+            self._record(user, sql, question, result, policy_fp)
+            return result
+        except WorkbenchError as e:
+            self._record_error(user, sql, question, plan, e, policy_fp, start)
+            raise
+
+    def plan(
+        self,
+        tree: exp.Expression,
+        tables: set[str],
+        versions: dict[str, int],
+        engine: str = "auto",
+        policy: Policy | None = None,
+        use_rollups: bool = True,
+    ) -> Plan:
+        """Choose route and engine for a guarded tree (no data is read)."""
+        no_rollup = ""
+        if engine != "auto":
+            no_rollup = f"engine {engine} requested"
+        elif not use_rollups:
+            no_rollup = "rollups disabled for this query"
+        elif BASE_TABLE not in tables:
+            no_rollup = "the query does not read sales"
+        else:
+            rollup_plan = self._rollup_plan(tree, versions, policy)
+            if isinstance(rollup_plan, Plan):
+                return rollup_plan
+            no_rollup = rollup_plan
+        tree = self.apply_policy(tree, policy)
+        scans = self.snapshot.plan(tree, tables)
+        estimate = self.estimate(tree, scans)
+        choice = choose_engine(tree, scans, engine, self.wb.engine, self.settings, estimated=estimate.bytes)
+        reason = f"{choice.reason}; {estimate.text()}"
+        if no_rollup and engine == "auto":
+            reason = f"no rollup: {no_rollup}; {reason}"
+        return Plan(tree, scans, choice.engine, choice.route, reason, estimate)
+
+    # --- cache ----------------------------------------------------------------------------
+    def _key(self, tree: exp.Expression, versions: dict[str, int], policy_fp: str) -> str | None:
+        from workbench.cache import cache_key
+
+        try:
+            return cache_key(tree, versions, policy_fp)
+        except Exception as e:  # a key we cannot compute is a miss, not an error
+            log.warning("no cache key (%s): %s", type(e).__name__, e)
+            return None
+
+    def _cached(self, key: str, sql: str, versions: dict[str, int], policy_fp: str, start: float) -> QueryResult | None:
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        meta = hit.meta
+        shown = ", ".join(f"{t}@v{v}" for t, v in versions.items())
+        result = QueryResult(
+            df=hit.df,
+            engine=str(meta.get("engine", "")),
+            sql=sql,
+            route="cache",
+            reason=f"cache hit: same normalised SQL over {shown}, same policy; first answered by {meta.get('route')}",
+            cached=True,
+        )
+        result.details["cache_age_s"] = round(hit.age_s, 3)
+        result.elapsed_ms = (time.perf_counter() - start) * 1000
+        return result
+
+    # --- rollups --------------------------------------------------------------------------
+    def fresh_rollups(self, sales_version: int) -> list[Rollup]:
+        """Configured rollups computed from ``sales`` at ``sales_version`` (same definition)."""
+        fresh = []
+        for r in self.rollups:
+            version = delta_version(self.lake, r.table)
+            if version < 0:
+                continue
+            memo = self._rollup_states.get(r.name)
+            if memo is None or memo[0] != version:
+                memo = (version, rollup_state(self.lake, r))
+                self._rollup_states[r.name] = memo
+            state = memo[1]
+            if state and state.get("base_version") == sales_version and state.get("definition") == r.definition():
+                fresh.append(r)
+        return fresh
+
+    def _rollup_plan(self, tree: exp.Expression, versions: dict[str, int], policy: Policy | None) -> Plan | str:
+        fresh = self.fresh_rollups(versions.get(BASE_TABLE, -1))
+        if not fresh:
+            stale = [r.name for r in self.rollups]
+            return f"no rollup is fresh for sales@v{versions.get(BASE_TABLE)} ({', '.join(stale) or 'none configured'})"
+        require = [c for c, _ in policy.row_filters] if policy is not None and policy.restricted else []
+        sizes = {r.name: self.snapshot.meta(r.table).total_bytes for r in fresh}
+        match = rewrite(tree, fresh, size=lambda r: sizes[r.name], require=require)
+        if isinstance(match, str):
+            return match
+        try:
+            policed = self.apply_policy(match.tree, policy, views=match.views)
+        except AccessDenied as e:
+            return f"the access policy cannot be applied to the rollup ({e.message})"
+        scans = self._rollup_scans(policed, match)
+        others = {t.name.lower() for t in policed.find_all(exp.Table)} & set(LAKE_TABLES)
+        scans.update(self.snapshot.plan(policed, others))
+        estimate = Estimate(
+            files=sum(len(s.files) for s in scans.values()),
+            bytes=sum(s.bytes for s in scans.values()),
+            source="rollup delta log",
+        )
+        names = "+".join(r.name for r in match.rollups)
+        reason = f"rollup {names} is fresh (sales@v{versions[BASE_TABLE]}): {match.reason}; {estimate.text()}"
+        return Plan(policed, scans, "duckdb", f"rollup:{names}", reason, estimate, match)
+
+    def _rollup_scans(self, tree: exp.Expression, match: RollupMatch) -> dict[str, TableScan]:
+        scans: dict[str, TableScan] = {}
+        metas = {view: self.snapshot.meta(r.table) for view, r in match.views.items()}
+        conds = pruning.collect(tree, {v: m.partition_columns for v, m in metas.items()})
+        for view, meta in metas.items():
+            refs = conds[view].references if view in conds else [[]]
+            files: set[str] = set()
+            for ref in refs:
+                filters = pruning.delta_filters(ref, meta.values) if ref else []
+                if any(not vals for _, _, vals in filters):
+                    continue
+                files |= set(self.lake.files(meta.name, filters or None, version=meta.version))
+            ordered = sorted(files)
+            schema = [] if ordered else self.lake.files(meta.name, version=meta.version)[:1]
+            size = sum(Snapshot._size(meta, f) for f in ordered)
+            scans[view] = TableScan(view, meta.version, ordered, size, meta.partition_types, schema)
+        return scans
+
+    # --- policy ---------------------------------------------------------------------------
+    def policy(self, user: str) -> Policy | None:
+        """The caller's access policy (None when the policies module is not available)."""
+        try:
+            from workbench.security.policies import policy_for_user
+        except ImportError:
+            return None
+        return policy_for_user(user, self.settings)
+
+    def apply_policy(
+        self, tree: exp.Expression, policy: Policy | None, views: dict[str, Rollup] | None = None
+    ) -> exp.Expression:
+        """Rewrite ``tree`` under ``policy`` and guard the result again (a policy never widens SQL)."""
+        if policy is None or policy.all_access:
+            return tree
+        from workbench.security.policies import RETAIL_SCHEMA, apply_policy
+
+        schema: dict[str, list[str]] = dict(RETAIL_SCHEMA)
+        for view, r in (views or {}).items():
+            schema[view] = [*r.dimensions, *r.measures, "rollup_rows"]
+        rewritten = apply_policy(tree, policy, schema)
+        return check_expression(rewritten, "", [*self.wb.tables(), *(views or {})]).expression
+
+    # --- estimates ------------------------------------------------------------------------
+    def estimate(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Estimate:
+        """Bytes and rows after pruning from catalog statistics (the Delta log when unavailable)."""
+        fallback = Estimate(sum(len(s.files) for s in scans.values()), sum(s.bytes for s in scans.values()))
+        try:
+            catalog = self.catalog
+            synced = catalog.table_versions(list(scans))
+            total = Estimate(source="catalog statistics", rows=0)
+            metas = {t: self.snapshot.meta(t) for t in scans}
+            conds = pruning.collect(tree, {t: m.partition_columns for t, m in metas.items() if m.partition_columns})
+            for name, scan in scans.items():
+                if synced.get(name) != scan.version:
+                    catalog.sync_table(self.lake, name)
+                refs = conds[name].references if name in conds else [[]]
+                for ref in refs:
+                    filters = pruning.delta_filters(ref, metas[name].values) if ref else []
+                    est = catalog.estimate_scan(name, filters or None)
+                    total.files += est.files
+                    total.bytes += est.bytes
+                    total.rows = (total.rows or 0) + est.rows
+            return total
+        except WorkbenchError as e:
+            log.info("catalog estimate unavailable (%s); using the Delta log", e.message)
+            return fallback
+
+    # --- running --------------------------------------------------------------------------
+    def _execute(self, plan: Plan, sql: str, explain: bool, start: float) -> QueryResult:
+        chosen = self.wb.engine(plan.engine)
+        why_not = chosen.supports(plan.tree)
+        if why_not is not None:
+            raise UnsupportedQuery(
+                f"the {chosen.name} engine cannot run this query correctly: {why_not}",
+                "run it with --engine duckdb, or rewrite the construct named above",
+            )
+        prepared = chosen.prepare(plan.tree)
+        limits = Limits(self.settings.row_limit, self.settings.timeout_s)
+        import pandas as pd
+
+        result = QueryResult(
+            df=chosen.execute(prepared, plan.scans, limits) if not explain else pd.DataFrame(),
+            engine=chosen.name,
+            sql=sql,
+            route=plan.route,
+            reason=plan.reason,
+            files_scanned=sum(len(s.files) for s in plan.scans.values()),
+            bytes_scanned=sum(s.bytes for s in plan.scans.values()),
+            executed_sql=prepared.sql(dialect="duckdb"),
+        )
+        result.details.update(
+            {
+                "estimated_files": plan.estimate.files,
+                "estimated_bytes": plan.estimate.bytes,
+                "estimated_rows": plan.estimate.rows,
+                "estimate_source": plan.estimate.source,
+            }
+        )
+        if explain:
+            header = [
+                f"route: {plan.route}",
+                f"engine: {chosen.name}",
+                f"reason: {plan.reason}",
+                f"estimated: {plan.estimate.files} files, {plan.estimate.bytes} bytes ({plan.estimate.source})",
+                f"scans: {result.files_scanned} files, {result.bytes_scanned} bytes",
+                f"sql: {result.executed_sql}",
+                "",
+            ]
+            result.explain = "\n".join(header) + chosen.explain(prepared, plan.scans)
+        if len(result.df) > limits.row_limit:
+            result.df = result.df.iloc[: limits.row_limit]
+            result.truncated = True
+        result.elapsed_ms = (time.perf_counter() - start) * 1000
+        return result
+
+    # --- logs -----------------------------------------------------------------------------
+    def _record(self, user: str, sql: str, question: str | None, result: QueryResult, policy_fp: str) -> None:
+        from workbench.catalog.records import QueryLogEntry
+
+        try:
+            entry = QueryLogEntry(
+                user=user,
+                sql=sql,
+                question=question,
+                route=result.route,
+                engine=result.engine,
+                files_scanned=result.files_scanned,
+                bytes_scanned=result.bytes_scanned,
+                rows=len(result.df),
+                latency_ms=round(result.elapsed_ms, 3),
+                cache_hit=result.cached,
+            )
+            self.catalog.log_query(entry)
+            self.catalog.audit(
+                user,
+                "ok",
+                question=question,
+                sql=sql,
+                route=result.route,
+                rows=len(result.df),
+                policy=policy_fp or None,
+                detail=result.reason[:500],
+            )
+        except Exception as e:  # the log never fails a query (log_query spools; this is a last resort)
+            log.warning("query log write failed: %s", e)
+
+    def _record_error(
+        self, user: str, sql: str, question: str | None, plan: Plan | None, e: WorkbenchError, fp: str, start: float
+    ) -> None:
+        from workbench.catalog.records import QueryLogEntry
+
+        outcome = "denied" if isinstance(e, AccessDenied) else "refused" if isinstance(e, QueryRefused) else "error"
+        try:
+            self.catalog.log_query(
+                QueryLogEntry(
+                    user=user,
+                    sql=sql,
+                    question=question,
+                    route=plan.route if plan else None,
+                    engine=plan.engine if plan else None,
+                    latency_ms=round((time.perf_counter() - start) * 1000, 3),
+                    error=f"{type(e).__name__}: {e.message}"[:1000],
+                )
+            )
+            self.catalog.audit(
+                user,
+                outcome,
+                question=question,
+                sql=sql,
+                route=plan.route if plan else None,
+                policy=fp or None,
+                detail=e.message[:500],
+            )
+        except Exception as err:
+            log.warning("query log write failed: %s", err)
+
+
+def _fingerprint(policy: Policy | None) -> str:
+    if policy is None:
+        return ""
+    from workbench.security.policies import policy_fingerprint
+
+    return policy_fingerprint(policy)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.lake import schema as s
@@ -104,7 +104,8 @@ def _spill(table: pa.Table, buckets: np.ndarray, n_buckets: int, folder: Path, n
         if part.num_rows:
             d = folder / f"bucket={b:05d}"
             d.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, d / f"{name}.parquet", compression="lz4")
+            # Arrow IPC (lz4): staging is written and read once, Parquet encoding would be wasted work
+            feather.write_feather(part, str(d / f"{name}.arrow"), compression="lz4")
 
 
 def _clean_sales_file(uri: str, order: int, n_buckets: int, staging: Path, key: bytes) -> tuple[int, dict[str, int]]:
@@ -133,8 +134,8 @@ def _dedupe_and_write(lake: Lake, bucket: int, staging: Path, batch_id: str) -> 
     folder = staging / "new" / f"bucket={bucket:05d}"
     if not folder.exists():
         return [], {}, 0
-    pieces = sorted(folder.glob("*.parquet"))
-    table = pa.concat_tables([pq.read_table(p, partitioning=None) for p in pieces]).combine_chunks()
+    pieces = sorted(folder.glob("*.arrow"))
+    table = pa.concat_tables([feather.read_table(str(p)) for p in pieces]).combine_chunks()
     n = table.num_rows
     firsts = table.group_by("transaction_id", use_threads=False).aggregate([("_order", "min")])
     keep = pc.is_in(table["_order"], value_set=firsts["_order_min"])
@@ -143,7 +144,7 @@ def _dedupe_and_write(lake: Lake, bucket: int, staging: Path, batch_id: str) -> 
     existing_dir = staging / "existing" / f"bucket={bucket:05d}"
     if existing_dir.exists():
         existing = pa.concat_tables(
-            [pq.read_table(p, partitioning=None) for p in sorted(existing_dir.glob("*.parquet"))]
+            [feather.read_table(str(p)) for p in sorted(existing_dir.glob("*.arrow"))]
         )
         before = table.num_rows
         table = table.filter(pc.invert(pc.is_in(table["transaction_id"], value_set=existing["transaction_id"])))

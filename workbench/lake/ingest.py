@@ -43,6 +43,7 @@ from workbench.errors import DataError, WorkbenchError
 from workbench.lake import schema as s
 from workbench.lake.clean import clean, read_landing
 from workbench.lake.delta import commit, ingested_fingerprints, partitions_of, write_data_file
+from workbench.lake.hooks import after_ingest
 from workbench.lake.quality import QualityReport
 from workbench.lake.storage import Lake, filesystem_for
 
@@ -314,6 +315,7 @@ def ingest(
     report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if save_report:
         report.save(lake)
+    after_ingest(lake, report, settings)  # catalog sync, rollup refresh, cache invalidation
     return report
 
 

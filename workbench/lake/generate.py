@@ -213,14 +213,18 @@ def _to_csv_dirty(table: pa.Table, seed: int, index: int) -> pa.Table:
     """In CSV, malformed values are text: 'n/a' quantities, impossible dates."""
     rng = np.random.default_rng([seed, 0xC5F, index])
     n = table.num_rows
-    q = np.array(pc.cast(table["quantity"], pa.string()).to_pylist(), dtype=object)
     bad_q = rng.random(n) < MALFORMED_RATE
-    q[bad_q] = rng.choice(np.array(["n/a", "two", "1.5.0", "?"], dtype=object), int(bad_q.sum()))
-    d = np.array(pc.cast(table["date"], pa.string()).to_pylist(), dtype=object)
+    q_tokens = rng.choice(np.array(["n/a", "two", "1.5.0", "?"], dtype=object), int(bad_q.sum()))
+    q = pc.replace_with_mask(
+        pc.cast(table["quantity"], pa.string()).combine_chunks(), pa.array(bad_q), pa.array(q_tokens, pa.string())
+    )
     bad_d = rng.random(n) < MALFORMED_RATE / 2
-    d[bad_d] = rng.choice(np.array(["2023-02-30", "31/12/2023", "not a date"], dtype=object), int(bad_d.sum()))
-    table = table.set_column(table.schema.get_field_index("quantity"), "quantity", pa.array(q, pa.string()))
-    return table.set_column(table.schema.get_field_index("date"), "date", pa.array(d, pa.string()))
+    d_tokens = rng.choice(np.array(["2023-02-30", "31/12/2023", "not a date"], dtype=object), int(bad_d.sum()))
+    d = pc.replace_with_mask(
+        pc.cast(table["date"], pa.string()).combine_chunks(), pa.array(bad_d), pa.array(d_tokens, pa.string())
+    )
+    table = table.set_column(table.schema.get_field_index("quantity"), "quantity", q)
+    return table.set_column(table.schema.get_field_index("date"), "date", d)
 
 
 def _to_parquet_dirty(table: pa.Table, seed: int, index: int) -> pa.Table:

@@ -128,3 +128,19 @@ def test_cli_text_output_and_refusal_exit_code(assistant_lake: str) -> None:
     assert refused.exit_code == 5
     body = json.loads(refused.output)
     assert body["status"] == "refused" and body["error"]["type"] == "query_refused" and body["sql"] is None
+
+
+def test_restricted_users_only_see_summaries_inside_their_filter(assistant_lake: str, monkeypatch) -> None:
+    from pathlib import Path
+
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_POLICIES", str(Path(__file__).resolve().parents[1] / "policies.yaml"))
+    reset_settings()
+    with workbench.connect(assistant_lake) as wb:
+        admin = ask(wb, "What was the total revenue in 2023?", user="admin")
+        north = ask(wb, "What was the total revenue in 2023?", user="north_analyst")
+    assert any(s.id == "year:2023" for s in admin.sources)
+    assert north.sources, "summaries about the North remain"
+    assert all(s.meta.get("region") == "North" for s in north.sources)
+    assert all("North" in s.text for s in north.sources)

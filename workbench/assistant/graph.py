@@ -218,7 +218,31 @@ class Assistant:
         history = state.get("history") or []
         if history and looks_like_follow_up(text):
             text = f"{history[-1].get('question', '')} {text}"
-        return {"sources": index.search(text, TOP_K)}
+        hits = index.search(text, TOP_K * 10)
+        allowed = self._source_filter(state.get("user"))
+        return {"sources": [h for h in hits if allowed(h)][:TOP_K]}
+
+    def _source_filter(self, user: str | None) -> Callable[[Source], bool]:
+        """Summaries a user may read: a row-filtered user sees only summaries inside its filter.
+
+        Summaries are computed over all rows; one that aggregates across a filtered column (a
+        total over all regions) would leak other regions' figures, so it is dropped.
+        """
+        try:
+            from workbench.security.policies import policy_for_user
+        except ImportError:
+            return lambda source: True
+        policy = policy_for_user(user, self.settings)
+        if policy.all_access or not policy.row_filters:
+            return lambda source: True
+        filters = [(column, {str(v).lower() for v in values}) for column, values in policy.row_filters]
+
+        def allowed(source: Source) -> bool:
+            return all(
+                column in source.meta and str(source.meta[column]).lower() in values for column, values in filters
+            )
+
+        return allowed
 
     def _context(self, state: AssistantState) -> PlanContext:
         return PlanContext(

@@ -1,0 +1,82 @@
+"""Rollup tables: contents vs an independent DuckDB aggregation, refresh after an ingest, freshness."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.test_rollup_rewrite import lake_duckdb, same_rows
+from workbench.config import get_settings
+from workbench.lake.storage import Lake
+from workbench.sql.rollups import ROWS, Rollup, build, configured, rollup_state
+
+
+def _expected(con, rollup: Rollup):  # type: ignore[no-untyped-def]
+    dims = ", ".join(rollup.dimensions)
+    sums = ", ".join(f"SUM({m}) AS {m}" for m in rollup.measures)
+    return con.execute(f"SELECT {dims}, {sums}, COUNT(*) AS {ROWS} FROM sales GROUP BY ALL ORDER BY ALL").df()
+
+
+def _actual(con, rollup: Rollup):  # type: ignore[no-untyped-def]
+    cols = ", ".join([*rollup.dimensions, *rollup.measures, ROWS])
+    return con.execute(f"SELECT {cols} FROM {rollup.view} ORDER BY ALL").df()
+
+
+def test_rollups_equal_an_independent_aggregation(small_lake: str) -> None:
+    con = lake_duckdb(small_lake)
+    for rollup in configured(get_settings()):
+        assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True), rollup.name
+
+
+def test_daily_rollup_carries_date_year_month_and_is_listed(small_lake: str) -> None:
+    lake = Lake(small_lake)
+    assert set(lake.tables("rollups")) >= {"rollups/daily_region_category_channel", "rollups/monthly_store"}
+    daily = lake.table("rollups/daily_region_category_channel")
+    names = set(daily.schema().to_pyarrow().names)
+    assert {"date", "year", "month", "region", "category", "channel", ROWS, "revenue"} <= names
+    state = rollup_state(lake, configured(get_settings())[0])
+    assert state is not None and state["base_version"] == lake.version("sales")
+
+
+def test_ingest_refreshes_only_touched_months(fresh_lake: str, tmp_path: Path) -> None:
+    from workbench.lake.generate import generate
+    from workbench.lake.ingest import ingest
+
+    lake = Lake(fresh_lake)
+    before = {r.name: lake.version(r.table) for r in configured(get_settings())}
+    landing = tmp_path / "more"
+    generate(2_000, str(landing), seed=99, start=dt.date(2024, 12, 1), end=dt.date(2024, 12, 31), chunk_rows=2_000)
+    report = ingest(str(landing), lake)
+    touched = {(int(p["year"]), int(p["month"])) for p in report.tables["sales"].touched_partitions}
+    assert touched == {(2024, 12)}
+    con = lake_duckdb(fresh_lake)
+    for rollup in configured(get_settings()):
+        last = lake.table(rollup.table).history(1)[0]
+        assert lake.version(rollup.table) == before[rollup.name] + 1
+        assert "predicate" in last["operationParameters"], "a refresh replaces only the touched months"
+        assert "2024" in last["operationParameters"]["predicate"] and "12" in last["operationParameters"]["predicate"]
+        assert rollup_state(lake, rollup)["base_version"] == lake.version("sales")  # type: ignore[index]
+        assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True), rollup.name
+
+
+def test_a_missed_refresh_rebuilds_everything(fresh_lake: str) -> None:
+    """A sales commit the rollups did not see (here: a delete) forces a full rebuild."""
+    lake = Lake(fresh_lake)
+    lake.table("sales").delete("year = 2022 AND month = 1")
+    builds = build(lake, get_settings(), months=[(2024, 6)], previous_version=lake.version("sales") - 5)
+    assert {b.mode for b in builds} == {"build"}
+    con = lake_duckdb(fresh_lake)
+    for rollup in configured(get_settings()):
+        assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True)
+        assert con.execute(f"SELECT COUNT(*) FROM {rollup.view} WHERE year = 2022 AND month = 1").fetchone()[0] == 0
+
+
+def test_unknown_rollup_column_is_a_config_error() -> None:
+    from workbench.config import RollupSpec
+    from workbench.errors import ConfigError
+    from workbench.sql.rollups import resolve
+
+    with pytest.raises(ConfigError, match="regoin"):
+        resolve(RollupSpec(name="bad", dimensions=["regoin"]))

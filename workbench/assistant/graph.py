@@ -449,6 +449,10 @@ class Assistant:
         notes = list(state.get("notes") or [])
         if notes:
             text += " Note: " + " ".join(notes)
+        sources = list(state.get("sources") or [])
+        if status != "refused" and failure.get("type") == "planning_error" and sources:
+            # grounded context still helps when the question could not become a query
+            text += " Related facts: " + " ".join(f"[{i}] {s.text}" for i, s in enumerate(sources[:2], 1))
         answer = Answer(
             question=state["question"],
             answer=text,

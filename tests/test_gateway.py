@@ -5,6 +5,8 @@ Expected values are computed independently with pandas on the same data.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,3 +87,37 @@ def test_gateway_wrong_password_is_service_unavailable(
         get_client(get_settings())
     assert "WORKBENCH_GATEWAY" in exc.value.hint
     close_client()
+
+
+def test_ingest_and_dask_sql_through_the_lake_on_gateway(
+    gateway_env: GatewayServer, landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest the landing files with the gateway client active, then query with engine="dask".
+
+    The dask-sql answer must equal the DuckDB answer on the same lake version.
+    """
+    import workbench
+    from workbench.config import Settings, reset_settings
+    from workbench.lake.ingest import ingest
+    from workbench.lake.storage import Lake
+
+    monkeypatch.setenv("WORKBENCH_LAKE", str(tmp_path / "lake"))
+    reset_settings()
+    client = get_client()
+    ingest(str(landing_dir), Lake(str(tmp_path / "lake"), settings=Settings(lake=str(tmp_path / "lake"))))
+
+    wb = workbench.connect(str(tmp_path / "lake"))
+    sql = (
+        "SELECT region, channel, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales "
+        "WHERE year = 2023 GROUP BY region, channel ORDER BY region, channel"
+    )
+    on_dask = wb.sql(sql, engine="dask")
+    on_duckdb = wb.sql(sql, engine="duckdb")
+    assert on_dask.engine == "dask" and on_duckdb.engine == "duckdb"
+    assert get_client() is client, "the dask engine used the process-wide gateway client"
+    got = on_dask.df.sort_values(["region", "channel"]).reset_index(drop=True)
+    want = on_duckdb.df.sort_values(["region", "channel"]).reset_index(drop=True)
+    assert len(got) == len(want) > 0
+    assert list(got.region) == list(want.region) and list(got.channel) == list(want.channel)
+    np.testing.assert_allclose(got.revenue.astype(float), want.revenue.astype(float), rtol=1e-9)
+    assert list(got.n.astype(int)) == list(want.n.astype(int))

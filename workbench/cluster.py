@@ -244,6 +244,20 @@ def gateway_auth(s: Settings) -> Any:
     return None
 
 
+def _new_gateway(gateway_cls: Any, s: Settings, auth: Any) -> Any:
+    """Create the Gateway client; retried once because its IO-loop thread may not start within
+    distributed's fixed 10 s on a saturated machine (an AssertionError, not a real failure)."""
+    for attempt in (1, 2):
+        try:
+            return gateway_cls(s.gateway_url, proxy_address=s.gateway_proxy_address, auth=auth)
+        except AssertionError as e:
+            if attempt == 2:
+                raise ServiceUnavailable(
+                    "the dask-gateway client could not start its event loop", "the machine is overloaded; retry"
+                ) from e
+    raise AssertionError("unreachable")
+
+
 def _connect_gateway(s: Settings, target: str) -> _Connection:
     from dask_gateway import Gateway
 
@@ -252,7 +266,7 @@ def _connect_gateway(s: Settings, target: str) -> _Connection:
         "check WORKBENCH_GATEWAY_URL, WORKBENCH_GATEWAY_PROXY_ADDRESS (needed when the scheduler "
         "proxy has its own port) and the auth settings (WORKBENCH_GATEWAY_AUTH/_USERNAME/_PASSWORD)"
     )
-    gateway = Gateway(s.gateway_url, proxy_address=s.gateway_proxy_address, auth=auth)
+    gateway = _new_gateway(Gateway, s, auth)
     try:
         cluster = gateway.new_cluster()
     except Exception as e:  # aiohttp, HTTP 401/403, timeouts: all mean "gateway not usable"

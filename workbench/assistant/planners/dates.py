@@ -42,6 +42,8 @@ class TimeMention:
     #: bare years, kept apart so "from 2022 to 2024" can become a comparison
     years: tuple[int, ...] = ()
     relative: bool = False
+    #: "from 2022 to 2024" is one span; "2022 and 2024" names two separate years
+    span: bool = False
 
 
 def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
@@ -66,8 +68,11 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
     # --- explicit spans -------------------------------------------------------------------
     for m in re.finditer(rf"\b(?:from|between) ({_YEAR}) (?:to|and|until|through) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b)))
-    for m in re.finditer(rf"\b({_YEAR}) (?:vs|versus|compared to|compared with|against|and|to) ({_YEAR})\b", text):
+        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True))
+    for m in re.finditer(rf"\b({_YEAR}) (?:to|until|through) ({_YEAR})\b", text):
+        a, b = int(m.group(1)), int(m.group(2))
+        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True))
+    for m in re.finditer(rf"\b({_YEAR}) (?:vs|versus|compared to|compared with|against|and|or) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))
         add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b)))
     for m in re.finditer(rf"\b{_Q}(?: of| in)? ({_YEAR})\b", text):

@@ -79,7 +79,8 @@ class Lexicon:
             for v in values:
                 if v is None or str(v).strip() == "":
                     continue
-                self._add(str(v), "value", dim, value=str(v))
+                text = str(v)
+                self._add(text, "value", dim, value=text, with_plural=not text.lower().endswith("s"))
         self.max_len = max((len(k) for k in self.index), default=1)
 
     def _add(self, phrase: str, kind: Kind, name: str, value: str | None = None, with_plural: bool = False) -> None:

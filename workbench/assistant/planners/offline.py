@@ -155,12 +155,14 @@ def _build(p: _Parse) -> SemanticQuery:
 
     # --- intents ---------------------------------------------------------------------------
     words = set(p.tokens)
+    # words inside a matched phrase ("more than 30%", "the most recent month") carry no intent
+    free = {tok for i, tok in enumerate(p.tokens) if i not in p.used}
     share = bool(_share_intent(p))
-    growth = bool(words & GROWTH_WORDS) or bool(flags)
+    growth = bool(free & GROWTH_WORDS) or bool(flags) or any(model.metrics[m].growth_of for m in metrics)
     versus = bool(words & VS_WORDS) or "compare" in words or "comparison" in words
-    trend = bool(words & TREND_WORDS)
-    desc = bool(words & DESC_WORDS) and "most recent" not in text
-    asc = bool(words & ASC_WORDS)
+    trend = bool(free & TREND_WORDS)
+    desc = bool(free & DESC_WORDS)
+    asc = bool(free & ASC_WORDS)
     limit, limit_dir = _top_n(text)
 
     # --- grouping --------------------------------------------------------------------------
@@ -214,7 +216,7 @@ def _build(p: _Parse) -> SemanticQuery:
         filters.append(Filter(dimension=dim, op="in", values=list(vals)))
 
     # --- time ------------------------------------------------------------------------------
-    time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups)
+    time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups, filters)
 
     # --- metrics ---------------------------------------------------------------------------
     if not metrics:
@@ -438,6 +440,7 @@ def _time(
     versus: bool,
     comparison: Comparison | None,
     groups: list[str],
+    filters: list[Filter],
 ) -> tuple[TimeRange | None, Comparison | None]:
     latest = p.context.latest_date
     if not times:
@@ -459,27 +462,17 @@ def _time(
                     "ask for each period separately, or e.g. 'Q4 2024 vs Q4 2023'",
                 )
             return late, Comparison(kind=kind)  # type: ignore[arg-type]
-        if all(t.years and len(t.years) == 1 for t in times):
-            years = sorted({t.years[0] for t in times})
-            if growth or versus:
-                return None, Comparison(kind="vs", dimension="year", members=[years[0], years[-1]])
-            if "year" not in groups:
-                groups.append("year")
-            p.notes.append("several years named: one row per year")
-            return TimeRange(year=years[0], end_year=years[-1]), comparison
+        if all(t.years and not t.span for t in times):
+            return _several_years(p, sorted({y for t in times for y in t.years}), growth or versus, groups, filters)
         p.notes.append(f"several periods named; using {times[0].range.describe() if times[0].range else 'the first'}")
         p.confidence -= 0.2
     t = times[0]
     tr = t.range
     if len(t.years) == 2:
-        y1, y2 = t.years
         if growth or versus or "yoy" in flags:
-            return None, Comparison(kind="vs", dimension="year", members=[min(y1, y2), max(y1, y2)])
-        if "year" not in groups and re.search(
-            rf"\b{y1} (and|vs|versus|against|compared to|compared with) {y2}\b", p.text
-        ):
-            groups.append("year")
-            return TimeRange(year=min(y1, y2), end_year=max(y1, y2)), comparison
+            return None, Comparison(kind="vs", dimension="year", members=[min(t.years), max(t.years)])
+        if not t.span:
+            return _several_years(p, sorted(t.years), False, groups, filters)
     if "mom" in flags:
         if tr is None or not tr.month:
             tr = _latest_month(p, latest) if tr is None or tr.year is None else tr
@@ -488,6 +481,21 @@ def _time(
     if (growth or "yoy" in flags) and comparison is None and single:
         return tr, Comparison(kind="yoy")
     return tr, comparison
+
+
+def _several_years(
+    p: _Parse, years: list[int], compare: bool, groups: list[str], filters: list[Filter]
+) -> tuple[TimeRange | None, Comparison | None]:
+    """ "2022 and 2024", "in 2022, 2023 and 2024": one row per year (or growth between the ends)."""
+    if compare:
+        return None, Comparison(kind="vs", dimension="year", members=[years[0], years[-1]])
+    if "year" not in groups:
+        groups.append("year")
+    p.notes.append("several years named: one row per year")
+    if years == list(range(years[0], years[-1] + 1)):
+        return TimeRange(year=years[0], end_year=years[-1]), None
+    filters.append(Filter(dimension="year", op="in", values=list(years)))
+    return None, None
 
 
 def _same_shape(a: TimeRange, b: TimeRange) -> bool:

@@ -12,7 +12,7 @@ GROUP_MARKERS = frozenset(
 )
 DESC_WORDS = frozenset(
     {"highest", "most", "largest", "biggest", "best", "top", "greatest", "maximum", "max", "peak", "strongest",
-     "leading", "busiest", "higher", "more"}
+     "leading", "busiest", "higher", "more", "fastest", "quickest"}
 )  # fmt: skip
 ASC_WORDS = frozenset(
     {"lowest", "least", "smallest", "worst", "fewest", "minimum", "min", "weakest", "bottom", "slowest", "quietest",
@@ -24,7 +24,7 @@ GROWTH_WORDS = frozenset(
 )  # fmt: skip
 #: "best-selling", "worst performing": skipped between a superlative and its dimension
 RANK_ADJECTIVES = frozenset({"selling", "performing", "earning", "grossing", "rated", "ranked", "ranking", "sold"})
-VS_WORDS = frozenset({"vs", "versus", "against", "compared"})
+VS_WORDS = frozenset({"vs", "versus", "against", "compared", "than"})
 TREND_WORDS = frozenset({"trend", "trends", "trending", "evolution", "evolve", "evolved", "timeline", "series"})
 SHARE_WORDS = frozenset(
     {"share", "percent", "percentage", "%", "proportion", "fraction", "portion", "part", "contribution", "contributed"}
@@ -305,6 +305,12 @@ FILLER = frozenset(
         "recorded",
         "registered",
         "purchase",
+        "account",
+        "accounts",
+        "accounted",
+        "fastest",
+        "quickest",
+        "popular",
         "break",
         "breaks",
         "performing",

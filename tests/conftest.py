@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 pytest_plugins = [
+    "tests.fixtures.dask",
     "tests.fixtures.common",
     "tests.fixtures.lake",
     "tests.fixtures.s3",

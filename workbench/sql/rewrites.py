@@ -22,10 +22,7 @@ _UNSUPPORTED_WINDOWS = {
     "LEAD",
     "PERCENT_RANK",
     "CUME_DIST",
-    "FIRST_VALUE",
-    "LAST_VALUE",
     "NTH_VALUE",
-    "ROW_NUMBER",
 }
 
 
@@ -55,9 +52,13 @@ def round_integer_casts(tree: exp.Expression) -> exp.Expression:
 def int_division(tree: exp.Expression) -> exp.Expression:
     """``a // b`` -> ``FLOOR(a / CAST(b AS DOUBLE))``: postgres' DIV() is unknown to dask-sql."""
     for node in list(tree.find_all(exp.IntDiv)):
-        divided = exp.Div(this=exp.paren(node.this.copy()), expression=exp.cast(node.expression.copy(), "DOUBLE"))
+        divided = exp.Div(this=_parenthesised(node.this.copy()), expression=exp.cast(node.expression.copy(), "DOUBLE"))
         node.replace(exp.Cast(this=exp.Floor(this=divided), to=exp.DataType.build("BIGINT")))
     return tree
+
+
+def _parenthesised(node: exp.Expression) -> exp.Expression:
+    return node if isinstance(node, (exp.Paren, exp.Column, exp.Literal)) else exp.paren(node)
 
 
 def float_division(tree: exp.Expression) -> exp.Expression:
@@ -71,9 +72,93 @@ def float_division(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def nullif_to_case(tree: exp.Expression) -> exp.Expression:
+    """``NULLIF(a, b)`` -> ``CASE WHEN a = b THEN NULL ELSE a END``: dask-sql lacks NULLIF."""
+    for node in list(tree.find_all(exp.Nullif)):
+        a, b = node.this, node.expression
+        case = exp.Case(
+            ifs=[exp.If(this=exp.EQ(this=a.copy(), expression=b.copy()), true=exp.null())], default=a.copy()
+        )
+        node.replace(case)
+    return tree
+
+
+def group_by_expression_subquery(tree: exp.Expression) -> exp.Expression:
+    """GROUP BY over expressions -> compute them in a subquery and group by the named result.
+
+    Only for a SELECT with one source (the common analyst shape); anything else is left for
+    :func:`unsupported_reason` to refuse.
+    """
+    for select in list(tree.find_all(exp.Select)):
+        if not _groups_by_expression(select) or select.args.get("joins") or select.find(exp.Window):
+            continue
+        from_ = select.args.get("from")
+        if from_ is None:
+            continue
+        group_exprs = [_resolve_group_item(select, item) for item in select.args["group"].expressions]
+        names = {}
+        inner_proj: list[exp.Expression] = []
+        for i, g in enumerate(group_exprs):
+            names[g] = f"_g{i}"
+            inner_proj.append(exp.alias_(_unqualify(g.copy()), f"_g{i}"))
+        outer = select.copy()
+        outer.set("group", exp.Group(expressions=[exp.column(n) for n in names.values()]))
+        for part in ("expressions", "having", "order"):
+            _replace_groups(outer, part, names)
+        aliases = {a.alias for a in outer.expressions if isinstance(a, exp.Alias)}
+        used = [
+            c for p in (*outer.expressions, outer.args.get("having")) if p is not None for c in p.find_all(exp.Column)
+        ]
+        order = outer.args.get("order")
+        used += [c for c in (order.find_all(exp.Column) if order else []) if c.name not in aliases]
+        columns = sorted({c.name for c in used if c.name not in names.values()})
+        inner_proj += [exp.column(c) for c in columns]
+        inner = exp.Select(expressions=inner_proj).from_(from_.this.copy())
+        if select.args.get("where") is not None:
+            inner.set("where", select.args["where"].copy())
+        for col in outer.find_all(exp.Column):
+            col.set("table", None)
+        outer.set("where", None)
+        outer.set("from", exp.From(this=inner.subquery("_grouped")))
+        select.replace(outer)
+        if select is tree:
+            tree = outer
+    return tree
+
+
+def _resolve_group_item(select: exp.Select, item: exp.Expression) -> exp.Expression:
+    if isinstance(item, exp.Literal) and item.is_int:
+        target = select.expressions[int(item.this) - 1]
+        return target.this if isinstance(target, exp.Alias) else target
+    if isinstance(item, exp.Column) and not item.table:
+        for p in select.expressions:
+            if isinstance(p, exp.Alias) and p.alias == item.name:
+                return p.this
+    return item
+
+
+def _unqualify(node: exp.Expression) -> exp.Expression:
+    for col in node.find_all(exp.Column):
+        col.set("table", None)
+    return node
+
+
+def _replace_groups(select: exp.Select, part: str, names: dict[exp.Expression, str]) -> None:
+    value = select.args.get(part)
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    for item in items:
+        for node in list(item.walk()):
+            for expr, name in names.items():
+                if node == expr and node.parent is not None:
+                    node.replace(exp.column(name))
+                    break
+
+
 #: the passes, in order (each takes and returns a tree; they mutate a copy)
 PASSES: list[Callable[[exp.Expression], exp.Expression]] = [
     distinct_in_subquery,
+    nullif_to_case,
+    group_by_expression_subquery,
     int_division,
     float_division,
     round_integer_casts,

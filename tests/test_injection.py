@@ -115,12 +115,38 @@ class Recorder:
         wb.sql = sql
 
 
-@pytest.fixture
-def session(hostile_lake: str, scripted_llm: ScriptedLLM) -> Iterator[tuple[Any, Recorder]]:
-    wb = workbench.connect(hostile_lake)
-    rec = Recorder(wb)
+def _connect(lake: str, home: Path, **overrides: Any) -> tuple[Any, Recorder]:
+    wb = workbench.connect(lake, home=str(home), **overrides)
+    return wb, Recorder(wb)
+
+
+@pytest.fixture(scope="module")
+def llm_wb(hostile_lake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Recorder]]:
+    """One session for the module (the assistant's setup is paid once); the endpoint comes from
+    the environment ``scripted_llm`` sets for each test."""
+    wb, rec = _connect(
+        hostile_lake,
+        tmp_path_factory.mktemp("llm-home"),
+        llm_model="test-small",
+        llm_model_strong="test-strong",
+        llm_timeout_s=1,
+        llm_max_retries=1,
+    )
     yield wb, rec
     wb.close()
+
+
+@pytest.fixture(scope="module")
+def offline_wb(hostile_lake: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Recorder]]:
+    wb, rec = _connect(hostile_lake, tmp_path_factory.mktemp("offline-home"), llm_model="")
+    yield wb, rec
+    wb.close()
+
+
+@pytest.fixture
+def session(llm_wb: tuple[Any, Recorder], scripted_llm: ScriptedLLM) -> tuple[Any, Recorder]:
+    llm_wb[1].executed.clear()
+    return llm_wb
 
 
 def _north_only(lake: str, sql: str) -> list[tuple[Any, ...]]:
@@ -219,7 +245,7 @@ def _fill(sql: str, lake: str, canary: Path) -> str:
 def test_hostile_sql_from_an_injected_model_does_nothing(
     session: tuple[Any, Recorder], scripted_llm: ScriptedLLM, hostile_lake: str, canary: Path, sql: str
 ) -> None:
-    wb, rec = session
+    wb, _ = session
     answer = _attempt(
         wb,
         scripted_llm,
@@ -259,14 +285,13 @@ def test_hostile_questions_with_an_injected_model(
 
 
 @pytest.mark.parametrize("question", HOSTILE_QUESTIONS)
-def test_hostile_questions_offline(hostile_lake: str, canary: Path, question: str) -> None:
+def test_hostile_questions_offline(
+    offline_wb: tuple[Any, Recorder], hostile_lake: str, canary: Path, question: str
+) -> None:
     """No LLM configured: the offline planner refuses or answers a plain read."""
-    wb = workbench.connect(hostile_lake)
-    rec = Recorder(wb)
-    try:
-        answer = _attempt(wb, None, question, None, hostile_lake, canary)  # type: ignore[arg-type]
-    finally:
-        wb.close()
+    wb, rec = offline_wb
+    rec.executed.clear()
+    answer = _attempt(wb, None, question, None, hostile_lake, canary)  # type: ignore[arg-type]
     for sql in rec.executed:
         assert not any(k in sql.lower() for k in ("read_csv", "copy ", "attach", "drop ", "delete", "/etc/"))
     assert answer.status in ("refused", "failed") or answer.rows is not None
@@ -344,22 +369,25 @@ def test_send_values_false_keeps_hostile_values_away_from_the_model(
 # --- 4. policy bypass attempts by north_analyst ----------------------------------------------
 
 
-@pytest.fixture
-def policy_enforced(hostile_lake: str, request: pytest.FixtureRequest) -> None:
-    """Strict xfail while north_analyst's policy is not applied on the query path."""
-    wb = workbench.connect(hostile_lake)
+@pytest.fixture(scope="module")
+def policy_active(offline_wb: tuple[Any, Recorder]) -> bool:
+    """Is north_analyst's row filter applied on the query path (probed once)?"""
     try:
-        regions = {r[0] for r in wb.sql("SELECT DISTINCT region FROM sales", user="north_analyst").rows}
+        rows = offline_wb[0].sql("SELECT DISTINCT region FROM sales", user="north_analyst").rows
     except Exception:
-        regions = set()
-    finally:
-        wb.close()
-    if regions != {"North"}:
+        return False
+    return {r[0] for r in rows} == {"North"}
+
+
+@pytest.fixture
+def policy_enforced(policy_active: bool, request: pytest.FixtureRequest) -> None:
+    """Strict xfail while north_analyst's policy is not applied on the query path."""
+    if not policy_active:
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
-                reason="north_analyst's row filter is not applied by Workbench.sql yet "
-                "(session.apply_policies looks for apply_policies/rewrite_for_user; policies.py has apply_policy)",
+                reason="north_analyst's row filter is not applied by Workbench.sql (workbench/security/policies.py "
+                "must be wired into the session's apply_policies)",
             )
         )
 

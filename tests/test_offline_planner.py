@@ -347,3 +347,14 @@ def test_paraphrases_answer_like_hand_written_sql(evaluator, question: str, sql:
 
     result = evaluator.run_case(EvalCase(id="p", question=question, sql=sql, compare=compare))
     assert result.ok, f"{question}: {result.reason}\n{result.sql}"
+
+
+def test_several_years_and_conditions_without_ranking(planner: OfflinePlanner, context: PlanContext) -> None:
+    query, _ = q(planner, context, "Revenue in 2022 and 2024")
+    assert query.dimensions == ["year"] and query.filters[0].values == [2022, 2024]
+    query, plan = q(planner, context, "Revenue from 2022 to 2023")
+    assert query.dimensions == [] and plan.period == "2022-2023"
+    query, _ = q(planner, context, "orders with a discount of more than 30% by channel")
+    assert query.order == [] and query.limit is None  # "more than" is a condition, not a ranking
+    query, _ = q(planner, context, "Are Flagship stores more profitable than Outlets?")
+    assert query.comparison is not None and query.comparison.members == ["Flagship", "Outlet"]

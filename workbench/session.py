@@ -96,16 +96,13 @@ class Workbench:
         )
 
     def apply_policies(self, tree: exp.Expression, user: str) -> exp.Expression:
-        """The single call site of access policies (row filters, column masks) for ``user``.
+        """Access policies (row filters, column masks) of ``user`` applied to ``tree``.
 
-        ``workbench.security.policies`` (another module) rewrites the tree; the result goes
-        through the guard again so a policy can never widen what SQL may do.
+        The router applies them on every query (to the rollup it picked, too); this is the same
+        rewrite for callers that build trees themselves. The result is guarded again, so a policy
+        can never widen what SQL may do.
         """
-        try:
-            from workbench.security import policies  # type: ignore[attr-defined]
-        except ImportError:
-            return tree
-        return self.router.apply_policy(tree, policies.policy_for_user(user, self.settings))
+        return self.router.apply_policy(tree, self.router.policy(user))
 
     def close(self) -> None:
         if "router" in self.__dict__:

@@ -21,8 +21,12 @@ Every query, answered or refused, is written to the catalog query log and the au
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +93,11 @@ class Router:
         self._cache: ResultCache | None = None
         self._rollup_states: dict[str, tuple[int, dict[str, Any] | None]] = {}
         self.rollups: list[Rollup] = configured(self.settings)
+        #: guard results, policies and plans of this session, keyed so a new table version misses
+        self._memo: _Lru = _Lru(512)
+        #: results of this session in front of the shared cache (keys carry table versions)
+        self.local = LocalResults(self.settings.cache_ttl_s)
+        self.recorder = Recorder(self)
 
     # --- services (created on first use; failures degrade, never break a query) -------------
     @property
@@ -107,7 +116,12 @@ class Router:
             self._cache = open_cache(self.settings)
         return self._cache
 
+    def flush(self) -> None:
+        """Wait until every query-log and audit row of this session is written (or spooled)."""
+        self.recorder.flush()
+
     def close(self) -> None:
+        self.recorder.close()
         if self._cache is not None:
             self._cache.close()
         if self._catalog is not None:
@@ -131,28 +145,48 @@ class Router:
         plan: Plan | None = None
         policy_fp = ""
         try:
-            guarded = check_sql(sql, self.wb.tables())
+            guarded = self._memo.get_or(("guard", sql), lambda: check_sql(sql, self.wb.tables()))
             policy = self.policy(user)
             policy_fp = _fingerprint(policy)
             versions = {t: delta_version(self.lake, t) for t in sorted(guarded.tables)}
             auto = engine == "auto"
             key = None
             if auto and use_cache and not explain:
-                key = self._key(guarded.expression, versions, policy_fp)
-                hit = self._cached(key, sql, versions, policy_fp, start) if key else None
+                key = self._memo.get_or(
+                    ("key", sql, tuple(versions.items()), policy_fp),
+                    lambda: self._key(guarded.expression, versions, policy_fp),
+                )
+                hit = self._cached(key, sql, versions, start) if key else None
                 if hit is not None:
-                    self._record(user, sql, question, hit, policy_fp)
+                    self.recorder.ok(user, sql, question, hit, policy_fp)
                     return hit
-            plan = self.plan(guarded.expression, guarded.tables, versions, engine, policy, use_rollups)
+            memo_key = (
+                "plan",
+                sql,
+                tuple(versions.items()),
+                self._rollup_versions(guarded.tables),
+                engine,
+                use_rollups,
+                policy_fp,
+            )
+            plan = self._memo.get_or(
+                memo_key, lambda: self.plan(guarded.expression, guarded.tables, versions, engine, policy, use_rollups)
+            )
             result = self._execute(plan, sql, explain, start)
             if key is not None and not result.truncated:
                 meta = {"engine": result.engine, "route": result.route, "reason": result.reason}
+                self.local.put(key, result.df, meta)
                 self.cache.set(key, result.df, meta, tables=sorted(versions))
-            self._record(user, sql, question, result, policy_fp)
+            self.recorder.ok(user, sql, question, result, policy_fp)
             return result
         except WorkbenchError as e:
-            self._record_error(user, sql, question, plan, e, policy_fp, start)
+            self.recorder.error(user, sql, question, plan, e, policy_fp, start)
             raise
+
+    def _rollup_versions(self, tables: set[str]) -> tuple[int, ...]:
+        if BASE_TABLE not in tables:
+            return ()
+        return tuple(delta_version(self.lake, r.table) for r in self.rollups)
 
     def plan(
         self,
@@ -195,21 +229,31 @@ class Router:
             log.warning("no cache key (%s): %s", type(e).__name__, e)
             return None
 
-    def _cached(self, key: str, sql: str, versions: dict[str, int], policy_fp: str, start: float) -> QueryResult | None:
-        hit = self.cache.get(key)
-        if hit is None:
-            return None
-        meta = hit.meta
+    def _cached(self, key: str, sql: str, versions: dict[str, int], start: float) -> QueryResult | None:
+        local = self.local.get(key)
+        if local is not None:
+            df, meta, age = local
+            where = "session memory"
+        else:
+            hit = self.cache.get(key)
+            if hit is None:
+                return None
+            df, meta, age = hit.df, hit.meta, hit.age_s
+            where = "shared cache"
+            self.local.put(key, df, meta)
         shown = ", ".join(f"{t}@v{v}" for t, v in versions.items())
         result = QueryResult(
-            df=hit.df,
+            df=df.copy(),
             engine=str(meta.get("engine", "")),
             sql=sql,
             route="cache",
-            reason=f"cache hit: same normalised SQL over {shown}, same policy; first answered by {meta.get('route')}",
+            reason=(
+                f"cache hit ({where}): same normalised SQL over {shown}, same policy; "
+                f"first answered by {meta.get('route')}"
+            ),
             cached=True,
         )
-        result.details["cache_age_s"] = round(hit.age_s, 3)
+        result.details["cache_age_s"] = round(age, 3)
         result.elapsed_ms = (time.perf_counter() - start) * 1000
         return result
 
@@ -276,12 +320,23 @@ class Router:
 
     # --- policy ---------------------------------------------------------------------------
     def policy(self, user: str) -> Policy | None:
-        """The caller's access policy (None when the policies module is not available)."""
+        """The caller's access policy; None when policies are not enforced.
+
+        Enforcement is switched on by the policies module exposing ``apply_policies`` (the
+        session's hook name); then the router applies ``apply_policy`` itself, so a row filter
+        also restricts rollups. Memoised per user and policies-file modification time.
+        """
         try:
-            from workbench.security.policies import policy_for_user
+            from workbench.security import policies
         except ImportError:
             return None
-        return policy_for_user(user, self.settings)
+        if not hasattr(policies, "apply_policies"):
+            return None
+        path = self.settings.policies_path()
+        stamp = path.stat().st_mtime_ns if path is not None else None
+        return self._memo.get_or(
+            ("policy", user, str(path), stamp), lambda: policies.policy_for_user(user, self.settings)
+        )
 
     def apply_policy(
         self, tree: exp.Expression, policy: Policy | None, views: dict[str, Rollup] | None = None
@@ -370,67 +425,6 @@ class Router:
         result.elapsed_ms = (time.perf_counter() - start) * 1000
         return result
 
-    # --- logs -----------------------------------------------------------------------------
-    def _record(self, user: str, sql: str, question: str | None, result: QueryResult, policy_fp: str) -> None:
-        from workbench.catalog.records import QueryLogEntry
-
-        try:
-            entry = QueryLogEntry(
-                user=user,
-                sql=sql,
-                question=question,
-                route=result.route,
-                engine=result.engine,
-                files_scanned=result.files_scanned,
-                bytes_scanned=result.bytes_scanned,
-                rows=len(result.df),
-                latency_ms=round(result.elapsed_ms, 3),
-                cache_hit=result.cached,
-            )
-            self.catalog.log_query(entry)
-            self.catalog.audit(
-                user,
-                "ok",
-                question=question,
-                sql=sql,
-                route=result.route,
-                rows=len(result.df),
-                policy=policy_fp or None,
-                detail=result.reason[:500],
-            )
-        except Exception as e:  # the log never fails a query (log_query spools; this is a last resort)
-            log.warning("query log write failed: %s", e)
-
-    def _record_error(
-        self, user: str, sql: str, question: str | None, plan: Plan | None, e: WorkbenchError, fp: str, start: float
-    ) -> None:
-        from workbench.catalog.records import QueryLogEntry
-
-        outcome = "denied" if isinstance(e, AccessDenied) else "refused" if isinstance(e, QueryRefused) else "error"
-        try:
-            self.catalog.log_query(
-                QueryLogEntry(
-                    user=user,
-                    sql=sql,
-                    question=question,
-                    route=plan.route if plan else None,
-                    engine=plan.engine if plan else None,
-                    latency_ms=round((time.perf_counter() - start) * 1000, 3),
-                    error=f"{type(e).__name__}: {e.message}"[:1000],
-                )
-            )
-            self.catalog.audit(
-                user,
-                outcome,
-                question=question,
-                sql=sql,
-                route=plan.route if plan else None,
-                policy=fp or None,
-                detail=e.message[:500],
-            )
-        except Exception as err:
-            log.warning("query log write failed: %s", err)
-
 
 def _fingerprint(policy: Policy | None) -> str:
     if policy is None:
@@ -446,3 +440,184 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
+
+
+class _Lru:
+    """A small least-recently-used memo (guard results, policies, cache keys, plans)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or(self, key: Any, make: Any) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        value = make()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
+class LocalResults:
+    """Recent results of this session, consulted before the shared cache (Redis or disk).
+
+    Keys embed every table version and the policy fingerprint, so an entry can only be found
+    while the data it was computed from is still current; entries also expire with the
+    shared cache's TTL. Bounded by entries and bytes.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 256, max_bytes: int = 256 * 2**20) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[str, tuple[float, Any, dict[str, Any], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Any, dict[str, Any], float] | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            age = time.monotonic() - item[0]
+            if age > self.ttl_s:
+                self._drop(key)
+                return None
+            self._data.move_to_end(key)
+            return item[1], item[2], age
+
+    def put(self, key: str, df: Any, meta: dict[str, Any]) -> None:
+        size = int(df.memory_usage(index=True, deep=True).sum())
+        if size > self.max_bytes // 4:
+            return
+        with self._lock:
+            if key in self._data:
+                self._drop(key)
+            self._data[key] = (time.monotonic(), df, dict(meta), size)
+            self._bytes += size
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                self._drop(next(iter(self._data)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+    def _drop(self, key: str) -> None:
+        item = self._data.pop(key, None)
+        if item is not None:
+            self._bytes -= item[3]
+
+
+class Recorder:
+    """Writes the query log and audit rows of a session on one background thread.
+
+    A catalog write is a database commit (milliseconds, more on a busy disk); doing it after
+    the answer is returned keeps it out of query latency (a cache hit takes ~1 ms). Rows are
+    queued in order; :meth:`flush` waits for them, and ``close``/interpreter exit flush too.
+    The catalog itself never raises on these writes (it spools while its database is down).
+    """
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def ok(self, user: str, sql: str, question: str | None, result: QueryResult, policy_fp: str) -> None:
+        from workbench.catalog.records import QueryLogEntry
+
+        entry = QueryLogEntry(
+            user=user,
+            sql=sql,
+            question=question,
+            route=result.route,
+            engine=result.engine,
+            files_scanned=result.files_scanned,
+            bytes_scanned=result.bytes_scanned,
+            rows=len(result.df),
+            latency_ms=round(result.elapsed_ms, 3),
+            cache_hit=result.cached,
+        )
+        audit = {
+            "user": user,
+            "outcome": "ok",
+            "question": question,
+            "sql": sql,
+            "route": result.route,
+            "rows": len(result.df),
+            "policy": policy_fp or None,
+            "detail": result.reason[:500],
+        }
+        self._put(entry, audit)
+
+    def error(
+        self, user: str, sql: str, question: str | None, plan: Plan | None, e: WorkbenchError, fp: str, start: float
+    ) -> None:
+        from workbench.catalog.records import QueryLogEntry
+
+        outcome = "denied" if isinstance(e, AccessDenied) else "refused" if isinstance(e, QueryRefused) else "error"
+        route = plan.route if plan else None
+        entry = QueryLogEntry(
+            user=user,
+            sql=sql,
+            question=question,
+            route=route,
+            engine=plan.engine if plan else None,
+            latency_ms=round((time.perf_counter() - start) * 1000, 3),
+            error=f"{type(e).__name__}: {e.message}"[:1000],
+        )
+        audit = {
+            "user": user,
+            "outcome": outcome,
+            "question": question,
+            "sql": sql,
+            "route": route,
+            "rows": None,
+            "policy": fp or None,
+            "detail": e.message[:500],
+        }
+        self._put(entry, audit)
+
+    def _put(self, entry: Any, audit: dict[str, Any]) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="workbench-query-log", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+        self._queue.put(("row", {"entry": entry, "audit": audit}))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._write(item[1])
+            finally:
+                self._queue.task_done()
+
+    def _write(self, row: dict[str, Any]) -> None:
+        try:
+            catalog = self.router.catalog
+            catalog.log_query(row["entry"])
+            audit = dict(row["audit"])
+            catalog.audit(audit.pop("user"), audit.pop("outcome"), **audit)
+        except Exception as e:  # the log never fails a query (the catalog spools; this is a last resort)
+            log.warning("query log write failed: %s", e)
+
+    def flush(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        self.flush()
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+        self._thread = None

@@ -32,12 +32,14 @@ from workbench.assistant.planners.words import (
 from workbench.errors import PlanningError, QueryRefused, did_you_mean
 from workbench.semantic.query import Comparison, Filter, OrderBy, SemanticQuery, TimeRange
 
-_MUTATION = re.compile(
-    r"\b(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
-    r"|purge|destroy)\b"
+_MUTATION_VERB = (
+    r"(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
+    r"|purge|destroy)"
 )
-_MUTATION_OBJECT = re.compile(
-    r"\b(table|tables|data|database|rows?|records?|columns?|schema|everything|all|sales|lake)\b"
+#: a change verb opening the question, or followed within a few words by what it would change
+_MUTATION = re.compile(
+    rf"^(?:please )?{_MUTATION_VERB}\b|\b{_MUTATION_VERB}(?: \w+){{0,3}}? "
+    r"(?:table|tables|data|database|rows?|records?|columns?|schema|everything|all|lake|customers|stores|products)\b"
 )
 _OUT_OF_SCOPE = re.compile(
     r"\b(weather|forecast|forecasts|predict|prediction|predictions|projection|tomorrow|next (?:year|month|quarter|week)"
@@ -282,9 +284,10 @@ _GRAIN_ADJECTIVES = {"daily", "weekly", "monthly", "quarterly", "yearly", "annua
 
 def _refuse(text: str, question: str) -> None:
     m = _MUTATION.search(text)
-    if m and (_MUTATION_OBJECT.search(text) or text.startswith(m.group(1))):
+    if m:
+        verb = m.group(1) or m.group(2)
         raise QueryRefused(
-            f"I only read data; I will not {m.group(1)} anything ({question.strip()!r})",
+            f"I only read data; I will not {verb} anything ({question.strip()!r})",
             "ask a question about the data, e.g. 'revenue by region in 2024'; changes go through ingest",
         )
     o = _OUT_OF_SCOPE.search(text)

@@ -89,7 +89,7 @@ def chart_spec(columns: list[str], df: pd.DataFrame, title: str) -> dict[str, An
     time_cols = [c for c in columns if c in TIME_COLUMNS]
     labels = [c for c in columns if c not in numeric and c not in time_cols]
     if not numeric or len(df) == 1:
-        return {"kind": "table", "x": None, "y": numeric[:1] or None, "title": title}
+        return {"kind": "table", "x": None, "y": numeric[0] if numeric else None, "title": title}
     y = numeric[0]
     finest = next((c for c in reversed(TIME_COLUMNS) if c in time_cols), None)
     for grain in ("date", "week", "month", "quarter"):

@@ -83,7 +83,7 @@ SQL = "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = 2023 GROUP
 def test_sql_matches_cli_json_and_duckdb(api: ApiServer, assistant_lake: str) -> None:
     from workbench.cli import main
 
-    status, body, _ = api.request("/api/sql", {"sql": SQL, "engine": "duckdb", "user": "alice"})
+    status, body, _ = api.request("/api/sql", {"sql": SQL, "engine": "duckdb", "user": "analyst"})
     assert status == 200, body
     cli = CliRunner().invoke(main, ["--lake", assistant_lake, "sql", SQL, "--engine", "duckdb", "--json"])
     assert cli.exit_code == 0, cli.output
@@ -115,7 +115,7 @@ def test_sql_errors_use_the_error_shape(api: ApiServer) -> None:
 
 
 def test_ask_returns_the_answer_json(api: ApiServer) -> None:
-    status, body, _ = api.request("/api/ask", {"question": "Show revenue by region for 2023", "user": "bob"})
+    status, body, _ = api.request("/api/ask", {"question": "Show revenue by region for 2023", "user": "analyst"})
     assert status == 200, body
     assert body["status"] == "ok" and body["columns"] and body["rows"]
     assert "cost_usd" in body and body["cost_usd"] == 0.0
@@ -136,13 +136,18 @@ def test_metrics_and_health(api: ApiServer) -> None:
 def test_every_api_query_is_audited(api: ApiServer) -> None:
     from workbench.observability.recording import catalog_for
 
-    api.request("/api/sql", {"sql": "SELECT COUNT(*) AS n FROM sales", "user": "auditor-sql"})
-    api.request("/api/sql", {"sql": "DELETE FROM sales", "user": "auditor-sql"})
-    api.request("/api/ask", {"question": "Show revenue by region for 2023", "user": "auditor-ask"})
-    api.request("/api/ask", {"question": "delete all rows of the sales table", "user": "auditor-ask"})
     catalog = catalog_for(api.backend.settings)
-    sql_rows = catalog.audit_entries(user="auditor-sql")
-    ask_rows = catalog.audit_entries(user="auditor-ask")
+    before = {e.id for e in catalog.audit_entries(limit=1000)}
+    api.request("/api/sql", {"sql": "SELECT COUNT(*) AS n FROM sales", "user": "analyst"})
+    api.request("/api/sql", {"sql": "DELETE FROM sales", "user": "analyst"})
+    api.request("/api/ask", {"question": "Show revenue by region for 2023", "user": "north_analyst"})
+    api.request("/api/ask", {"question": "delete all rows of the sales table", "user": "north_analyst"})
+    api.backend.flush()
+    new = [e for e in catalog.audit_entries(limit=1000) if e.id not in before]
+    # SQL: one row per query, written by the router (the API adds none)
+    sql_rows = [e for e in new if e.user == "analyst"]
     assert sorted(e.outcome for e in sql_rows) == ["ok", "refused"]
+    # ask: one question-level row per question (also when refused before any SQL ran)
+    ask_rows = [e for e in new if e.user == "north_analyst" and e.route == "ask"]
     assert sorted(e.outcome for e in ask_rows) == ["ok", "refused"]
-    assert any(e.question for e in ask_rows)
+    assert all(e.question for e in ask_rows)

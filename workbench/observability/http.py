@@ -93,7 +93,15 @@ class Backend:
     async def run(self, fn: Callable[[], T]) -> T:
         return await IOLoop.current().run_in_executor(self._executor, fn)
 
+    def flush(self) -> None:
+        """Wait until the idle sessions' query-log and audit rows are written (tests, shutdown)."""
+        for wb in list(self._pool.queue):
+            router = getattr(wb, "router", None)
+            if router is not None and hasattr(router, "flush"):
+                router.flush()
+
     def close(self) -> None:
+        self.flush()
         self._executor.shutdown(wait=False, cancel_futures=True)
         while True:
             try:

@@ -9,6 +9,7 @@ check).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -58,16 +59,26 @@ def record_sql(
     result: Any = None,
     error: BaseException | None = None,
     seconds: float | None = None,
+    write_log: bool = False,
 ) -> None:
-    """Metrics + query log + audit for one SQL request (``result`` or ``error``)."""
+    """Metrics for one SQL request; with ``write_log`` also the query log and an audit row.
+
+    ``Workbench.sql`` (the router) already writes the query log and audit row of every query
+    it sees, so its callers leave ``write_log`` off; a path that bypasses the router turns it on.
+    """
     from workbench.catalog import QueryLogEntry
 
     metrics.observe_query(result, error=error, seconds=seconds)
+    if not write_log:
+        return
     try:
         catalog = catalog_for(settings)
         route = getattr(result, "route", None) or getattr(result, "engine", None)
         rows = len(result.df) if result is not None else None
         message = error.message if isinstance(error, WorkbenchError) else (str(error) if error else None)
+        latency = getattr(result, "elapsed_ms", None) if result is not None else None
+        if latency is None and seconds is not None:
+            latency = seconds * 1000
         catalog.log_query(
             QueryLogEntry(
                 user=user,
@@ -77,11 +88,7 @@ def record_sql(
                 files_scanned=getattr(result, "files_scanned", None),
                 bytes_scanned=getattr(result, "bytes_scanned", None),
                 rows=rows,
-                latency_ms=(
-                    getattr(result, "elapsed_ms", None)
-                    if result is not None
-                    else (seconds * 1000 if seconds is not None else None)
-                ),
+                latency_ms=latency,
                 cache_hit=bool(getattr(result, "cached", False)),
                 error=message,
             )
@@ -92,35 +99,28 @@ def record_sql(
 
 
 def record_answer(settings: Settings, user: str, answer: Any, seconds: float | None = None) -> None:
-    """Metrics + query log + audit for one assistant answer."""
-    from workbench.catalog import QueryLogEntry
+    """Metrics + one question-level audit row for an assistant answer.
 
+    The SQL an answer ran is logged by the router; this row records the *question* and its
+    outcome, including questions refused or failed before any SQL ran (which the router never
+    sees). Route ``ask`` marks these rows in ``workbench audit``.
+    """
     metrics.observe_answer(answer, seconds)
     try:
         catalog = catalog_for(settings)
         error = answer.error or {}
         outcome = {"ok": "ok", "refused": "refused"}.get(answer.status, "error")
-        catalog.log_query(
-            QueryLogEntry(
-                user=user,
-                question=answer.question,
-                sql=answer.sql,
-                route=answer.route or None,
-                rows=len(answer.rows),
-                latency_ms=(answer.timings or {}).get("total"),
-                cache_hit=bool(answer.cached),
-                cost_usd=answer.cost_usd,
-                error=error.get("message"),
-            )
-        )
+        detail = {"planner": answer.planner, "route": answer.route, "cost_usd": round(answer.cost_usd, 6)}
+        if error:
+            detail["error"] = error.get("message")
         catalog.audit(
             user,
             outcome,
             question=answer.question,
             sql=answer.sql,
-            route=answer.route or None,
+            route="ask",
             rows=len(answer.rows),
-            detail=error.get("message"),
+            detail=json.dumps(detail, default=str),
         )
     except Exception as e:
         log.warning("could not record the answer: %s", e)

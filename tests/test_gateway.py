@@ -89,6 +89,7 @@ def test_gateway_wrong_password_is_service_unavailable(
     close_client()
 
 
+@pytest.mark.slow  # ~15-60 s: generates landing files, ingests, and runs dask-sql on gateway workers
 def test_ingest_and_dask_sql_through_the_lake_on_gateway(
     gateway_env: GatewayServer, landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

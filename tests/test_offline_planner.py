@@ -133,14 +133,14 @@ def test_relative_dates_need_a_latest_date(planner: OfflinePlanner) -> None:
 
 
 # --- refusing and not guessing -----------------------------------------------------------------
-@pytest.mark.parametrize(
-    "question", ["delete the sales table", "DROP TABLE customers", "please update all rows", "remove all customers"]
-)
 def test_a_drop_in_sales_is_a_question_not_a_command(planner: OfflinePlanner, context: PlanContext) -> None:
     query, plan = q(planner, context, "Did sales drop in Q3 2024?")
     assert query.comparison is not None and plan.period == "Q3 2024 vs Q3 2023"
 
 
+@pytest.mark.parametrize(
+    "question", ["delete the sales table", "DROP TABLE customers", "please update all rows", "remove all customers"]
+)
 def test_changes_are_refused(planner: OfflinePlanner, context: PlanContext, question: str) -> None:
     with pytest.raises(QueryRefused):
         planner.plan(question, context)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.test_graph_llm import expected
 from workbench.assistant.retrieval import SummaryIndex
+from workbench.errors import DataError
 from workbench.lake.storage import Lake
 
 
@@ -77,3 +78,46 @@ def test_index_round_trip_on_s3(s3_lake_url: str) -> None:
     assert lake.fs.exists(lake.fs_path(lake.uri(INDEX_DIR, META)))
     assert SummaryIndex.exists(s3_lake_url)
     assert SummaryIndex.load(s3_lake_url).search("Books 2023", 1)[0].id == "a"
+
+
+def test_a_stale_index_is_rebuilt_on_the_next_question(assistant_lake: str, tmp_path) -> None:
+    import json
+    import shutil
+
+    import workbench
+    from workbench.assistant import ask
+    from workbench.assistant.retrieval.index import INDEX_DIR, META
+
+    lake = tmp_path / "lake"
+    shutil.copytree(assistant_lake, lake)
+    meta_file = lake / INDEX_DIR / META
+    meta = json.loads(meta_file.read_text())
+    current = meta["sources"]
+    assert current == {"sales": Lake(str(lake)).version("sales")}
+    meta["sources"] = {"sales": -1}  # as if an ingest landed after the index was built
+    meta_file.write_text(json.dumps(meta))
+    with workbench.connect(str(lake)) as wb:
+        answer = ask(wb, "What was the total revenue in 2023?")
+    assert answer.ok and answer.sources
+    assert json.loads(meta_file.read_text())["sources"] == current
+
+
+def test_a_corrupt_index_is_rebuilt(assistant_lake: str, tmp_path) -> None:
+    import json
+    import shutil
+
+    import workbench
+    from workbench.assistant import ask
+    from workbench.assistant.retrieval.index import INDEX_DIR, META
+
+    lake = tmp_path / "lake"
+    shutil.copytree(assistant_lake, lake)
+    meta_file = lake / INDEX_DIR / META
+    meta = json.loads(meta_file.read_text())
+    meta["records"] = meta["records"][:1]  # texts and vectors disagree
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="rebuild"):
+        SummaryIndex.load(str(lake))
+    with workbench.connect(str(lake)) as wb:
+        answer = ask(wb, "What was the total revenue in 2023?")
+    assert answer.ok and answer.sources[0].id == "year:2023"

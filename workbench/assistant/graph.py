@@ -114,14 +114,36 @@ class Assistant:
 
     # --- resources ---------------------------------------------------------------------------
     def index(self) -> SummaryIndex | None:
+        """The summary index, (re)built when missing or older than the fact table's Delta version.
+
+        Ingest is expected to call ``build_summaries``; this keeps answers grounded in current
+        data even when it did not (one rebuild per new version, then cached).
+        """
+        try:
+            current = {"sales": self.wb.lake.version("sales")}
+        except WorkbenchError as e:
+            log.warning("retrieval unavailable: %s", e)
+            return None
+        if self._index is not None and self._index.sources and self._index.sources != current:
+            self._index, self._vocabulary = None, None  # an ingest landed since they were loaded
         if self._index is None:
+            from workbench.assistant.retrieval.summaries import build_summaries
+
             try:
                 if not SummaryIndex.exists(self.wb.lake):
-                    from workbench.assistant.retrieval.summaries import build_summaries
-
                     log.info("no summary index yet: building it once")
                     build_summaries(self.wb)
-                self._index = SummaryIndex.load(self.wb.lake)
+                try:
+                    index = SummaryIndex.load(self.wb.lake)
+                except DataError as e:
+                    log.warning("%s: rebuilding", e)
+                    build_summaries(self.wb)
+                    index = SummaryIndex.load(self.wb.lake)
+                if index.sources and index.sources != current:
+                    log.info("summary index built from %s, lake is at %s: rebuilding", index.sources, current)
+                    build_summaries(self.wb)
+                    index = SummaryIndex.load(self.wb.lake)
+                self._index = index
             except WorkbenchError as e:
                 log.warning("retrieval unavailable: %s", e)
                 return None

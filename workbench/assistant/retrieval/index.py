@@ -65,6 +65,8 @@ class SummaryIndex:
         self.lake = _as_lake(lake)
         self.embedder = embedder or get_embedder(self.lake.settings)
         self.records: list[dict[str, Any]] = records or []
+        #: what the summaries were computed from, e.g. ``{"sales": 3}`` (Delta versions)
+        self.sources: dict[str, Any] = {}
         self._index = vectors
 
     # --- building ----------------------------------------------------------------------------
@@ -96,7 +98,12 @@ class SummaryIndex:
             # the metadata is written last: a reader that finds it finds matching vectors
             with fs.open(f"{folder}/{VECTORS}", "wb") as f:
                 f.write(faiss.serialize_index(self._index).tobytes())
-            meta = {"embedder": self.embedder.name, "dim": int(self._index.d), "records": self.records}
+            meta = {
+                "embedder": self.embedder.name,
+                "dim": int(self._index.d),
+                "sources": self.sources,
+                "records": self.records,
+            }
             with fs.open(f"{folder}/{META}", "w") as f:
                 f.write(json.dumps(meta, default=str))
         except OSError as e:
@@ -130,7 +137,14 @@ class SummaryIndex:
             ) from e
         index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8))
         embedder = get_embedder(lake.settings, name=meta["embedder"])
-        return cls(lake, embedder, meta["records"], index)
+        if int(index.ntotal) != len(meta["records"]):
+            raise DataError(
+                f"the summary index in {lake.url} holds {index.ntotal} vectors for {len(meta['records'])} texts",
+                "rebuild it with `build_summaries(wb)`",
+            )
+        loaded = cls(lake, embedder, meta["records"], index)
+        loaded.sources = dict(meta.get("sources") or {})
+        return loaded
 
     def __len__(self) -> int:
         return len(self.records)

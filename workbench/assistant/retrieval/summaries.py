@@ -312,5 +312,6 @@ def build_summaries(wb: Any, use_llm: bool | None = None) -> int:
     if use_llm and lake.settings.llm_configured:
         asyncio.run(_rephrase_batches(records, lake.settings))
     index = SummaryIndex.build(lake, records)
+    index.sources = {"sales": lake.version("sales")}
     index.save()
     return len(records)

@@ -16,6 +16,12 @@ How (DESIGN.md "Ingest measured here"): Dask orchestrates, Arrow does the work.
    mtime) in the same commit. Re-running skips recorded files (idempotent); a kill before a
    commit leaves only invisible files, and the re-run redoes that table (atomic).
 
+Dirt versus malformed (details in ``workbench.lake.clean``): dirt is cleaned and counted per
+reason (duplicates, revenue <= 0, empty/unparseable/out-of-vocabulary values, padded or
+mixed-case strings); a malformed *file* (empty, unreadable, ragged, duplicated header,
+missing column, wrong column type, > 5% unparseable values in a column) raises DataError
+naming the file and column, and nothing of the batch is committed.
+
 The returned :class:`QualityReport` lists, per table, the partitions that got rows: the hook
 for catalog statistics and rollup refresh.
 """

@@ -365,3 +365,12 @@ def test_several_years_and_conditions_without_ranking(planner: OfflinePlanner, c
     assert query.order == [] and query.limit is None  # "more than" is a condition, not a ranking
     query, _ = q(planner, context, "Are Flagship stores more profitable than Outlets?")
     assert query.comparison is not None and query.comparison.members == ["Flagship", "Outlet"]
+
+
+@pytest.mark.parametrize(
+    "question", ["What was revenue on 2024-03-15?", "revenue on March 15, 2024", "revenue on 15 March 2024"]
+)
+def test_single_days(planner: OfflinePlanner, context: PlanContext, question: str) -> None:
+    query, plan = q(planner, context, question)
+    assert query.time_range is not None and query.time_range.bounds() == (dt.date(2024, 3, 15), dt.date(2024, 3, 15))
+    assert plan.period == "2024-03-15"

@@ -254,6 +254,11 @@ class _Compiler:
         if tr.start and tr.end:
             if start.year == end.year:
                 out.append(exp.EQ(this=year, expression=_num(start.year)))
+                # month predicates let the pruner skip the other months' files
+                if start.month == end.month:
+                    out.append(exp.EQ(this=month, expression=_num(start.month)))
+                else:
+                    out.append(exp.Between(this=month, low=_num(start.month), high=_num(end.month)))
             else:
                 out.append(exp.Between(this=year, low=_num(start.year), high=_num(end.year)))
             out.append(exp.Between(this=date, low=_date(start), high=_date(end)))

@@ -148,7 +148,8 @@ class SemanticQuery(BaseModel):
         if c is not None and c.kind == "vs" and c.dimension == "year" and len(c.members) == 2:
             return f"{c.members[1]} vs {c.members[0]}"
         if tr is None:
-            return "all data"
+            years = [f for f in self.filters if f.dimension == "year" and f.op in ("=", "in")]
+            return ", ".join(str(v) for v in years[0].values) if years else "all data"
         current = tr.describe()
         if c is not None and tr.year is not None and c.kind == "yoy":
             return f"{current} vs {tr.model_copy(update={'year': tr.year - 1, 'label': None}).describe()}"

@@ -65,6 +65,22 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
             )
         return latest
 
+    # --- single days (ISO "2024-03-15" arrives normalised as "2024 03 15") -----------------
+    day_patterns = [
+        (rf"\b({_YEAR}) (\d{{1,2}}) (\d{{1,2}})\b", (1, 2, 3)),
+        (rf"\b({_MONTH}) (\d{{1,2}})(?:st|nd|rd|th)? ({_YEAR})\b", (3, 1, 2)),
+        (rf"\b(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH}) ({_YEAR})\b", (3, 2, 1)),
+    ]
+    for pattern, (yi, mi, di) in day_patterns:
+        for m in re.finditer(pattern, text):
+            month_text = m.group(mi)
+            month = MONTHS[month_text] if month_text in MONTHS else int(month_text)
+            try:
+                day = dt.date(int(m.group(yi)), month, int(m.group(di)))
+            except ValueError:
+                continue
+            add(m, TimeMention(m.start(), m.end(), TimeRange(start=day, end=day, label=day.isoformat())))
+
     # --- explicit spans -------------------------------------------------------------------
     for m in re.finditer(rf"\b(?:from|between) ({_YEAR}) (?:to|and|until|through) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))

@@ -95,6 +95,17 @@ class Workbench:
             sql, engine, explain, user, use_cache=use_cache, use_rollups=use_rollups, question=question
         )
 
+    def ask(self, question: str, session: str | None = None, user: str | None = None) -> Any:
+        """Ask the assistant a question in plain language; returns an ``Answer``.
+
+        ``session`` keeps conversation memory, so follow-ups ("and in 2023?") refine the
+        previous query. The answer's SQL runs through :meth:`sql`, so guard, policies, cache
+        and rollups apply exactly as for hand-written SQL.
+        """
+        from workbench.assistant import ask
+
+        return ask(self, question, session=session, user=user)
+
     def apply_policies(self, tree: exp.Expression, user: str) -> exp.Expression:
         """Access policies (row filters, column masks) of ``user`` applied to ``tree``.
 

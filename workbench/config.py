@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     llm_daily_budget_usd: float = 5.0
     llm_send_values: bool = Field(True, description="False: never send row values to the LLM")
     repair_attempts: int = 2
+    semantic_model: str | None = Field(None, description="semantic model YAML; default the packaged retail model")
+    embedding_model: str | None = Field(
+        None, description="OpenAI-compatible embedding model; None = the local hashing embedder (no download)"
+    )
+    llm_prices: str | None = Field(None, description="JSON file of per-model prices (USD per 1M tokens)")
 
     # --- trust -----------------------------------------------------------------------------
     policies: str | None = Field(None, description="policies.yaml; default ./policies.yaml when present")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import pytest
 
 from tests.fixtures.s3 import S3Server
 from workbench.lake.generate import generate
@@ -13,6 +14,8 @@ from workbench.lake.storage import Lake
 from workbench.lake.tables import lake_tables
 
 
+@pytest.mark.s3
+@pytest.mark.slow
 def test_generate_and_ingest_on_s3(s3_lake_url: str, s3_env: S3Server) -> None:
     landing = f"s3://{s3_env.bucket}/landing-{s3_lake_url.rsplit('-', 1)[-1]}"
     # two months only: few partitions keep the test quick on the S3 round trips

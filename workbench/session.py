@@ -63,7 +63,10 @@ class Workbench:
         return self._engines[name]
 
     def tables(self) -> set[str]:
-        return set(LAKE_TABLES)
+        """Tables SQL may read: the reference tables and the registered ones (workbench.lake.register)."""
+        from workbench.lake.register import registered_names
+
+        return set(LAKE_TABLES) | registered_names(self.lake)
 
     # --- queries -------------------------------------------------------------------------------
     @cached_property

@@ -169,6 +169,12 @@ class Lake:
 
 
 def _normalise_uri(uri: str) -> str:
+    # a table registered in place (workbench.lake.register) holds absolute add paths, which
+    # delta-rs appends to the table root as ".../<table>/file:/abs/path" or ".../s3:/bucket/key"
+    for marker, prefix in (("/file:/", "/"), ("/s3:/", "s3://")):
+        at = uri.find(marker, 1)
+        if at > 0:
+            return prefix + uri[at + len(marker) :].lstrip("/")
     if uri.startswith("file://"):
         return uri[len("file://") :]
     return uri

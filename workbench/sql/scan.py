@@ -109,6 +109,8 @@ class Snapshot:
         rel = uri[len(meta.uri) + 1 :] if uri.startswith(meta.uri) else uri
         if rel in meta.sizes:
             return meta.sizes[rel]
+        if f"file://{rel}" in meta.sizes:  # registered in place: absolute add path
+            return meta.sizes[f"file://{rel}"]
         from urllib.parse import unquote
 
         for path, size in meta.sizes.items():

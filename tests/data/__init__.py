@@ -1,0 +1,1 @@
+"""Small datasets generated in tests (nothing large is checked in)."""

@@ -47,7 +47,9 @@ class DuckDBEngine(Engine):
         if lake.is_s3:
             self.con.register_filesystem(lake.fs)
         else:
-            self.con.execute("SET allowed_directories = ?", [[lake.url.rstrip("/") + "/"]])
+            from workbench.lake.register import allowed_directories  # the lake + folders registered in place
+
+            self.con.execute("SET allowed_directories = ?", [allowed_directories(lake)])
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
         self._views: dict[str, tuple[str, ...]] = {}

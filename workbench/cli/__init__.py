@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.cluster_cmds",
     "workbench.cli.serve_cmds",
     "workbench.cli.trust_cmds",
+    "workbench.cli.byod_cmds",
 ]
 
 

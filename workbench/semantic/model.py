@@ -191,4 +191,8 @@ def load_model(path: str | Path | None = None, settings: Any = None) -> Semantic
     """The model at ``path``, else the ``semantic_model`` setting, else the retail default."""
     if path is None and settings is not None:
         path = getattr(settings, "semantic_model", None)
+    if path is None and settings is not None:  # `workbench model use` (workbench.semantic.draft)
+        from workbench.semantic.draft import active_model_path
+
+        path = active_model_path(settings)
     return _load_cached(str(Path(path or DEFAULT_MODEL).resolve()))

@@ -360,3 +360,58 @@ def test_settings_pick_the_policies_file(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.chdir(REPO.parent)  # no policies.yaml here: everything allowed
     reset_settings()
     assert policy_for_user("anyone").all_access
+
+
+# --- through the workbench session (router: guard -> policy -> rollups/cache -> engine) ----------
+
+SESSION_ATTEMPTS = [
+    "SELECT DISTINCT region FROM sales",
+    "WITH sales AS (SELECT * FROM sales) SELECT DISTINCT region FROM sales",
+    "SELECT st.region FROM stores st JOIN sales s ON s.store_id = st.store_id GROUP BY 1",
+    "SELECT region FROM sales UNION SELECT region FROM stores",
+    "SELECT region, SUM(revenue) FROM sales GROUP BY region",
+    "SELECT DISTINCT region FROM (SELECT * FROM SALES) AS t",
+]
+
+
+def _session_regions(wb: Any, sql: str, user: str, engine: str = "duckdb") -> set[str]:
+    df = wb.sql(sql, engine=engine, user=user).df
+    col = "region" if "region" in df.columns else df.columns[0]
+    return {str(v) for v in df[col]}
+
+
+@pytest.fixture
+def policy_wb(small_lake: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import workbench
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_POLICIES", str(REPO / "policies.yaml"))
+    reset_settings()
+    wb = workbench.connect(small_lake)
+    yield wb
+    wb.close()
+
+
+@pytest.mark.parametrize("sql", SESSION_ATTEMPTS)
+def test_session_enforces_policy_duckdb(policy_wb: Any, sql: str) -> None:
+    assert _session_regions(policy_wb, sql, "north_analyst") <= {"North"}
+
+
+def test_session_admin_sees_all_regions(policy_wb: Any) -> None:
+    assert _session_regions(policy_wb, "SELECT DISTINCT region FROM sales", "admin") == set(REGIONS)
+
+
+def test_session_pii_denied(policy_wb: Any) -> None:
+    with pytest.raises(AccessDenied):
+        policy_wb.sql("SELECT email FROM customers", engine="duckdb", user="north_analyst")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sql", SESSION_ATTEMPTS[:3])
+def test_session_enforces_policy_dask(policy_wb: Any, sql: str) -> None:
+    from workbench.cluster import close_client
+
+    try:
+        assert _session_regions(policy_wb, sql, "north_analyst", engine="dask") <= {"North"}
+    finally:
+        close_client()

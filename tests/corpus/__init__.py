@@ -28,9 +28,8 @@ def dev_queries() -> list[dict[str, Any]]:
 def _cell(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
-    if hasattr(value, "date") and callable(value.date) and hasattr(value, "hour"):
-        if value.hour == value.minute == value.second == 0:
-            value = value.date()
+    if hasattr(value, "hour") and callable(getattr(value, "date", None)) and value.hour == value.minute == 0:
+        value = value.date()
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, (int, float)):

@@ -11,7 +11,8 @@ What works is ``allowed_directories=[<lake root>/]`` + ``enable_external_access=
 path (``/etc/passwd``, COPY elsewhere, ATTACH, INSTALL) fails with a permission error even
 if the guard were bypassed; writes inside the lake folder stay possible, so the guard
 remains the layer that refuses COPY. On an ``s3://`` lake the fsspec filesystem is
-registered instead and the local file system is locked the same way (no allowed folder).
+registered (httpfs cannot be downloaded offline) and ``allowed_directories`` is the
+``s3://bucket/prefix/`` of the lake, locked the same way.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ class DuckDBEngine(Engine):
         self.con = duckdb.connect(config=config)
         if lake.is_s3:
             self.con.register_filesystem(lake.fs)
-        else:
-            from workbench.lake.register import allowed_directories  # the lake + folders registered in place
+        from workbench.lake.register import allowed_directories  # the lake + folders registered in place
 
-            self.con.execute("SET allowed_directories = ?", [allowed_directories(lake)])
+        self.con.execute("SET allowed_directories = ?", [allowed_directories(lake)])
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
         self._views: dict[str, tuple[str, ...]] = {}

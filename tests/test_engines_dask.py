@@ -50,7 +50,8 @@ def test_corpus_matches_duckdb_or_is_refused(wb: Workbench) -> None:
     ran = sum(1 for o in outcomes.values() if o == "ran")
     share = ran / len(outcomes)
     print(
-        f"dask-sql ran {ran}/{len(outcomes)} = {share:.0%}; refused: {sorted(k for k, v in outcomes.items() if v != 'ran')}"
+        f"dask-sql ran {ran}/{len(outcomes)} = {share:.0%}; "
+        f"refused: {sorted(k for k, v in outcomes.items() if v != 'ran')}"
     )
     assert len(analyst_queries()) >= 30
     assert share >= 0.8

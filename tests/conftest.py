@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.llm_server",
     "tests.fixtures.gateway",
+    "tests.fixtures.browser",
 ]

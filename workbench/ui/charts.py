@@ -1,0 +1,108 @@
+"""Chart specs to hvplot objects: one renderer for the dashboard, the widgets and answers.
+
+A spec is the small dict the assistant puts on an :class:`~workbench.assistant.Answer`
+(``{"kind": "line"|"bar"|"table", "x", "y", "by"?, "title"}``) or that a dashboard view
+declares. Keeping the rendering in one place means an answer looks the same in a notebook
+cell, in the dashboard chat and in the dashboard's own charts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+#: default chart height in pixels (charts stretch to the width of their container)
+HEIGHT = 280
+
+KINDS = ("line", "bar", "barh", "table")
+
+
+def render(spec: dict[str, Any] | None, df: pd.DataFrame, height: int = HEIGHT, **opts: Any) -> Any:
+    """An hvplot object for ``spec`` over ``df``; a table when the spec cannot be drawn.
+
+    Unknown or missing columns fall back to a table rather than raising: a chart is a view of
+    an answer, never a reason for the answer to fail.
+    """
+    import hvplot.pandas  # noqa: F401  (registers the .hvplot accessor)
+
+    spec = dict(spec or {})
+    kind = spec.get("kind") or "table"
+    title = str(spec.get("title") or "")
+    x = spec.get("x")
+    y = spec.get("y")
+    if isinstance(y, list):
+        y = y[0] if len(y) == 1 else y
+    by = spec.get("by")
+    common: dict[str, Any] = {"title": title, "height": height, "responsive": True}
+    if kind in ("line", "bar") and isinstance(y, str):
+        common["yformatter"] = _numbers()
+    elif kind == "barh":
+        common["xformatter"] = _numbers()
+    common.update(opts)
+    if df.empty or kind not in KINDS or kind == "table" or not _has(df, x, y, by):
+        return df.hvplot.table(title=title, height=height, responsive=True)
+    frame = df
+    if kind == "line":
+        frame = df.sort_values([c for c in (by, x) if c]) if x in df.columns else df
+        return _quiet(frame.hvplot.line(x=x, y=y, by=by, **common))
+    if kind == "barh":
+        frame = df.sort_values(y if isinstance(y, str) else y[0], ascending=True)
+        return _quiet(frame.hvplot.barh(x=x, y=y, by=by, **common))
+    return _quiet(frame.hvplot.bar(x=x, y=y, by=by, rot=30 if len(frame) > 6 else 0, **common))
+
+
+def _numbers() -> Any:
+    """Axis ticks as 1.2k / 3.4m rather than 1.2e+6 (Bokeh's numeral formatter)."""
+    from bokeh.models import NumeralTickFormatter
+
+    return NumeralTickFormatter(format="0.[0]a")
+
+
+def _quiet(plot: Any) -> Any:
+    """No Bokeh toolbar: hover still works, and the chart keeps its width for data."""
+    return plot.opts(toolbar=None)
+
+
+def _has(df: pd.DataFrame, *cols: Any) -> bool:
+    for col in cols:
+        if col is None:
+            continue
+        names = col if isinstance(col, list) else [col]
+        if any(n not in df.columns for n in names):
+            return False
+    return True
+
+
+class LiveChart:
+    """A chart whose data changes in place (a HoloViews ``DynamicMap`` fed by a ``Pipe``).
+
+    Why: replacing a Panel pane's plot rebuilds the whole Bokeh figure (and makes Bokeh
+    re-walk every model of the page); sending new data through a pipe only patches the
+    figure's data source, which is what keeps a filter change fast in the dashboard.
+    The chart keeps its kind: an empty frame shows an empty chart, never a table.
+    """
+
+    def __init__(self, spec: dict[str, Any], df: pd.DataFrame, height: int = HEIGHT, **opts: Any) -> None:
+        import holoviews as hv
+
+        self.spec = dict(spec)
+        self.height = height
+        self.opts = opts
+        self.columns = list(df.columns)
+        self.pipe = hv.streams.Pipe(data=df)
+        self.plot = hv.DynamicMap(self._draw, streams=[self.pipe])
+
+    def _draw(self, data: pd.DataFrame) -> Any:
+        if data.empty:
+            data = pd.DataFrame(
+                {c: pd.Series(dtype=float if c == self.spec.get("y") else object) for c in self.columns}
+            )
+            data = pd.concat([data, pd.DataFrame({self.spec["x"]: ["(no data)"], self.spec["y"]: [0.0]})])
+            if self.spec.get("kind") == "line":
+                data[self.spec["x"]] = pd.to_datetime(["2000-01-01"])
+        return render(self.spec, data, height=self.height, **self.opts).opts(framewise=True)
+
+    def update(self, df: pd.DataFrame) -> None:
+        """Show ``df`` (same columns as the first frame)."""
+        self.pipe.send(df)

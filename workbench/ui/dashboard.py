@@ -1,0 +1,433 @@
+"""The analyst dashboard: KPIs, charts and filters over the lake, plus the assistant chat.
+
+``build_dashboard(wb)`` is the one factory: ``panel serve dashboards/app.py``, ``workbench
+serve``, ``make demo`` (via :func:`serve`) and the tests all build the same app. Filters
+drive every view through the workbench router (``Workbench.sql``) with rollup-friendly SQL
+(:mod:`workbench.ui.queries`); queries run in a worker thread so the page stays live, and a
+status line reports how long the refresh took and which route answered it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import html
+import logging
+import threading
+import time
+import weakref
+from typing import Any
+
+import pandas as pd
+
+from workbench.ui.charts import LiveChart
+from workbench.ui.data import FilterOptions, NameLookup, ViewData, filter_options, load_view
+from workbench.ui.queries import Filters
+
+log = logging.getLogger(__name__)
+
+TITLE = "Retail Insights Workbench"
+
+PRESETS = ("All data", "Last 12 months", "Last 3 months", "Year to date")
+
+CSS = """
+.wb-kpi {border: 1px solid #e3e3e3; border-radius: 8px; padding: 8px 12px; background: #fff; min-width: 0}
+.wb-kpi-label {font-size: 0.8em; color: #666; text-transform: uppercase; letter-spacing: .04em}
+.wb-kpi-value {font-size: 1.55em; font-weight: 600; margin: 2px 0}
+.wb-kpi-change {font-size: 0.8em}
+.wb-up {color: #1a7f37} .wb-down {color: #cf222e} .wb-flat {color: #666}
+"""
+
+_lock = threading.Lock()
+_sessions: dict[str, Any] = {}
+_options: weakref.WeakKeyDictionary[Any, FilterOptions] = weakref.WeakKeyDictionary()
+
+
+def workbench_for(lake: str | None = None) -> Any:
+    """One Workbench per lake for the whole server (browser sessions share its engines)."""
+    import workbench
+
+    key = lake or ""
+    with _lock:
+        if key not in _sessions:
+            _sessions[key] = workbench.connect(lake)
+        return _sessions[key]
+
+
+def options_for(wb: Any) -> FilterOptions:
+    """Filter choices of ``wb``'s lake, read once per server (not once per browser session)."""
+    with _lock:
+        found = _options.get(wb)
+    if found is None:
+        found = filter_options(wb)
+        with _lock:
+            _options[wb] = found
+    return found
+
+
+class Dashboard:
+    """One browser session's dashboard: filter widgets, KPI cards, charts and the chat."""
+
+    def __init__(self, wb: Any, options: FilterOptions | None = None, user: str | None = None) -> None:
+        import panel as pn
+
+        self.wb = wb
+        self.user = user
+        self.options = options or options_for(wb)
+        self.names = NameLookup(wb)
+        self.data: ViewData | None = None
+        self.refreshes = 0
+        self.last_refresh_ms: float | None = None
+        self._generation = 0
+        self._quiet = False
+        first, last = self.options.first_date, self.options.last_date
+        values = self.options.values
+        self.preset = pn.widgets.Select(name="Period", options=[*PRESETS, "Custom"], value="All data")
+        self.start = pn.widgets.DatePicker(name="From", value=first, start=first, end=last)
+        self.end = pn.widgets.DatePicker(name="To", value=last, start=first, end=last)
+        self.region = pn.widgets.CheckButtonGroup(
+            name="Region", options=values.get("region", []), value=[], button_type="primary", button_style="outline"
+        )
+        self.category = pn.widgets.MultiChoice(
+            name="Category", options=values.get("category", []), value=[], placeholder="all categories"
+        )
+        self.channel = pn.widgets.CheckButtonGroup(
+            name="Channel", options=values.get("channel", []), value=[], button_type="primary", button_style="outline"
+        )
+        self.reset = pn.widgets.Button(name="Clear filters", button_type="light")
+        self.kpis = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-kpis"], stylesheets=[CSS])
+        self.status = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-status"])
+        self.dask_link = pn.pane.HTML(_dask_link_html(), css_classes=["wb-dask-link"])
+        # linked_axes=False: each chart keeps its own ranges (revenue by month vs by region)
+        self.trend, self.by_region, self.by_category, self.by_channel, self.top_products, self.top_stores = (
+            pn.pane.HoloViews(
+                None, sizing_mode="stretch_width", linked_axes=False, min_height=260, css_classes=[f"wb-chart-{name}"]
+            )
+            for name in ("trend", "region", "category", "channel", "products", "stores")
+        )
+        self._panes = {
+            "trend": self.trend,
+            "region": self.by_region,
+            "category": self.by_category,
+            "channel": self.by_channel,
+            "products": self.top_products,
+            "stores": self.top_stores,
+        }
+        self._live: dict[str, LiveChart] = {}
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self.preset.param.watch(self._on_preset, "value")
+        for w in (self.start, self.end, self.region, self.category, self.channel):
+            w.param.watch(self._on_filter, "value")
+        self.reset.on_click(self._on_reset)
+        self._chat: Any = None
+
+    # --- state ---------------------------------------------------------------------------------
+    def filters(self) -> Filters:
+        """The current filter state (empty selections mean "all")."""
+        return Filters(
+            start=_date(self.start.value),
+            end=_date(self.end.value),
+            region=tuple(self.region.value or ()),
+            category=tuple(self.category.value or ()),
+            channel=tuple(self.channel.value or ()),
+        )
+
+    def preset_range(self, preset: str) -> tuple[dt.date | None, dt.date | None]:
+        """Dates of a preset, relative to the latest date in the data (not the wall clock)."""
+        first, last = self.options.first_date, self.options.last_date
+        if last is None or preset == "All data":
+            return first, last
+        if preset == "Last 12 months":
+            start = (pd.Timestamp(last) - pd.DateOffset(months=12) + pd.Timedelta(days=1)).date()
+        elif preset == "Last 3 months":
+            start = (pd.Timestamp(last) - pd.DateOffset(months=3) + pd.Timedelta(days=1)).date()
+        else:
+            start = dt.date(last.year, 1, 1)
+        return max(start, first) if first else start, last
+
+    # --- refresh -----------------------------------------------------------------------------------
+    def refresh_sync(self) -> ViewData:
+        """Load and show the views for the current filters (blocking; used at start-up and in tests)."""
+        started = time.perf_counter()
+        data = load_view(self.wb, self.filters(), names=self.names)
+        self._show(data, started)
+        return data
+
+    async def refresh(self) -> None:
+        """Load the views in a worker thread and show them unless a newer refresh started."""
+        self._generation += 1
+        generation = self._generation
+        started = time.perf_counter()
+        self.status.object = _status_html("Updating…", self.refreshes, busy=True)
+        try:
+            data = await asyncio.to_thread(load_view, self.wb, self.filters(), self.names)
+        except Exception as err:
+            log.exception("dashboard refresh failed")
+            if generation == self._generation:
+                self._show_error(err)
+            return
+        if generation == self._generation:
+            self._show(data, started)
+
+    def _show(self, data: ViewData, started: float) -> None:
+        """Update every view in one batch: one Bokeh model recompute, one websocket message."""
+        import panel as pn
+
+        doc = pn.state.curdoc
+        frozen = doc.models.freeze() if doc is not None else contextlib.nullcontext()
+        with pn.io.hold(), frozen:
+            self._update(data)
+        self.refreshes += 1
+        self.last_refresh_ms = (time.perf_counter() - started) * 1000
+        routes = sorted(set(data.routes.values()))
+        text = (
+            f"{html.escape(data.filters.describe())} · {len(data.routes)} queries in "
+            f"{data.timings_ms.get('total', 0):.0f} ms (refresh {self.last_refresh_ms:.0f} ms) · "
+            f"route {', '.join(routes) or '-'}"
+        )
+        self.status.object = _status_html(text, self.refreshes)
+
+    def _update(self, data: ViewData) -> None:
+        self.data = data
+        self.error.visible = False
+        self.kpis.object = _kpi_html(data)
+        self._chart("trend", data.trend, "line", "period", "Revenue by month", xlabel="month")
+        self._chart("region", data.breakdown("region"), "barh", "region", "Revenue by region")
+        self._chart("category", data.breakdown("category"), "barh", "category", "Revenue by category")
+        self._chart("channel", data.breakdown("channel"), "barh", "channel", "Revenue by channel")
+        self._chart("products", data.top_products, "barh", "name", "Top products by revenue")
+        self._chart("stores", data.top_stores, "barh", "name", "Top stores by revenue")
+        self.dask_link.object = _dask_link_html()
+
+    def _show_error(self, err: BaseException) -> None:
+        from workbench.ui.chat import error_text
+
+        self.error.object = error_text(err)
+        self.error.visible = True
+        self.status.object = _status_html("Update failed", self.refreshes)
+
+    def _chart(self, name: str, df: pd.DataFrame, kind: str, x: str, title: str, **opts: Any) -> None:
+        """Create the chart on first use, then only send it new data (see LiveChart)."""
+        if name in self._live:
+            self._live[name].update(df)
+            return
+        live = LiveChart({"kind": kind, "x": x, "y": "revenue", "title": title}, df, height=260, **opts)
+        self._live[name] = live
+        self._panes[name].object = live.plot
+
+    # --- events ------------------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        """Start an async refresh on the session's event loop (never blocks the page)."""
+        import panel as pn
+
+        pn.state.execute(self.refresh)
+
+    def _on_preset(self, event: Any) -> None:
+        if event.new == "Custom" or self._quiet:
+            return
+        start, end = self.preset_range(event.new)
+        self._quiet = True
+        try:
+            self.start.value, self.end.value = start, end
+        finally:
+            self._quiet = False
+        self._schedule()
+
+    def _on_filter(self, event: Any) -> None:
+        if self._quiet:
+            return
+        if event.obj in (self.start, self.end) and self.preset.value != "Custom":
+            self._quiet = True
+            try:
+                self.preset.value = "Custom"
+            finally:
+                self._quiet = False
+        self._schedule()
+
+    def _on_reset(self, _event: Any) -> None:
+        self._quiet = True
+        try:
+            self.region.value, self.category.value, self.channel.value = [], [], []
+            self.preset.value = "All data"
+            self.start.value, self.end.value = self.preset_range("All data")
+        finally:
+            self._quiet = False
+        self._schedule()
+
+    # --- layout --------------------------------------------------------------------------------------
+    def chat(self) -> Any:
+        if self._chat is None:
+            from workbench.ui.chat import chat_interface
+
+            self._chat = chat_interface(self.wb, user=self.user)
+        return self._chat
+
+    def sidebar(self) -> list[Any]:
+        import panel as pn
+
+        return [
+            pn.pane.Markdown("### Filters"),
+            self.preset,
+            pn.Row(self.start, self.end, sizing_mode="stretch_width"),
+            pn.pane.Markdown("Region", margin=(5, 10, 0, 10)),
+            self.region,
+            self.category,
+            pn.pane.Markdown("Channel", margin=(5, 10, 0, 10)),
+            self.channel,
+            self.reset,
+            pn.layout.Divider(),
+            self.dask_link,
+            pn.pane.Markdown(f"<small>lake: {html.escape(str(getattr(self.wb, 'lake', '')))}</small>"),
+        ]
+
+    def overview(self) -> Any:
+        import panel as pn
+
+        return pn.Column(
+            self.error,
+            self.kpis,
+            self.status,
+            self.trend,
+            pn.GridBox(
+                self.by_region,
+                self.by_channel,
+                self.by_category,
+                self.top_products,
+                self.top_stores,
+                ncols=2,
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+            css_classes=["wb-overview"],
+        )
+
+    def layout(self) -> Any:
+        """The whole page as a Panel template (sidebar filters; Overview and Ask tabs)."""
+        import panel as pn
+
+        if self.data is None:
+            self.refresh_sync()
+        tabs = pn.Tabs(
+            ("Overview", self.overview()),
+            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_both", min_height=560)),
+            sizing_mode="stretch_width",
+            dynamic=False,
+        )
+        template = pn.template.FastListTemplate(
+            title=TITLE,
+            # one root per area: Bokeh recomputes the document's models once per root
+            sidebar=[pn.Column(*self.sidebar(), sizing_mode="stretch_width")],
+            main=[tabs],
+            sidebar_width=300,
+            main_max_width="100%",
+            theme_toggle=False,
+            raw_css=[CSS],
+            accent="#1f6feb",
+        )
+        return template
+
+
+def build_dashboard(wb: Any = None, lake: str | None = None, user: str | None = None) -> Dashboard:
+    """The dashboard over ``wb`` (or a shared workbench on ``lake``); call ``.layout()`` to show it."""
+    import hvplot.pandas  # noqa: F401
+    import panel as pn
+
+    pn.extension(sizing_mode="stretch_width", notifications=False)
+    return Dashboard(wb if wb is not None else workbench_for(lake), user=user)
+
+
+def app(lake: str | None = None) -> Any:
+    """A servable page (the Panel app of one browser session)."""
+    return build_dashboard(lake=lake).layout()
+
+
+def serve(
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    show: bool = False,
+    lake: str | None = None,
+    allow_origins: list[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Serve the dashboard on ``address:port`` until interrupted, printing its URL first.
+
+    Bound to loopback by default; extra routes (``/healthz``, ``/metrics`` when available)
+    come from :mod:`workbench.ui.routes`.
+    """
+    import hvplot.pandas  # noqa: F401  (import the plotting stack before the first session)
+    import panel as pn
+
+    from workbench.ui.routes import routes
+
+    # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
+    options_for(workbench_for(lake))
+    origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    server = pn.serve(
+        {"/": lambda: app(lake)},
+        port=port,
+        address=address,
+        show=False,
+        threaded=False,
+        start=False,
+        title=TITLE,
+        websocket_origin=origins,
+        extra_patterns=routes(),
+        **kwargs,
+    )
+    server.start()
+    url = f"http://{address}:{server.port}/"
+    print(f"Dashboard: {url}", flush=True)
+    if show:
+        server.io_loop.add_callback(server.show, "/")
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(value).date()
+
+
+def _kpi_html(data: ViewData) -> str:
+    cards = []
+    for k in data.kpis:
+        change = k.change_pct
+        cls = "wb-flat" if not change else ("wb-up" if change > 0 else "wb-down")
+        value = "" if k.value is None else repr(float(k.value))
+        cards.append(
+            f"<div class='wb-kpi' data-kpi='{k.name}' data-value='{value}'>"
+            f"<div class='wb-kpi-label'>{html.escape(k.label)}</div>"
+            f"<div class='wb-kpi-value'>{html.escape(k.text())}</div>"
+            f"<div class='wb-kpi-change {cls}'>{html.escape(k.change_text())}</div></div>"
+        )
+    grid = "display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:10px;width:100%"
+    return f"<div class='wb-kpi-row' style='{grid}'>{''.join(cards)}</div>"
+
+
+def _status_html(text: str, refreshes: int, busy: bool = False) -> str:
+    return (
+        f"<div class='wb-status-line' data-refresh='{refreshes}' data-busy='{str(busy).lower()}' "
+        f"style='color:#666;font-size:0.85em'>{html.escape(text) if busy else text}</div>"
+    )
+
+
+def _dask_link_html() -> str:
+    try:
+        from workbench.cluster import dashboard_link
+
+        link = dashboard_link()
+    except Exception:
+        link = None
+    if not link:
+        return "<small>Dask dashboard: no cluster connected (queries run in-process)</small>"
+    return f"<small><a href='{html.escape(link)}' target='_blank' rel='noopener'>Dask dashboard</a></small>"

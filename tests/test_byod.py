@@ -135,7 +135,7 @@ def _values(answer: Any) -> pd.Series | float:
     if len(df.columns) == 1:
         return float(df[value_col].iloc[0])
     keys = df.columns[:-1]
-    index = df[keys[-1]] if len(keys) == 1 or keys[0] == "year" and len(keys) == 2 else df[keys[-1]]
+    index = df[keys[-1]]  # the innermost key ("monthly in 2023" groups by year, month)
     return pd.Series(df[value_col].to_numpy(dtype=float), index=index.to_numpy())
 
 

@@ -54,7 +54,7 @@ def test_corpus_matches_duckdb_or_is_refused(wb: Workbench) -> None:
         f"refused: {sorted(k for k, v in outcomes.items() if v != 'ran')}"
     )
     assert len(analyst_queries()) >= 30
-    assert share >= 0.8
+    assert share >= 0.85  # measured 70/80; windows need the DuckDB split (not built yet)
 
 
 WRONG_OR_UNSUPPORTED = [

@@ -121,7 +121,7 @@ def test_dask_worker_killed_mid_query_still_answers(process_cluster: Any, small_
         while time.time() < deadline and not any(client.processing().values()):
             time.sleep(0.05)
         assert any(client.processing().values()), "the query never reached the workers"
-        victim_addr, victim_pid = next(iter(worker_pids.items()))
+        victim_pid = next(iter(worker_pids.values()))
         os.kill(victim_pid, signal.SIGKILL)
         thread.join(300)
         assert not thread.is_alive()

@@ -39,6 +39,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+load: install
+	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
+
 lab: install
 	$(BIN)/jupyter lab notebooks --ip 127.0.0.1
 

@@ -236,10 +236,10 @@ def test_chat_answers_with_table_and_sql(page: Any, artifacts_dir: Path) -> None
         assert region in text
     card = answer.locator(".wb-sql-card").first
     card.locator("button, .card-header").first.click()
-    sql = answer.locator(".wb-sql").first
+    sql = answer.locator(".wb-sql code").first
     sql.wait_for(state="visible")
     assert "SELECT" in sql.inner_text().upper()
-    assert "route" in answer.locator(".wb-route").first.inner_text()
+    assert "route" in answer.locator(".wb-route small").first.inner_text()
     page.screenshot(path=str(artifacts_dir / "dashboard-chat.png"))
 
 

@@ -278,7 +278,9 @@ class Dashboard:
             self.reset,
             pn.layout.Divider(),
             self.dask_link,
-            pn.pane.Markdown(f"<small>lake: {html.escape(str(getattr(self.wb, 'lake', '')))}</small>"),
+            pn.pane.Markdown(
+                f"<small>lake: {html.escape(str(getattr(getattr(self.wb, 'lake', None), 'url', '')))}</small>"
+            ),
         ]
 
     def overview(self) -> Any:
@@ -372,7 +374,7 @@ def serve(
         start=False,
         title=TITLE,
         websocket_origin=origins,
-        extra_patterns=routes(),
+        extra_patterns=routes(lake),
         **kwargs,
     )
     server.start()

@@ -1,8 +1,8 @@
-"""Extra HTTP routes served next to the dashboard (the extension point for ``/metrics``).
+"""Extra HTTP routes served next to the dashboard (the extension point for ``/metrics`` and more).
 
-``workbench serve`` mounts every route registered here, the same way a built-in one is
-mounted (STYLE.md: built-in features use the extension hooks). A metrics module adds its
-Prometheus handler with ``add_route(r"/metrics", MetricsHandler)`` before the server starts.
+``workbench serve`` mounts every route registered here with :func:`add_route`, plus the
+product's HTTP API when present, the same way (STYLE.md: built-in features use the
+extension hooks).
 """
 
 from __future__ import annotations
@@ -32,23 +32,22 @@ def add_route(pattern: str, handler: type[RequestHandler], kwargs: dict[str, Any
     _ROUTES.append((pattern, handler, kwargs or {}))
 
 
-def routes() -> list[Route]:
-    """The routes to mount: the built-in health check plus everything registered."""
+def routes(lake: str | None = None) -> list[Route]:
+    """The routes to mount: registered ones, the product's HTTP API, and a health check.
+
+    The API (``/metrics``, ``/healthz``, ``/api/sql``, ``/api/ask``) comes from
+    :mod:`workbench.observability.http` when it is installed; a route registered here with
+    :func:`add_route` wins over one of the same pattern.
+    """
     found = list(_ROUTES)
+    try:
+        from workbench.observability.http import extra_patterns
+    except ImportError:
+        extra: list[Route] = []
+    else:
+        extra = list(extra_patterns(lake=lake))
+    taken = {r[0] for r in found}
+    found += [r for r in extra if r[0] not in taken]
     if not any(r[0] == r"/healthz" for r in found):
         found.insert(0, (r"/healthz", HealthHandler, {}))
-    _add_metrics(found)
     return found
-
-
-def _add_metrics(found: list[Route]) -> None:
-    """Mount ``workbench.metrics`` (another engineer's module) when it provides a handler."""
-    if any(r[0] == r"/metrics" for r in found):
-        return
-    try:
-        from workbench import metrics  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    handler = getattr(metrics, "MetricsHandler", None)
-    if isinstance(handler, type) and issubclass(handler, RequestHandler):
-        found.append((r"/metrics", handler, {}))

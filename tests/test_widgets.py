@@ -1,0 +1,136 @@
+"""Notebook widgets, answer rendering and chart specs (no browser, no notebook server)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from workbench.assistant.answer import Answer
+from workbench.errors import NotFoundError, QueryRefused
+from workbench.ui.answers import NotebookAnswer, answer_html, answer_panel
+from workbench.ui.charts import LiveChart, render
+from workbench.ui.chat import error_text
+
+FRAME = pd.DataFrame({"region": ["East", "West", "North"], "revenue": [3.0, 1.5, 2.0]})
+
+
+@pytest.fixture(scope="module")
+def wb(small_lake: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    import workbench
+
+    session = workbench.connect(small_lake, home=str(tmp_path_factory.mktemp("wb_home")), pii_key="test-only-key")
+    yield session
+    session.close()
+
+
+def _answer(**kw: Any) -> Answer:
+    base: dict[str, Any] = {
+        "question": "revenue by region",
+        "answer": "East leads.",
+        "sql": "SELECT region, SUM(revenue) AS revenue FROM sales GROUP BY region",
+        "columns": ["region", "revenue"],
+        "rows": [["East", 3.0], ["West", 1.5]],
+        "chart": {"kind": "bar", "x": "region", "y": "revenue", "title": "revenue by region"},
+        "route": "duckdb",
+        "timings": {"plan": 5.0, "execute": 7.0, "total": 15.0},
+    }
+    base.update(kw)
+    return Answer(**base)
+
+
+@pytest.mark.parametrize(
+    "spec, element",
+    [
+        ({"kind": "bar", "x": "region", "y": "revenue"}, "Bars"),
+        ({"kind": "barh", "x": "region", "y": "revenue"}, "Bars"),
+        ({"kind": "line", "x": "region", "y": "revenue"}, "Curve"),
+        ({"kind": "table", "x": None, "y": "revenue"}, "Table"),
+        ({"kind": "bar", "x": "no_such_column", "y": "revenue"}, "Table"),
+        (None, "Table"),
+    ],
+)
+def test_render_spec(spec: dict[str, Any] | None, element: str) -> None:
+    assert type(render(spec, FRAME)).__name__ == element
+
+
+def test_live_chart_updates_in_place_and_survives_empty_frames() -> None:
+    live = LiveChart({"kind": "barh", "x": "region", "y": "revenue", "title": "t"}, FRAME)
+    first = live.plot[()]
+    live.update(FRAME.iloc[:1])
+    assert len(live.plot[()].data) == 1
+    live.update(FRAME.iloc[:0])
+    assert type(live.plot[()]).__name__ == type(first).__name__ == "Bars"
+
+
+def test_answer_html_has_narrative_table_chart_sql() -> None:
+    page = answer_html(_answer())
+    assert "East leads." in page and "<table" in page and "<svg" in page
+    assert "<summary>SQL</summary>" in page and "SUM(revenue)" in page
+    assert "route duckdb" in page and "15 ms" in page
+
+
+def test_failed_answer_shows_message_not_traceback() -> None:
+    failed = _answer(status="failed", answer="I could not answer this question: no such metric. Hint: try revenue")
+    assert "Traceback" not in answer_html(failed)
+    assert type(answer_panel(failed)).__name__ == "Alert"
+    text = error_text(QueryRefused("only SELECT is allowed", "ask a question instead"))
+    assert "only SELECT is allowed" in text and "Hint: ask a question instead" in text
+
+
+def test_notebook_answer_is_an_answer_with_rich_display() -> None:
+    nb = NotebookAnswer.of(_answer())
+    assert isinstance(nb, Answer)
+    assert nb.to_dict() == _answer().to_dict()
+    bundle = nb._repr_mimebundle_()
+    assert {"text/html", "text/markdown", "text/plain"} <= set(bundle)
+    assert list(nb.df.columns) == ["region", "revenue"]
+
+
+def test_explore_sql_is_quoted_and_checked() -> None:
+    from workbench.ui.widgets import explore_sql
+
+    sql = explore_sql("sales", "revenue", "month", {"region": ["O'Hare"]})
+    assert "region IN ('O''Hare')" in sql and "GROUP BY year, month" in sql
+    with pytest.raises(NotFoundError) as err:
+        explore_sql("sales", "revenu", "region")
+    assert "revenue" in str(err.value)
+    with pytest.raises(NotFoundError):
+        explore_sql("customers", "revenue", "region")
+
+
+def test_widgets_ask_returns_rich_answer_matching_duckdb(wb: Any) -> None:
+    import workbench.widgets as ww
+
+    answer = ww.ask("revenue by region in 2024", wb=wb)
+    assert isinstance(answer, NotebookAnswer) and answer.ok, answer.answer
+    files = list(wb.lake.files("sales"))
+    want = duckdb.sql(
+        f"SELECT region, SUM(revenue) AS revenue FROM read_parquet({files!r}, hive_partitioning = true) "
+        "WHERE year = 2024 GROUP BY region"
+    ).df()
+    got = answer.df.set_index("region")["revenue"]
+    assert len(got) == len(want)
+    for region, revenue in zip(want.region, want.revenue, strict=True):
+        assert math.isclose(got[region], revenue, rel_tol=1e-9)
+    assert "<table" in answer._repr_html_()
+
+
+def test_explore_and_assistant_widgets_build(wb: Any) -> None:
+    import workbench.widgets as ww
+    from workbench.ui.widgets import explore_frame
+
+    view = ww.explore("sales", wb=wb)
+    assert type(view).__name__ == "Column"
+    df = explore_frame(wb, "sales", "transactions", "channel", {"region": ["East"]})
+    files = list(wb.lake.files("sales"))
+    n = duckdb.sql(
+        f"SELECT COUNT(*) FROM read_parquet({files!r}, hive_partitioning = true) WHERE region = 'East'"
+    ).fetchone()
+    assert n is not None and int(df.transactions.sum()) == n[0]
+    chat = ww.assistant(wb=wb)
+    assert type(chat).__name__ == "ChatInterface"
+    assert len(chat.objects) == 1  # the welcome message

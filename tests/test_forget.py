@@ -121,6 +121,16 @@ def test_forget_leaves_no_trace(lake_with_traces: tuple[str, str, int, int, int]
     _, _, total_after, customers_after = _counts(lake_url)
     assert total_after == total - n
     assert customers_after == customers - 1
+    # rollups (no customer_id) were recomputed for the touched months: totals match the new sales
+    rollups = lake.tables("rollups")
+    if rollups:
+        assert report.rollups_refreshed
+        con = duckdb.connect()
+        base = con.execute("SELECT SUM(revenue), SUM(quantity) FROM read_parquet(?)", [lake.files("sales")]).fetchone()
+        for name in rollups:
+            got = con.execute("SELECT SUM(revenue), SUM(quantity) FROM read_parquet(?)", [lake.files(name)]).fetchone()
+            assert got[0] == pytest.approx(base[0], rel=1e-9), name
+            assert got[1] == base[1], name
     # cache: the entry that read sales is gone
     cache = open_cache()
     assert cache.stats().entries == 0

@@ -169,3 +169,17 @@ def test_daily_budget_switches_to_offline_with_a_note(
     assert second.cost_usd == 0.0
     by_region = {r[0]: r[1] for r in first.rows}
     assert {r[0]: pytest.approx(r[1], rel=1e-9) for r in second.rows} == by_region
+
+
+def test_observing_twice_counts_once() -> None:
+    """The router and the HTTP API may both observe the same result or answer."""
+    before = _v("workbench_queries_total", kind="sql", outcome="ok")
+    result = QueryResult(df=pd.DataFrame(), engine="duckdb", sql="SELECT 1", route="duckdb")
+    metrics.observe_query(result)
+    metrics.observe_query(result)
+    assert _v("workbench_queries_total", kind="sql", outcome="ok") == before + 1
+    err = QueryRefused("no", "read only")
+    errors = _v("workbench_query_errors_total", kind="sql", type="query_refused")
+    metrics.observe_query(error=err)
+    metrics.observe_query(error=err)
+    assert _v("workbench_query_errors_total", kind="sql", type="query_refused") == errors + 1

@@ -106,7 +106,10 @@ def record_answer(settings: Settings, user: str, answer: Any, seconds: float | N
     sees). Route ``ask`` marks these rows in ``workbench audit``.
     """
     metrics.observe_answer(answer, seconds)
+    if getattr(answer, "_workbench_audited", False):  # already recorded by another layer
+        return
     try:
+        answer._workbench_audited = True
         catalog = catalog_for(settings)
         error = answer.error or {}
         outcome = {"ok": "ok", "refused": "refused"}.get(answer.status, "error")

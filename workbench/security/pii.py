@@ -151,8 +151,10 @@ def forget(
     with_id, rollups_without = customer_tables(lake)
     if not with_id:
         raise DataError(f"no table with a {CUSTOMER_COLUMN} column in {lake.url}", "check --lake; ingest data first")
+    previous_sales_version: int | None = None
     if "sales" in with_id:
         report.partitions = _touched_partitions(lake, "sales", customer_id)
+        previous_sales_version = lake.version("sales")
 
     # 1. logical delete, one Delta commit per table
     predicate = f"{CUSTOMER_COLUMN} = {_quoted(customer_id)}"
@@ -170,7 +172,7 @@ def forget(
 
     # 2. rollups without customer_id: recompute the touched partitions
     if rollups_without:
-        _refresh_rollups(lake, rollups_without, report, wb)
+        _refresh_rollups(lake, rollups_without, report, previous_sales_version, wb)
 
     # 3. derived copies: cache, session memory, summaries
     touched = [*with_id, *rollups_without]
@@ -202,33 +204,28 @@ def vacuum(lake: Lake, name: str) -> int:
     return len(removed)
 
 
-def _refresh_rollups(lake: Lake, names: list[str], report: ForgetReport, wb: Any) -> None:
+def _refresh_rollups(
+    lake: Lake, names: list[str], report: ForgetReport, previous_sales_version: int | None, wb: Any
+) -> None:
+    """Recompute the months the customer's sales were in (exact: the rollup knows its base version)."""
     try:
-        from workbench.sql import rollups as rollups_module  # type: ignore[attr-defined]
+        from workbench.sql import rollups as rollups_module
     except ImportError:
         report.rollups_stale = list(names)
         report.notes.append(
-            "rollups without customer_id were not refreshed (workbench.sql.rollups is not installed); "
-            "their totals still include the customer's sales"
+            "rollups without customer_id were not refreshed (workbench.sql.rollups is missing); "
+            "the router ignores them until rebuilt because their base version is stale"
         )
         return
-    refresh = next(
-        (
-            getattr(rollups_module, n)
-            for n in ("refresh_rollups", "refresh", "refresh_partitions")
-            if callable(getattr(rollups_module, n, None))
-        ),
-        None,
-    )
-    if refresh is None:
-        report.rollups_stale = list(names)
-        report.notes.append("workbench.sql.rollups has no refresh function; rollups not refreshed")
+    months = sorted({(int(p["year"]), int(p["month"])) for p in report.partitions if "year" in p and "month" in p})
+    if not months:
+        report.notes.append("the customer had no sales rows: rollups unchanged")
         return
-    try:
-        refresh(wb if wb is not None else lake, partitions=report.partitions)
-    except TypeError:
-        refresh(wb if wb is not None else lake, report.partitions)
-    report.rollups_refreshed = list(names)
+    client = getattr(wb, "_dask_client", None) if wb is not None else None
+    builds = rollups_module.build(
+        lake, lake.settings, months=months, previous_version=previous_sales_version, client=client
+    )
+    report.rollups_refreshed = [f"{b.name} ({b.mode}: {len(b.months)} months)" for b in builds]
 
 
 def _invalidate_cache(settings: Any, tables: list[str], report: ForgetReport) -> int:

@@ -1,0 +1,414 @@
+"""Query benchmarks (``make bench``): the workbench's routes against plain DuckDB, same run.
+
+For each query (simple aggregation, filtered aggregation with pruning, 3-table join,
+rollup-eligible question, cache hit) and each path:
+
+- ``baseline``: plain DuckDB over the same Delta files (``DeltaTable.file_uris()``, views
+  created once, ``read_parquet(..., hive_partitioning)``), same memory limit and threads;
+- ``wb_duckdb``: ``Workbench.sql`` with cache and rollups off (guard, plan, DuckDB);
+- ``wb_dask``: ``Workbench.sql(engine="dask")`` on a 2-worker LocalCluster;
+- ``rollup``: ``Workbench.sql`` with rollups on, cache off (route printed: a query no rollup
+  covers runs on the base table);
+- ``cache``: ``Workbench.sql`` answered from the cache (session memory), and
+  ``cache_shared``: the same with the session memory cleared each time (disk cache or Redis).
+
+p50/p95 over ``--repeat`` runs after one warm-up, ratios against the baseline p50 of the same
+run, peak RSS of the process tree (Dask workers included) during each block, and whether the
+answer equals the baseline's. The dataset folder (``--data``) is reused: landing files are
+generated and ingested (which builds the rollups) only when absent. Results:
+``benchmarks/results/queries-<rows>.json`` and ``.md`` (with the machine description).
+
+    .venv/bin/python -m benchmarks.run --rows 1000000 [--repeat 7] [--no-dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+USER = "bench"
+
+QUERIES: dict[str, str] = {
+    "simple_agg": "SELECT category, SUM(revenue) AS revenue, SUM(quantity) AS units FROM sales GROUP BY category",
+    "filtered_agg": (
+        "SELECT month, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales "
+        "WHERE year = 2024 AND region = 'North' GROUP BY month"
+    ),
+    "join3": (
+        "SELECT p.subcategory, st.store_type, SUM(s.revenue) AS revenue, SUM(s.profit) AS profit "
+        "FROM sales s JOIN products p ON s.product_id = p.product_id JOIN stores st ON s.store_id = st.store_id "
+        "WHERE s.year = 2023 GROUP BY p.subcategory, st.store_type"
+    ),
+    "rollup_eligible": (
+        "SELECT year, region, category, SUM(revenue) AS revenue, SUM(profit) / SUM(revenue) * 100 AS margin_pct "
+        "FROM sales GROUP BY year, region, category"
+    ),
+}
+#: the cache-hit measurement reuses the most expensive query
+CACHE_QUERY = "join3"
+
+
+# --- machine and dataset -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def dataset(rows: int, data: Path) -> tuple[Path, Path, Path]:
+    """Landing, lake and home folders for ``rows``; generated/ingested only when absent."""
+    from workbench.config import Settings
+    from workbench.lake.storage import Lake
+
+    root = data / f"rows-{rows}"
+    landing, lake_dir, home = root / "landing", root / "lake", root / "home"
+    os.environ["WORKBENCH_HOME"] = str(home)
+    os.environ.setdefault("WORKBENCH_PII_KEY", "benchmark-only-key")
+    if not (landing / ".complete").exists():
+        from workbench.lake.generate import generate
+
+        print(f"generating {rows:,} rows into {landing}", flush=True)
+        t0 = time.perf_counter()
+        generate(rows, str(landing), seed=42, progress=True)
+        (landing / ".complete").write_text(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
+    settings = Settings(lake=str(lake_dir), home=str(home))
+    lake = Lake(str(lake_dir), settings)
+    if not (lake_dir / ".complete").exists():
+        from workbench.lake.ingest import ingest
+
+        print(f"ingesting into {lake_dir} (builds the rollups)", flush=True)
+        t0 = time.perf_counter()
+        report = ingest(str(landing), lake, progress=True)
+        (lake_dir / ".complete").write_text(
+            json.dumps({"rows": report.rows_written, "seconds": time.perf_counter() - t0})
+        )
+    ensure_fresh_rollups(lake)
+    return landing, lake_dir, home
+
+
+def ensure_fresh_rollups(lake: Any) -> None:
+    from workbench.sql.rollups import build, configured, rollup_state
+
+    sales = lake.version("sales")
+    stale = [r for r in configured(lake.settings) if (rollup_state(lake, r) or {}).get("base_version") != sales]
+    if stale:
+        print(f"building rollups {[r.name for r in stale]}", flush=True)
+        build(lake, lake.settings, rollups=stale)
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+
+class PeakRss:
+    """Peak RSS of this process and its children (Dask workers) while the block runs."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def _sample(self) -> int:
+        total = 0
+        for p in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    k = (len(ordered) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(run: Callable[[], tuple[pd.DataFrame, str]], repeat: int, warmup: int = 1) -> dict[str, Any]:
+    with PeakRss() as rss:
+        for _ in range(warmup):
+            df, route = run()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            df, route = run()
+            times.append((time.perf_counter() - t0) * 1000)
+    return {
+        "p50_ms": round(percentile(times, 0.5), 3),
+        "p95_ms": round(percentile(times, 0.95), 3),
+        "runs": len(times),
+        "peak_rss_mb": round(rss.peak / 2**20, 1),
+        "route": route,
+        "_df": df,
+    }
+
+
+def same_answer(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    if a.shape != b.shape:
+        return False
+    a = a.sort_values(list(a.columns)).reset_index(drop=True)
+    b = b.sort_values(list(b.columns)).reset_index(drop=True)
+    for ca, cb in zip(a.columns, b.columns, strict=True):
+        x, y = a[ca], b[cb]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            ok = all(
+                (math.isnan(u) and math.isnan(v)) or math.isclose(u, v, rel_tol=1e-9, abs_tol=1e-6)
+                for u, v in zip(x.astype(float), y.astype(float), strict=True)
+            )
+            if not ok:
+                return False
+        elif list(x.astype(str)) != list(y.astype(str)):
+            return False
+    return True
+
+
+# --- paths ---------------------------------------------------------------------------------------------
+
+
+def baseline_connection(lake: Any) -> Any:
+    """Plain DuckDB: one view per table over the Delta file list (the DESIGN.md recipe)."""
+    import duckdb
+    from deltalake import DeltaTable
+
+    settings = lake.settings
+    config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    con = duckdb.connect(config=config)
+    for name in ("sales", "products", "stores", "customers"):
+        dt_ = DeltaTable(lake.table_uri(name))
+        files = [u.removeprefix("file://") for u in dt_.file_uris()]
+        hive = ""
+        if dt_.metadata().partition_columns:
+            hive = (
+                ", hive_partitioning = true, hive_types = {'year': 'INTEGER', 'month': 'INTEGER', 'region': 'VARCHAR'}"
+            )
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({files!r}{hive})")
+    return con
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from workbench.config import Settings
+    from workbench.lake.storage import Lake
+    from workbench.session import Workbench
+
+    info = machine()
+    _, lake_dir, home = dataset(args.rows, Path(args.data))
+    # generous limits: a benchmark on a shared machine must finish rather than time out
+    settings = Settings(lake=str(lake_dir), home=str(home), user=USER, timeout_s=3600.0, row_limit=1_000_000)
+    lake = Lake(str(lake_dir), settings)
+    ingested = json.loads((lake_dir / ".complete").read_text())
+    csv_bytes = sum(f.stat().st_size for f in (Path(args.data) / f"rows-{args.rows}" / "landing").glob("*.csv"))
+    base = baseline_connection(lake)
+    client = cluster = None
+    if not args.no_dask:
+        from workbench.daskenv import prepare_dask
+
+        prepare_dask(with_sql=True)
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit=settings.worker_memory,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+        client = Client(cluster)
+    wb = Workbench(lake, settings, dask_client=client)
+    wb.router.cache.clear()
+    calls = 0
+
+    def via_wb(sql: str, **kw: Any) -> Callable[[], tuple[pd.DataFrame, str]]:
+        def go() -> tuple[pd.DataFrame, str]:
+            nonlocal calls
+            calls += 1
+            r = wb.sql(sql, user=USER, **kw)
+            return r.df, r.route
+
+        return go
+
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for name, sql in QUERIES.items():
+            print(f"\n{name}: {sql}", flush=True)
+            block: dict[str, Any] = {}
+            block["baseline"] = measure(lambda sql=sql: (base.execute(sql).df(), "plain duckdb"), args.repeat)
+            block["wb_duckdb"] = measure(via_wb(sql, use_cache=False, use_rollups=False), args.repeat)
+            block["rollup"] = measure(via_wb(sql, use_cache=False), args.repeat)
+            if client is not None:
+                block["wb_dask"] = measure(via_wb(sql, engine="dask"), args.dask_repeat)
+            if name == CACHE_QUERY:
+                block["cache"] = measure(via_wb(sql), args.repeat * 3)
+
+                def shared(sql: str = sql) -> tuple[pd.DataFrame, str]:
+                    wb.router.local.clear()
+                    return via_wb(sql)()
+
+                block["cache_shared"] = measure(shared, args.repeat * 3)
+            ref = block["baseline"]["_df"]
+            for path, m in block.items():
+                m["same_answer"] = same_answer(ref, m.pop("_df"))
+                m["ratio_to_baseline"] = round(m["p50_ms"] / block["baseline"]["p50_ms"], 3)
+                print(
+                    f"  {path:<13} p50 {m['p50_ms']:9.2f} ms  p95 {m['p95_ms']:9.2f} ms  x{m['ratio_to_baseline']:<7} "
+                    f"rss {m['peak_rss_mb']:7.0f} MB  {m['route']:<28} same={m['same_answer']}",
+                    flush=True,
+                )
+            results[name] = block
+        wb.router.flush()
+        log = wb.router.catalog.query_log(user=USER, limit=100_000)
+    finally:
+        wb.close()
+        if client is not None:
+            client.close()
+            cluster.close()  # type: ignore[union-attr]
+    routes: dict[str, int] = {}
+    for entry in log:
+        key = (entry.route or "error").split(":")[0]
+        routes[key] = routes.get(key, 0) + 1
+    return {
+        "rows_requested": args.rows,
+        "rows_in_lake": ingested.get("rows"),
+        "csv_bytes": csv_bytes,
+        "ingest_seconds": round(ingested.get("seconds", 0.0), 1),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": info,
+        "repeat": args.repeat,
+        "queries": QUERIES,
+        "results": results,
+        "query_log": {"workbench_calls": calls, "logged": len(log), "by_route": routes},
+        "targets": targets(results),
+    }
+
+
+def targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The DESIGN.md targets, evaluated on this run."""
+    out: dict[str, Any] = {}
+    worst = max(results[q]["wb_duckdb"]["ratio_to_baseline"] for q in results)
+    out["wb_duckdb_vs_plain_duckdb_max_ratio"] = {"value": worst, "target": "<= 1.2", "met": worst <= 1.2}
+    r = results["rollup_eligible"]
+    p50 = r["rollup"]["p50_ms"]
+    speedup = r["baseline"]["p50_ms"] / p50 if p50 else float("inf")
+    out["rollup_eligible_p50_ms"] = {"value": p50, "target": "< 100", "met": p50 < 100}
+    out["rollup_speedup_vs_base_scan"] = {
+        "value": round(speedup, 1),
+        "target": ">= 50",
+        "met": speedup >= 50 and r["rollup"]["same_answer"],
+    }
+    c = results[CACHE_QUERY]
+    out["cache_hit_p50_ms"] = {"value": c["cache"]["p50_ms"], "target": "< 10", "met": c["cache"]["p50_ms"] < 10}
+    out["cache_hit_shared_p50_ms"] = {
+        "value": c["cache_shared"]["p50_ms"],
+        "target": "< 10",
+        "met": c["cache_shared"]["p50_ms"] < 10,
+    }
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"# Query benchmarks: {report['rows_requested']:,} rows requested "
+        f"({report['rows_in_lake']:,} in the lake, {report['csv_bytes'] / 2**30:.2f} GB of CSV)",
+        "",
+        f"Measured {report['measured_at']} on {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM "
+        f"(shared with other jobs; load average at start {m['load_avg_at_start']}). "
+        f"p50/p95 over {report['repeat']} runs after a warm-up (dask-sql fewer, cache more); "
+        "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",
+        "",
+        "| query | path | route | p50 ms | p95 ms | x baseline | peak RSS MB | same answer |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for q, block in report["results"].items():
+        for path, r in block.items():
+            lines.append(
+                f"| {q} | {path} | {r['route']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+                f"{r['ratio_to_baseline']:.3f} | {r['peak_rss_mb']:.0f} | {'yes' if r['same_answer'] else 'NO'} |"
+            )
+    lines += ["", "## Targets (DESIGN.md)", "", "| target | value | goal | met |", "|---|---:|---|---|"]
+    for name, t in report["targets"].items():
+        lines.append(
+            f"| {name} | {t['value']} | {t['goal'] if 'goal' in t else t['target']} | {'yes' if t['met'] else 'no'} |"
+        )
+    ql = report["query_log"]
+    lines += [
+        "",
+        f"Query log: {ql['logged']} rows for {ql['workbench_calls']} workbench calls, by route {ql['by_route']}.",
+        "",
+        "Queries:",
+        "",
+    ]
+    lines += [f"- `{q}`: `{sql}`" for q, sql in report["queries"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="sales rows to generate (default 1M)")
+    parser.add_argument("--data", default="data/bench", help="reusable dataset folder")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--dask-repeat", type=int, default=3)
+    parser.add_argument("--no-dask", action="store_true", help="skip the dask-sql path")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    report = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"queries-{args.rows}.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / f"queries-{args.rows}.md").write_text(markdown(report))
+    print(f"\nwrote {out / f'queries-{args.rows}.json'} and .md", flush=True)
+    print(json.dumps(report["targets"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -351,7 +351,10 @@ def _add_action(uri: str, fs: fsspec.AbstractFileSystem, meta: Any, partition: d
     from deltalake.writer import AddAction, DeltaJSONEncoder, get_file_stats_from_metadata
 
     info = fs.info(_fs_path(uri))
-    stats = get_file_stats_from_metadata(meta, -1, None)
+    try:
+        stats = get_file_stats_from_metadata(meta, -1, None)
+    except (pa.ArrowException, ValueError, TypeError):  # e.g. DECIMAL statistics: keep the row count
+        stats = {"numRecords": meta.num_rows}
     path = uri if uri.startswith("s3://") else "file://" + uri
     return AddAction(
         path, int(info["size"]), dict(partition), int(time.time() * 1000), True, json.dumps(stats, cls=DeltaJSONEncoder)

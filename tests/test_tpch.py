@@ -1,0 +1,164 @@
+"""TPC-H at a small scale factor, registered in place, through ``workbench sql`` on both engines.
+
+The data and the 22 standard queries come from DuckDB's own ``tpch`` extension, which is
+statically bundled in the DuckDB 1.2.2 wheel (``CALL dbgen(sf=0.01)``, ``tpch_queries()``:
+checked offline here, nothing is downloaded). DECIMAL columns are written as DOUBLE: the
+dask engine reads Parquet DECIMAL as Python ``Decimal`` objects that dask-sql plans as text
+(measured: 17 of 22 queries then fail to plan), which is an engine limitation reported to the
+SQL owners, not something a registration should hide. Extra queries cover constructs the
+standard suite lacks (ROLLUP, GROUPING SETS, INTERSECT, EXCEPT, window functions).
+
+DuckDB through the workbench must give exactly what plain DuckDB gives on the same files;
+the dask engine must give the same answer or refuse with a clear error, never a different one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workbench.config import Settings
+from workbench.errors import WorkbenchError
+from workbench.lake.storage import Lake
+
+SCALE = 0.01
+
+EXTRA = {
+    "rollup": "SELECT l_returnflag, l_linestatus, SUM(l_quantity) AS q, COUNT(*) AS n FROM lineitem "
+    "GROUP BY ROLLUP (l_returnflag, l_linestatus) ORDER BY 1 NULLS LAST, 2 NULLS LAST",
+    "grouping_sets": "SELECT o_orderstatus, o_orderpriority, COUNT(*) AS n FROM orders "
+    "GROUP BY GROUPING SETS ((o_orderstatus), (o_orderpriority)) ORDER BY 1 NULLS LAST, 2 NULLS LAST",
+    "intersect": "SELECT c_nationkey FROM customer INTERSECT SELECT s_nationkey FROM supplier ORDER BY 1",
+    "except": "SELECT n_nationkey FROM nation EXCEPT SELECT s_nationkey FROM supplier ORDER BY 1",
+    "rank": "SELECT n_name, total, RANK() OVER (ORDER BY total DESC) AS r FROM (SELECT n.n_name, "
+    "SUM(o.o_totalprice) AS total FROM orders o JOIN customer c ON o.o_custkey = c.c_custkey "
+    "JOIN nation n ON c.c_nationkey = n.n_nationkey GROUP BY n.n_name) t ORDER BY r, n_name",
+    "lag": "SELECT y, total, total - LAG(total) OVER (ORDER BY y) AS change FROM (SELECT "
+    "EXTRACT(YEAR FROM o_orderdate) AS y, SUM(o_totalprice) AS total FROM orders GROUP BY 1) t ORDER BY y",
+    "running_sum": "SELECT o_orderpriority, n, SUM(n) OVER (ORDER BY o_orderpriority) AS running FROM "
+    "(SELECT o_orderpriority, COUNT(*) AS n FROM orders GROUP BY o_orderpriority) t ORDER BY 1",
+    "correlated": "SELECT s_name FROM supplier s WHERE s_acctbal > (SELECT AVG(s2.s_acctbal) FROM supplier s2 "
+    "WHERE s2.s_nationkey = s.s_nationkey) ORDER BY s_name LIMIT 20",
+    "count_empty": "SELECT COUNT(*) AS n FROM lineitem WHERE l_quantity < 0",
+}
+
+#: dask answers measured different from DuckDB: the router must refuse or fix these
+KNOWN_WRONG_ON_DASK = {
+    17: "dask-sql returns no row for an aggregate without GROUP BY over an empty input (DuckDB: one NULL row)",
+    "count_empty": "dask-sql returns no row for COUNT(*) over an empty input (DuckDB: 0)",
+}
+
+
+@pytest.fixture(scope="module")
+def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import duckdb
+
+    from workbench.lake.register import invalidate, register
+
+    base = tmp_path_factory.mktemp("tpch")
+    data = base / "data"
+    data.mkdir()
+    con = duckdb.connect()
+    con.execute(f"CALL dbgen(sf={SCALE})")
+    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+    for t in tables:
+        cols = con.execute(f"DESCRIBE {t}").fetchall()
+        sel = ", ".join(f"CAST({c[0]} AS DOUBLE) AS {c[0]}" if str(c[1]).startswith("DECIMAL") else c[0] for c in cols)
+        con.execute(f"COPY (SELECT {sel} FROM {t}) TO '{data / t}.parquet' (FORMAT parquet)")
+    queries: dict[Any, str] = {
+        int(n): q for n, q in con.execute("SELECT query_nr, query FROM tpch_queries()").fetchall()
+    }
+    con.close()
+    queries.update(EXTRA)
+    settings = Settings(lake=str(base / "lake"), home=str(base / "home"), pii_key="test-only-key")
+    lake = Lake(settings=settings)
+    for t in tables:
+        register(t, str(data / f"{t}.parquet"), lake=lake, profile=False)
+    plain = duckdb.connect()
+    for t in tables:
+        plain.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data / t}.parquet')")
+    yield {"lake": lake, "settings": settings, "queries": queries, "plain": plain, "tables": tables}
+    plain.close()
+    invalidate()
+
+
+def _rows(columns: list[str], rows: list[list[Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(_norm(v) for v in r) for r in rows]
+
+
+def _norm(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, float):
+        return round(v, 6)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d\d-\d\d[T ][\d:.]+", v):  # ISO text of the JSON outputs
+        return pd.Timestamp(v).isoformat()
+    return v
+
+
+def _plain(tpch: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
+    df = tpch["plain"].execute(sql).df()
+    return _rows(list(df.columns), json.loads(df.to_json(orient="values", date_format="iso")))
+
+
+def test_standard_suite_is_complete(tpch: dict[str, Any]) -> None:
+    assert len([k for k in tpch["queries"] if isinstance(k, int)]) == 22
+    assert len(tpch["tables"]) == 8
+
+
+def test_duckdb_through_workbench_sql_is_identical(tpch: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every query through the CLI (`workbench sql --engine duckdb --json`) equals plain DuckDB."""
+    from workbench.cli import main
+
+    monkeypatch.setenv("WORKBENCH_HOME", tpch["settings"].home)
+    runner = CliRunner()
+    differing = []
+    for key, sql in tpch["queries"].items():
+        out = runner.invoke(main, ["--lake", tpch["lake"].url, "sql", sql, "--engine", "duckdb", "--json"])
+        assert out.exit_code == 0, (key, out.output)
+        body = json.loads(out.output)
+        got = _rows(body["columns"], body["rows"])
+        if got != _plain(tpch, sql):
+            differing.append(key)
+    assert differing == []
+
+
+def _dask_params() -> list[Any]:
+    keys: list[Any] = [*range(1, 23), *EXTRA]
+    return [
+        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=KNOWN_WRONG_ON_DASK[k]))
+        if k in KNOWN_WRONG_ON_DASK
+        else k
+        for k in keys
+    ]
+
+
+_outcomes: dict[Any, str] = {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", _dask_params())
+def test_dask_matches_or_refuses(tpch: dict[str, Any], dask_client: Any, key: Any) -> None:
+    from workbench.session import Workbench
+
+    sql = tpch["queries"][key]
+    with Workbench(tpch["lake"], tpch["settings"], dask_client=dask_client) as wb:
+        try:
+            result = wb.sql(sql, engine="dask", use_cache=False)
+        except WorkbenchError as e:
+            _outcomes[key] = "refused"
+            assert e.message and e.hint  # a clear message and what to do
+            return
+    got = sorted(_rows(result.columns, result.rows), key=repr)
+    expected = sorted(_plain(tpch, sql), key=repr)
+    _outcomes[key] = "matched" if got == expected else "WRONG"
+    assert got == expected, f"dask gave a different answer for {key}"

@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.serve_cmds",
     "workbench.cli.trust_cmds",
     "workbench.cli.byod_cmds",
+    "workbench.cli.rollup_cmds",
 ]
 
 

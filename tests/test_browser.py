@@ -209,6 +209,8 @@ def test_filter_change_updates_kpis_and_charts(
         "rows": rows,
         "lake": "WORKBENCH_BROWSER_LAKE" if os.environ.get("WORKBENCH_BROWSER_LAKE") else "small_lake fixture",
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "load_avg_1m": round(os.getloadavg()[0], 1),
+        "note": "render_ms = click in Chromium -> new KPIs/status in the DOM; the status line holds server-side times",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "timings": timings,
         "server_status": page.locator(".wb-status-line").first.inner_text(),
@@ -244,11 +246,12 @@ def test_chat_answers_with_table_and_sql(page: Any, artifacts_dir: Path) -> None
 
 
 def test_chat_shows_errors_as_messages(page: Any) -> None:
+    page.get_by_text("Ask the assistant", exact=True).click()
     box = page.locator("textarea").first
     box.fill("please delete all sales rows")
     box.press("Enter")
     alert = page.locator(".wb-answer-error").last
     alert.wait_for(state="visible", timeout=120_000)
-    text = alert.inner_text()
+    text = alert.evaluate("el => (el.shadowRoot || el).textContent")
     assert "Traceback" not in text
-    assert text.strip()
+    assert "can't answer" in text or "could not answer" in text, text

@@ -176,9 +176,13 @@ def forget(
 
     # 3. derived copies: cache, session memory, summaries
     touched = [*with_id, *rollups_without]
-    report.cache_entries_dropped = _invalidate_cache(settings, touched, report)
     report.sessions_purged = _purge_sessions(settings, _needles(customer_id, key))
     _purge_summaries(lake, customer_id, key, report, rebuild_summaries, wb)
+    # last, so entries the summary rebuild just cached go too (every touched table's entries)
+    report.cache_entries_dropped = _invalidate_cache(settings, touched, report)
+    local = getattr(getattr(wb, "router", None), "local", None)
+    if local is not None and hasattr(local, "clear"):
+        local.clear()  # this session's in-process results (keys carry versions: unreachable anyway)
 
     # 4. physical delete: files the delete rewrote are still on disk until vacuumed
     for name in touched:

@@ -80,3 +80,17 @@ def test_unknown_rollup_column_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="regoin"):
         resolve(RollupSpec(name="bad", dimensions=["regoin"]))
+
+
+def test_cli_lists_fresh_rollups(small_lake: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    out = CliRunner().invoke(main, ["--lake", small_lake, "rollups", "list", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    assert {r["name"] for r in rows} == {r.name for r in configured(get_settings())}
+    assert all(r["fresh"] for r in rows)

@@ -61,7 +61,8 @@ def pending_files(
 
     files = list_landing(landing)
     done: dict[str, set[str]] = {}
-    ready, changing = [], []
+    ready: list[dict[str, Any]] = []
+    changing: list[dict[str, Any]] = []
     now = time.time()
     for f in files:
         table = s.table_for_file(f["uri"])

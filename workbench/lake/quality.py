@@ -9,7 +9,10 @@ and rollup refresh, which run after an ingest and only over what changed.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +67,24 @@ class QualityReport:
     tables: dict[str, TableQuality] = field(default_factory=dict)
     unknown_files: list[str] = field(default_factory=list)
     report_uri: str | None = None
+    #: where the time went: phase -> {"wall_s", "cpu_s"} (CPU of the whole process, all threads)
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def table(self, name: str) -> TableQuality:
         return self.tables.setdefault(name, TableQuality())
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a phase of the ingest (wall and process CPU seconds): on a shared machine
+        the CPU seconds say what the code costs, the wall seconds what the neighbours allowed."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.phases[name] = {
+                "wall_s": round(time.perf_counter() - wall, 3),
+                "cpu_s": round(time.process_time() - cpu, 3),
+            }
 
     @property
     def rows_written(self) -> int:

@@ -53,6 +53,7 @@ EXTRA = {
 KNOWN_WRONG_ON_DASK = {
     17: "dask-sql returns no row for an aggregate without GROUP BY over an empty input (DuckDB: one NULL row)",
     "count_empty": "dask-sql returns no row for COUNT(*) over an empty input (DuckDB: 0)",
+    "intersect": "dask-sql's INTERSECT keeps duplicate rows (INTERSECT ALL semantics); the dask check must refuse it",
 }
 
 
@@ -158,7 +159,38 @@ def test_dask_matches_or_refuses(tpch: dict[str, Any], dask_client: Any, key: An
             _outcomes[key] = "refused"
             assert e.message and e.hint  # a clear message and what to do
             return
-    got = sorted(_rows(result.columns, result.rows), key=repr)
-    expected = sorted(_plain(tpch, sql), key=repr)
-    _outcomes[key] = "matched" if got == expected else "WRONG"
-    assert got == expected, f"dask gave a different answer for {key}"
+    got = sorted(_rows(result.columns, result.rows), key=_sort_key)
+    expected = sorted(_plain(tpch, sql), key=_sort_key)
+    same = len(got) == len(expected) and all(_close(a, b) for a, b in zip(got, expected, strict=True))
+    _outcomes[key] = "matched" if same else "WRONG"
+    assert same, f"dask gave a different answer for {key}: {got[:3]} vs {expected[:3]}"
+
+
+def _sort_key(row: tuple[Any, ...]) -> str:
+    """Rows ordered the same on both engines even when float sums differ in the last digits."""
+    return repr(tuple(f"{v:.5e}" if isinstance(v, float) else str(v) for v in row))
+
+
+def _close(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Equal rows; floating-point sums may differ by summation order (relative 1e-9), ints equal floats."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):
+            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+@pytest.mark.slow
+def test_dask_share_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """The share of the suite the dask engine answers (after the parametrized runs above)."""
+    if not _outcomes:
+        pytest.skip("run together with test_dask_matches_or_refuses")
+    counts = {k: sum(1 for v in _outcomes.values() if v == k) for k in ("matched", "refused", "WRONG")}
+    wrong = sorted(str(k) for k, v in _outcomes.items() if v == "WRONG")
+    with capsys.disabled():
+        print(f"\ndask engine over {len(_outcomes)} queries: {counts}; wrong (known, xfail): {wrong}")
+    assert set(wrong) <= {str(k) for k in KNOWN_WRONG_ON_DASK}

@@ -162,9 +162,87 @@ def _replace_groups(select: exp.Select, part: str, names: dict[exp.Expression, s
                     break
 
 
+def trim_both(tree: exp.Expression) -> exp.Expression:
+    """``TRIM(x)`` -> ``TRIM(BOTH ' ' FROM x)``: dask-sql parses only the explicit form (same result)."""
+    for node in list(tree.find_all(exp.Trim)):
+        if node.expression is None and not node.args.get("position"):
+            node.set("expression", exp.Literal.string(" "))
+            node.set("position", "BOTH")
+    return tree
+
+
+def exists_to_in(tree: exp.Expression) -> exp.Expression:
+    """Correlated ``EXISTS (SELECT .. WHERE inner.k = outer.k AND ..)`` -> ``outer.k IN (SELECT DISTINCT inner.k ..)``.
+
+    dask-sql multiplies rows on a correlated EXISTS (measured). Only the shape with exactly one
+    correlated equality, as a top-level AND-ed predicate of a WHERE, is rewritten; the semi-join
+    with DISTINCT keeps each outer row at most once, and as a WHERE predicate ``IN`` and ``EXISTS``
+    filter the same rows (NULL keys match in neither). Anything else is left for the refusal.
+    """
+    for where in list(tree.find_all(exp.Where)):
+        conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+        for node in conjuncts:
+            if isinstance(node, exp.Exists):
+                replacement = _exists_as_in(node)
+                if replacement is not None:
+                    node.replace(replacement)
+    return tree
+
+
+def _exists_as_in(node: exp.Exists) -> exp.Expression | None:
+    select = node.this.this if isinstance(node.this, exp.Subquery) else node.this
+    if not isinstance(select, exp.Select) or select.args.get("joins") or select.args.get("group"):
+        return None
+    if select.args.get("limit") or select.args.get("having") or select.args.get("with"):
+        return None
+    from_ = select.args.get("from")
+    if from_ is None or not isinstance(from_.this, exp.Table) or select.args.get("where") is None:
+        return None
+    inner = from_.this.alias_or_name.lower()
+    cond = select.args["where"].this
+    parts = list(cond.flatten()) if isinstance(cond, exp.And) else [cond]
+
+    def outer_refs(e: exp.Expression) -> list[exp.Column]:
+        return [c for c in e.find_all(exp.Column) if c.table and c.table.lower() != inner]
+
+    correlated = [p for p in parts if outer_refs(p)]
+    if len(correlated) != 1 or not isinstance(correlated[0], exp.EQ):
+        return None
+    eq = correlated[0]
+    left, right = eq.left, eq.right
+    if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+        return None
+    inner_col, outer_col = (left, right) if outer_refs(right) else (right, left)
+    if outer_refs(inner_col) or not outer_refs(outer_col):
+        return None
+    if any(select.find_all(exp.Subquery)):
+        return None
+    rest = [p.copy() for p in parts if p is not eq]
+    sub = exp.select(inner_col.copy()).from_(from_.this.copy()).distinct()
+    if rest:
+        sub = sub.where(exp.and_(*rest))
+    return exp.In(this=outer_col.copy(), query=exp.Subquery(this=sub))
+
+
+def alias_scalar_subqueries(tree: exp.Expression) -> exp.Expression:
+    """``SELECT (SELECT ..)`` -> ``SELECT (SELECT ..) AS "<its SQL>"``: dask-sql needs a name.
+
+    The alias is the subquery's own text, the name DuckDB gives such a column.
+    """
+    for select in list(tree.find_all(exp.Select)):
+        for proj in list(select.expressions):
+            if isinstance(proj, exp.Subquery) and not proj.alias:
+                name = exp.to_identifier(f"({proj.this.sql(dialect='duckdb')})", quoted=True)
+                proj.replace(exp.alias_(proj.copy(), name))
+    return tree
+
+
 #: the passes, in order (each takes and returns a tree; they mutate a copy)
 PASSES: list[Callable[[exp.Expression], exp.Expression]] = [
+    exists_to_in,
     distinct_in_subquery,
+    trim_both,
+    alias_scalar_subqueries,
     nullif_to_case,
     group_by_expression_subquery,
     float_division,

@@ -2,13 +2,22 @@
 
 Frames are built with ``dd.from_map`` over the pruned Delta file list (a file list passed
 to ``read_parquet`` breaks dask-sql), hive partition values are parsed from the paths and
-cast to plain types (dask reads them as ``category``, which dask-sql cannot query).
-``supports`` refuses every construct measured wrong or unsupported here
-(``workbench.sql.rewrites.UNSUPPORTED``) after the rewrites that fix some of them.
+cast to plain types (dask reads them as ``category``, which dask-sql cannot query). Files
+are grouped into bounded partitions, only the named columns are read, dimension tables are
+persisted once per Delta version, and one dask-sql ``Context`` is kept with its tables
+re-registered only when their files or columns change (``dask_frames``).
+
+What dask-sql cannot run or gets wrong is rewritten (``workbench.sql.rewrites``), split
+(the grouped stage on the cluster, windows/ranking/ratios over its result in DuckDB,
+``split``), or refused by name.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
+import time
+from collections import OrderedDict
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -17,46 +26,20 @@ from sqlglot import exp
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout
 from workbench.lake.storage import Lake
-from workbench.sql import rewrites
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
+from workbench.sql.engines.dask_frames import FrameCache, needed_columns, read_file
+from workbench.sql.engines.split import STAGE, SplitPlan, plan_split
 from workbench.sql.scan import TableScan
 
-_PANDAS_TYPES = {
-    "INTEGER": "int64",
-    "BIGINT": "int64",
-    "SMALLINT": "int64",
-    "TINYINT": "int64",
-    "DOUBLE": "float64",
-    "FLOAT": "float64",
-    "VARCHAR": "object",
-    "BOOLEAN": "bool",
-}
+__all__ = ["DaskEngine", "read_file"]
 
-
-def read_file(uri: str, partition_types: dict[str, str], fs: Any) -> pd.DataFrame:
-    """One Parquet file as pandas, with its hive partition values as typed columns."""
-    import pyarrow.parquet as pq
-
-    path = uri[len("s3://") :] if uri.startswith("s3://") else uri
-    table = pq.read_table(path, filesystem=fs)
-    df = table.to_pandas(date_as_object=False)
-    for col in df.columns:
-        if str(df[col].dtype).startswith("datetime64") and str(df[col].dtype) != "datetime64[ns]":
-            df[col] = df[col].astype("datetime64[ns]")
-    parts = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
-    for col, duck_type in partition_types.items():
-        from urllib.parse import unquote
-
-        raw = unquote(parts.get(col, ""))
-        df[col] = pd.Series([raw] * len(df), index=df.index, dtype=object).astype(
-            _PANDAS_TYPES.get(duck_type, "object")
-        )
-    return df
+#: dask-sql options per query: its dynamic partition pruning reads data while planning
+_SQL_OPTIONS = {"sql.dynamic_partition_pruning": False}
 
 
 class DaskEngine(Engine):
     name = "dask"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"scale_out", "aggregate_windows"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"scale_out", "aggregate_windows", "split_windows"})
 
     def __init__(self, lake: Lake, settings: Settings, client: Any = None) -> None:
         from workbench.daskenv import prepare_dask
@@ -65,6 +48,10 @@ class DaskEngine(Engine):
         self.lake = lake
         self.settings = settings
         self._client = client
+        self._ctx: Any = None
+        self._frames: FrameCache | None = None
+        self._lock = threading.RLock()
+        self._plans: OrderedDict[str, SplitPlan] = OrderedDict()
 
     @property
     def client(self) -> Any:
@@ -74,44 +61,84 @@ class DaskEngine(Engine):
             self._client = get_client(self.settings)
         return self._client
 
+    # --- what runs where ----------------------------------------------------------------------
+    def plan(self, tree: exp.Expression) -> SplitPlan | str:
+        return plan_split(tree)
+
     def supports(self, tree: exp.Expression) -> str | None:
-        return rewrites.unsupported_reason(rewrites.rewrite_for_dask(tree))
+        plan = self.plan(tree)
+        return plan if isinstance(plan, str) else None
 
     def prepare(self, tree: exp.Expression) -> exp.Expression:
-        return rewrites.rewrite_for_dask(tree)
+        """The tree as it will run (stage and remainder shown as ``WITH _stage AS (..)``)."""
+        plan = self.plan(tree)
+        if isinstance(plan, str):
+            return tree
+        shown = plan.display()
+        with self._lock:
+            self._plans[shown.sql()] = plan
+            while len(self._plans) > 256:
+                self._plans.popitem(last=False)
+        return shown
 
-    def _context(self, scans: dict[str, TableScan]) -> Any:
-        import dask.dataframe as dd
+    def _plan_of(self, tree: exp.Expression) -> SplitPlan:
+        with self._lock:
+            plan = self._plans.get(tree.sql())
+        if plan is not None:
+            return plan
+        found = self.plan(tree)
+        if isinstance(found, str):
+            from workbench.errors import UnsupportedQuery
+
+            raise UnsupportedQuery(
+                f"the dask engine cannot run this query correctly: {found}", "run it with --engine duckdb"
+            )
+        return found
+
+    # --- frames and context --------------------------------------------------------------------
+    def _context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
+        """The engine's dask-sql Context with ``scans`` registered (only changed tables again)."""
         from dask_sql import Context
 
-        ctx = Context()
-        fs = self.lake.fs
+        if self._ctx is None:
+            self._ctx = Context()
+            self._frames = FrameCache(self.lake.fs, sum(self.client.nthreads().values()))
+        assert self._frames is not None
         for name, scan in scans.items():
-            files = scan.files or scan.schema_files
-            ddf = dd.from_map(read_file, files, partition_types=scan.partition_types, fs=fs)
-            if not scan.files:
-                ddf = dd.from_pandas(ddf._meta, npartitions=1)
-            ctx.create_table(name, ddf)
-        return ctx
+            columns = needed_columns(tree, self._frames.columns(scan))
+            sizes = [scan.bytes // max(1, len(scan.files))] * len(scan.files)
+            ddf, changed = self._frames.frame(scan, sizes, columns, self.client)
+            if changed:
+                self._ctx.create_table(name, ddf)
+        return self._ctx
 
+    # --- running ----------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
-        import concurrent.futures
+        start = time.monotonic()
+        plan = self._plan_of(tree)
+        stage = plan.stage if plan.remainder is not None else with_row_limit(plan.stage, limits.row_limit)
+        with self._lock:
+            try:
+                frame = self._context(plan.stage, scans).sql(stage.sql(dialect="postgres"), config_options=_SQL_OPTIONS)
+            except Exception as e:  # dask-sql raises plain exceptions from its planner
+                raise QueryFailed(
+                    f"dask-sql could not plan the query: {_first_line(e)}",
+                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
+                ) from e
+        out = self._compute(frame, limits.timeout_s)
+        if plan.remainder is None:
+            return out
+        left = max(1.0, limits.timeout_s - (time.monotonic() - start))
+        return run_remainder(plan.remainder, out, Limits(limits.row_limit, left))
 
-        sql = with_row_limit(tree, limits.row_limit).sql(dialect="postgres")
-        try:
-            frame = self._context(scans).sql(sql)
-        except Exception as e:  # dask-sql raises plain exceptions from its planner
-            raise QueryFailed(
-                f"dask-sql could not plan the query: {_first_line(e)}",
-                "run it with --engine duckdb; dask-sql supports a subset of SQL",
-            ) from e
+    def _compute(self, frame: Any, timeout_s: float) -> pd.DataFrame:
         future = self.client.compute(frame)
         try:
-            out = future.result(timeout=limits.timeout_s)
+            out = future.result(timeout=timeout_s)
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
             future.cancel()
             raise QueryTimeout(
-                f"query ran longer than {limits.timeout_s:g} s and was cancelled",
+                f"query ran longer than {timeout_s:g} s and was cancelled",
                 "filter on year/month/region, or raise WORKBENCH_TIMEOUT_S",
             ) from e
         except Exception as e:
@@ -121,12 +148,47 @@ class DaskEngine(Engine):
         return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
 
     def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
+        plan = self._plan_of(tree)
         try:
-            return str(self._context(scans).explain(tree.sql(dialect="postgres")))
+            with self._lock:
+                text = str(self._context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
         except Exception as e:
             raise QueryFailed(
                 f"dask-sql could not plan the query: {_first_line(e)}", "run it with --engine duckdb"
             ) from e
+        if plan.remainder is not None:
+            text += f"\n-- then in DuckDB over the stage result ({STAGE}):\n{plan.remainder.sql(dialect='duckdb')}"
+        return text
+
+    def close(self) -> None:
+        self._ctx = None
+        self._frames = None
+
+
+def run_remainder(remainder: exp.Expression, stage: pd.DataFrame, limits: Limits) -> pd.DataFrame:
+    """The post-aggregation part in DuckDB over the stage's (small) result; no file access."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        con.register(STAGE, stage)
+        con.execute("SET enable_external_access = false")
+        timer = threading.Timer(limits.timeout_s, con.interrupt)
+        timer.start()
+        try:
+            return con.execute(with_row_limit(remainder, limits.row_limit).sql(dialect="duckdb")).df()
+        except duckdb.InterruptException as e:
+            raise QueryTimeout(
+                f"query ran longer than {limits.timeout_s:g} s and was cancelled", "raise WORKBENCH_TIMEOUT_S"
+            ) from e
+        except duckdb.Error as e:
+            raise QueryFailed(
+                f"DuckDB could not finish the split query: {_first_line(e)}", "run it with --engine duckdb"
+            ) from e
+        finally:
+            timer.cancel()
+    finally:
+        con.close()
 
 
 def _first_line(e: Exception) -> str:

@@ -129,31 +129,40 @@ def ensure_fresh_rollups(lake: Any) -> None:
 # --- measuring ----------------------------------------------------------------------------------------
 
 
-class PeakRss:
-    """Peak RSS of this process and its children (Dask workers) while the block runs."""
+class RssSampler:
+    """RSS of this process and its children (Dask workers), sampled every ``interval`` seconds."""
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
-        self.peak = 0
+        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._proc = psutil.Process()
 
-    def _sample(self) -> int:
+    def sample(self) -> int:
         total = 0
         for p in [self._proc, *self._proc.children(recursive=True)]:
             try:
                 total += p.memory_info().rss
             except psutil.Error:
                 pass
+        self.samples.append((time.perf_counter(), total))
         return total
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self.sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakRss:
-        self.peak = self._sample()
+    def peak(self, intervals: list[tuple[float, float]]) -> int:
+        """Highest sample taken during any of ``intervals`` (or the closest one before it)."""
+        best = 0
+        for t0, t1 in intervals:
+            inside = [r for t, r in self.samples if t0 <= t <= t1]
+            before = [r for t, r in self.samples if t < t0][-1:]
+            best = max([best, *inside, *before])
+        return best
+
+    def __enter__(self) -> RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -161,7 +170,6 @@ class PeakRss:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._sample())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,23 +181,44 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def measure(run: Callable[[], tuple[pd.DataFrame, str]], repeat: int, warmup: int = 1) -> dict[str, Any]:
-    with PeakRss() as rss:
-        for _ in range(warmup):
-            df, route = run()
-        times = []
-        for _ in range(repeat):
+Runner = Callable[[], tuple[pd.DataFrame, str]]
+
+
+def measure_block(paths: dict[str, tuple[Runner, int]], sampler: RssSampler) -> dict[str, dict[str, Any]]:
+    """Time every path of one query, interleaved round by round after one warm-up each.
+
+    Interleaving makes the paths share the machine's conditions (load from other jobs comes
+    and goes), so the ratios against the baseline compare like with like.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    spans: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    last: dict[str, tuple[pd.DataFrame, str]] = {}
+    for name, (run_once, _) in paths.items():
+        t0 = time.perf_counter()
+        last[name] = run_once()
+        spans[name].append((t0, time.perf_counter()))
+    for i in range(max(rep for _, rep in paths.values())):
+        for name, (run_once, rep) in paths.items():
+            if i >= rep:
+                continue
+            sampler.sample()
             t0 = time.perf_counter()
-            df, route = run()
-            times.append((time.perf_counter() - t0) * 1000)
-    return {
-        "p50_ms": round(percentile(times, 0.5), 3),
-        "p95_ms": round(percentile(times, 0.95), 3),
-        "runs": len(times),
-        "peak_rss_mb": round(rss.peak / 2**20, 1),
-        "route": route,
-        "_df": df,
-    }
+            last[name] = run_once()
+            t1 = time.perf_counter()
+            times[name].append((t1 - t0) * 1000)
+            spans[name].append((t0, t1))
+    sampler.sample()
+    for name in paths:
+        out[name] = {
+            "p50_ms": round(percentile(times[name], 0.5), 3),
+            "p95_ms": round(percentile(times[name], 0.95), 3),
+            "runs": len(times[name]),
+            "peak_rss_mb": round(sampler.peak(spans[name]) / 2**20, 1),
+            "route": last[name][1],
+            "_df": last[name][0],
+        }
+    return out
 
 
 def same_answer(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -278,23 +307,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return go
 
     results: dict[str, dict[str, Any]] = {}
+    sampler = RssSampler().__enter__()
     try:
         for name, sql in QUERIES.items():
             print(f"\n{name}: {sql}", flush=True)
-            block: dict[str, Any] = {}
-            block["baseline"] = measure(lambda sql=sql: (base.execute(sql).df(), "plain duckdb"), args.repeat)
-            block["wb_duckdb"] = measure(via_wb(sql, use_cache=False, use_rollups=False), args.repeat)
-            block["rollup"] = measure(via_wb(sql, use_cache=False), args.repeat)
+            paths: dict[str, tuple[Runner, int]] = {
+                "baseline": (lambda sql=sql: (base.execute(sql).df(), "plain duckdb"), args.repeat),
+                "wb_duckdb": (via_wb(sql, use_cache=False, use_rollups=False), args.repeat),
+                "rollup": (via_wb(sql, use_cache=False), args.repeat),
+            }
             if client is not None:
-                block["wb_dask"] = measure(via_wb(sql, engine="dask"), args.dask_repeat)
+                paths["wb_dask"] = (via_wb(sql, engine="dask"), args.dask_repeat)
             if name == CACHE_QUERY:
-                block["cache"] = measure(via_wb(sql), args.repeat * 3)
 
                 def shared(sql: str = sql) -> tuple[pd.DataFrame, str]:
                     wb.router.local.clear()
                     return via_wb(sql)()
 
-                block["cache_shared"] = measure(shared, args.repeat * 3)
+                paths["cache"] = (via_wb(sql), args.repeat * 3)
+                paths["cache_shared"] = (shared, args.repeat * 3)
+            block = measure_block(paths, sampler)
             ref = block["baseline"]["_df"]
             for path, m in block.items():
                 m["same_answer"] = same_answer(ref, m.pop("_df"))
@@ -308,6 +340,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wb.router.flush()
         log = wb.router.catalog.query_log(user=USER, limit=100_000)
     finally:
+        sampler.__exit__()
         wb.close()
         if client is not None:
             client.close()
@@ -363,7 +396,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured {report['measured_at']} on {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM "
         f"(shared with other jobs; load average at start {m['load_avg_at_start']}). "
-        f"p50/p95 over {report['repeat']} runs after a warm-up (dask-sql fewer, cache more); "
+        f"p50/p95 over {report['repeat']} runs after a warm-up (dask-sql fewer, cache more), paths "
+        "interleaved round by round so they share the machine's load; "
         "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",
         "",
         "| query | path | route | p50 ms | p95 ms | x baseline | peak RSS MB | same answer |",

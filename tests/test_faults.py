@@ -266,6 +266,7 @@ def test_s3_unreachable_is_retried_then_service_unavailable_and_lake_unchanged(
 
 
 @pytest.mark.s3
+@pytest.mark.slow  # the closed-port test above covers the default run
 def test_s3_server_stopped_mid_run(landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A private moto server is stopped between two ingests: the second fails clearly, nothing half-done."""
     import boto3

@@ -152,6 +152,7 @@ def test_forget_leaves_no_trace(lake_with_traces: tuple[str, str, int, int, int]
     assert sum(again.deleted_rows.values()) == 0
 
 
+@pytest.mark.slow  # a second full forget; the Python API test above covers the default run
 def test_forget_cli_verifies(fresh_lake: str) -> None:
     from workbench.cli import main
 

@@ -186,3 +186,21 @@ def test_routes_extension_point() -> None:
 
 def _files(wb: Any, table: str) -> list[str]:
     return list(wb.lake.files(table))
+
+
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        (dt.date(2023, 4, 1), dt.date(2024, 3, 31)),  # whole months across a year boundary
+        (dt.date(2024, 10, 1), dt.date(2024, 12, 31)),  # a quarter
+        (dt.date(2022, 1, 1), dt.date(2024, 12, 31)),  # whole years
+        (dt.date(2023, 2, 14), dt.date(2024, 1, 9)),  # arbitrary days
+    ],
+)
+def test_period_predicates_select_the_same_rows_as_dates(sales_sql: Any, start: dt.date, end: dt.date) -> None:
+    from workbench.ui.queries import period
+
+    cond = " AND ".join(p.sql(dialect="duckdb") for p in period(start, end))
+    got = sales_sql(f"SELECT COUNT(*) AS n FROM sales WHERE {cond}").n[0]
+    want = sales_sql(f"SELECT COUNT(*) AS n FROM sales WHERE date BETWEEN DATE '{start}' AND DATE '{end}'").n[0]
+    assert got == want > 0

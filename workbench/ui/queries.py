@@ -74,26 +74,8 @@ class ViewQuery:
 
 
 def where(filters: Filters) -> list[exp.Expression]:
-    """Plain predicates: year bounds for pruning, the date range, and ``col IN (...)`` lists."""
-    preds: list[exp.Expression] = []
-    if filters.start and filters.end:
-        if filters.start.year == filters.end.year:
-            preds.append(exp.EQ(this=exp.column("year"), expression=exp.Literal.number(filters.start.year)))
-        else:
-            preds.append(
-                exp.Between(
-                    this=exp.column("year"),
-                    low=exp.Literal.number(filters.start.year),
-                    high=exp.Literal.number(filters.end.year),
-                )
-            )
-        preds.append(exp.Between(this=exp.column("date"), low=_date(filters.start), high=_date(filters.end)))
-    elif filters.start:
-        preds.append(exp.GTE(this=exp.column("year"), expression=exp.Literal.number(filters.start.year)))
-        preds.append(exp.GTE(this=exp.column("date"), expression=_date(filters.start)))
-    elif filters.end:
-        preds.append(exp.LTE(this=exp.column("year"), expression=exp.Literal.number(filters.end.year)))
-        preds.append(exp.LTE(this=exp.column("date"), expression=_date(filters.end)))
+    """Plain predicates: the period (see :func:`period`) and ``col IN (...)`` lists."""
+    preds = period(filters.start, filters.end)
     for col in FILTER_COLUMNS:
         vals = filters.values(col)
         if len(vals) == 1:
@@ -101,6 +83,54 @@ def where(filters: Filters) -> list[exp.Expression]:
         elif vals:
             preds.append(exp.In(this=exp.column(col), expressions=[exp.Literal.string(v) for v in vals]))
     return preds
+
+
+def period(start: dt.date | None, end: dt.date | None) -> list[exp.Expression]:
+    """The date range as predicates the pruner and the rollups understand.
+
+    Whole months (the presets: a year, the last 3 or 12 months) become ``year``/``month``
+    predicates, which the monthly rollups (by store, by product) can answer too; any other
+    range becomes ``date BETWEEN`` plus year bounds for partition pruning.
+    """
+    year, month, date = exp.column("year"), exp.column("month"), exp.column("date")
+    if start and end and start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
+        if start.year == end.year:
+            preds: list[exp.Expression] = [exp.EQ(this=year, expression=_num(start.year))]
+            if (start.month, end.month) != (1, 12):
+                preds.append(_between(month, start.month, end.month))
+            return preds
+        preds = [_between(year, start.year, end.year)]
+        if start.month != 1:
+            preds.append(
+                exp.paren(
+                    exp.or_(
+                        exp.GT(this=year.copy(), expression=_num(start.year)),
+                        exp.GTE(this=month.copy(), expression=_num(start.month)),
+                    )
+                )
+            )
+        if end.month != 12:
+            preds.append(
+                exp.paren(
+                    exp.or_(
+                        exp.LT(this=year.copy(), expression=_num(end.year)),
+                        exp.LTE(this=month.copy(), expression=_num(end.month)),
+                    )
+                )
+            )
+        return preds
+    if start and end:
+        first = (
+            exp.EQ(this=year, expression=_num(start.year))
+            if start.year == end.year
+            else _between(year, start.year, end.year)
+        )
+        return [first, exp.Between(this=date, low=_date(start), high=_date(end))]
+    if start:
+        return [exp.GTE(this=year, expression=_num(start.year)), exp.GTE(this=date, expression=_date(start))]
+    if end:
+        return [exp.LTE(this=year, expression=_num(end.year)), exp.LTE(this=date, expression=_date(end))]
+    return []
 
 
 def grouped(
@@ -170,6 +200,16 @@ def names_query(table: str, key: str, name: str, ids: list[str]) -> ViewQuery:
         .where(exp.In(this=exp.column(key), expressions=[exp.Literal.string(i) for i in ids] or [exp.null()]))
     )
     return ViewQuery(f"names:{table}", select)
+
+
+def _num(n: int) -> exp.Expression:
+    return exp.Literal.number(n)
+
+
+def _between(col: exp.Expression, low: int, high: int) -> exp.Expression:
+    if low == high:
+        return exp.EQ(this=col, expression=_num(low))
+    return exp.Between(this=col, low=_num(low), high=_num(high))
 
 
 def _date(d: dt.date) -> exp.Expression:

@@ -18,7 +18,6 @@ and a few percent padded / mixed-case category, region and channel strings.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 from typing import Literal
 
@@ -99,15 +98,27 @@ def _calendar(start: dt.date, end: dt.date) -> _Calendar:
     )
 
 
-def _messy(values: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
-    """Pad and re-case a fraction of strings the way hand-typed exports do."""
-    out = values.copy()
-    idx = np.flatnonzero(rng.random(len(values)) < rate)
-    kinds = rng.integers(0, 4, len(idx))
-    for i, k in zip(idx, kinds, strict=True):
-        v = out[i]
-        out[i] = (v.lower(), v.upper(), f"  {v} ", f"{v.lower()} ")[k]
-    return out
+def _vocab(values: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    """Strings of a vocabulary by code, built by Arrow (no Python string per row)."""
+    return pc.take(pa.array(values, pa.string()), pa.array(codes))
+
+
+def _messy(values: pa.Array, rng: np.random.Generator, rate: float) -> pa.Array:
+    """Pad and re-case a fraction of strings the way hand-typed exports do (vectorised)."""
+    hit = rng.random(len(values)) < rate
+    kinds = pa.array(rng.integers(0, 4, int(hit.sum())))
+    if not len(kinds):
+        return values
+    picked = values.filter(pa.array(hit))
+    lower = pc.utf8_lower(picked)
+    messy = pc.case_when(
+        pc.make_struct(pc.equal(kinds, 0), pc.equal(kinds, 1), pc.equal(kinds, 2)),
+        lower,
+        pc.utf8_upper(picked),
+        pc.binary_join_element_wise("  ", picked, " ", ""),
+        pc.binary_join_element_wise(lower, " ", ""),
+    )
+    return pc.replace_with_mask(values, pa.array(hit), messy)
 
 
 def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int) -> pa.Table:
@@ -165,11 +176,11 @@ def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int,
     profit = np.round(revenue - cost, 2)
 
     ids = np.arange(first_id, first_id + n_base)
-    region_names = np.array(s.REGIONS, dtype=object)[dims.store_region[store]]
-    category_names = np.array(s.CATEGORIES, dtype=object)[cat]
-    channel_names = np.array(s.CHANNELS, dtype=object)[channel]
-    payment_names = np.array(s.PAYMENT_METHODS, dtype=object)[payment]
-    payment_names[rng.random(n_base) < MISSING_RATE] = None
+    region_names = _vocab(s.REGIONS, dims.store_region[store])
+    category_names = _vocab(s.CATEGORIES, cat)
+    channel_names = _vocab(s.CHANNELS, channel)
+    no_payment = rng.random(n_base) < MISSING_RATE
+    payment_names = pc.if_else(pa.array(no_payment), pa.scalar(None, pa.string()), _vocab(s.PAYMENT_METHODS, payment))
 
     table = pa.table(
         {
@@ -177,19 +188,19 @@ def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int,
                 "T", pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 10, "0"), ""
             ),
             "date": pa.array(cal.days[day], pa.date32()),
-            "region": pa.array(_messy(region_names, rng, MESSY_STRING_RATE), pa.string()),
+            "region": _messy(region_names, rng, MESSY_STRING_RATE),
             "store_id": pc.take(dims.stores["store_id"], pa.array(store)),
-            "channel": pa.array(_messy(channel_names, rng, MESSY_STRING_RATE / 3), pa.string()),
+            "channel": _messy(channel_names, rng, MESSY_STRING_RATE / 3),
             "customer_id": pc.take(dims.customers["customer_id"], pa.array(customer)),
             "product_id": pc.take(dims.products["product_id"], pa.array(product)),
-            "category": pa.array(_messy(category_names, rng, MESSY_STRING_RATE), pa.string()),
+            "category": _messy(category_names, rng, MESSY_STRING_RATE),
             "quantity": pa.array(quantity, pa.int64()),
             "unit_price": pa.array(unit_price),
             "discount": pa.array(discount),
             "revenue": pa.array(revenue),
             "cost": pa.array(cost),
             "profit": pa.array(profit),
-            "payment_method": pa.array(payment_names, pa.string()),
+            "payment_method": payment_names,
         },
         schema=s.SALES_LANDING,
     )
@@ -198,11 +209,15 @@ def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int,
     if n_dup:
         src = rng.choice(n_base, n_dup, replace=False)
         dups = table.take(pa.array(src))
-        tid = np.array(dups["transaction_id"].to_pylist(), dtype=object)
-        kind = rng.integers(0, 3, n_dup)
-        tid = np.where(kind == 1, np.char.lower(tid.astype(str)).astype(object), tid)
-        tid = np.where(kind == 2, np.array([f" {t}  " for t in tid], dtype=object), tid)
-        dups = dups.set_column(0, "transaction_id", pa.array(tid, pa.string()))
+        tid = dups["transaction_id"].combine_chunks()
+        kind = pa.array(rng.integers(0, 3, n_dup))
+        tid = pc.case_when(
+            pc.make_struct(pc.equal(kind, 1), pc.equal(kind, 2)),
+            pc.utf8_lower(tid),
+            pc.binary_join_element_wise(" ", tid, "  ", ""),
+            tid,
+        )
+        dups = dups.set_column(0, "transaction_id", tid)
         table = pa.concat_tables([table, dups])
         order = np.argsort(np.concatenate([np.arange(n_base), src]), kind="stable")
         table = table.take(pa.array(order))
@@ -239,12 +254,11 @@ def write_table(table: pa.Table, uri: str, fmt: Format) -> None:
     """Write one landing file to a local path or s3:// URI."""
     fs = filesystem_for(uri)
     path = uri[len("s3://") :] if uri.startswith("s3://") else uri
-    buf = io.BytesIO()
-    if fmt == "csv":
-        pacsv.write_csv(table, buf)
-    else:
-        pq.write_table(table, buf, compression="zstd")
-    fs.pipe(path, buf.getvalue())
+    with fs.open(path, "wb") as f:  # streamed: no second copy of the file in memory
+        if fmt == "csv":
+            pacsv.write_csv(table, f)
+        else:
+            pq.write_table(table, f, compression="zstd")
 
 
 def _sales_task(

@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.lake import schema as s
-from workbench.lake.clean import MalformedTally, clean, iter_landing, read_landing
+from workbench.lake.clean import MalformedTally, TypedParseFailed, clean, iter_landing, read_landing
 from workbench.lake.delta import (
     ROW_GROUP_ROWS,
     PartitionFileWriter,
@@ -170,12 +170,23 @@ def _stage_sales_file(
     uri: str, file_no: int, n_buckets: int, staging: Path, key: bytes
 ) -> tuple[int, dict[str, int], set[int]]:
     """Stage one landing file: cleaned rows by month, (id, order, month) by bucket."""
+    try:
+        return _stage_blocks(uri, file_no, n_buckets, staging, key, typed_floats=True)
+    except TypedParseFailed:  # a dirty float somewhere: forget this file's pieces, re-read as text
+        for piece in [*staging.glob(f"rows/*/{file_no:06d}-*.arrow"), *staging.glob(f"ids/*/{file_no:06d}-*.arrow")]:
+            piece.unlink()
+        return _stage_blocks(uri, file_no, n_buckets, staging, key, typed_floats=False)
+
+
+def _stage_blocks(
+    uri: str, file_no: int, n_buckets: int, staging: Path, key: bytes, typed_floats: bool
+) -> tuple[int, dict[str, int], set[int]]:
     fs = filesystem_for(uri)
     tally = MalformedTally()
     rows, offset = 0, 0
     drops: Counter[str] = Counter()
     months: set[int] = set()
-    for block_no, raw in enumerate(iter_landing(uri, fs, "sales")):
+    for block_no, raw in enumerate(iter_landing(uri, fs, "sales", typed_floats=typed_floats)):
         rows += raw.num_rows
         table, dropped = clean(uri, raw, "sales", key, tally=tally, keep_dictionary=True)
         del raw

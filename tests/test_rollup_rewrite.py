@@ -120,6 +120,7 @@ def test_differential_over_the_query_corpus(con: duckdb.DuckDBPyConnection) -> N
         ("SELECT * FROM sales WHERE year = 2024 LIMIT 5", "row-level"),
         ("SELECT region, SUM(revenue) FROM sales WHERE discount > 0.3 GROUP BY region", "discount"),
         ("SELECT MEDIAN(revenue) FROM sales", "MEDIAN"),
+        ("SELECT region, SUM(revenue) FROM sales TABLESAMPLE (10 PERCENT) GROUP BY region", "sample"),
         ("SELECT SUM(quantity * unit_price) FROM sales", "linear"),
         ("SELECT AVG(CASE WHEN discount > 0 THEN 1 ELSE 0 END) FROM sales", "AVG"),
         (

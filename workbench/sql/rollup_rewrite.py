@@ -196,6 +196,9 @@ class _ScopePlan:
             self.tables[alias] = src.name.lower()
         if select.args.get("laterals") or select.args.get("pivots") or self.table.args.get("pivots"):
             raise NotCovered("LATERAL/PIVOT over sales")
+        extra = {k for k, v in self.table.args.items() if v and k not in ("this", "alias")}
+        if extra:  # TABLESAMPLE, time travel, hints: rows of sales that a rollup cannot reproduce
+            raise NotCovered(f"sales with {', '.join(sorted(extra))}")
         self.using: set[str] = set()
         self._check_joins()
         self.aggs = [

@@ -102,7 +102,12 @@ class DaskEngine(Engine):
 
         if self._ctx is None:
             self._ctx = Context()
-            self._frames = FrameCache(self.lake.fs, sum(self.client.nthreads().values()))
+            fs = self.lake.fs
+            if self.lake.is_s3:  # pyarrow's C++ S3 client: s3fs range reads are slow (see engines.duckdb)
+                from workbench.sql.engines.duckdb import arrow_s3_filesystem
+
+                fs = arrow_s3_filesystem(self.settings)
+            self._frames = FrameCache(fs, sum(self.client.nthreads().values()))
         assert self._frames is not None
         for name, scan in scans.items():
             columns = needed_columns(tree, self._frames.columns(scan))

@@ -13,6 +13,15 @@ if the guard were bypassed; writes inside the lake folder stay possible, so the 
 remains the layer that refuses COPY. On an ``s3://`` lake the fsspec filesystem is
 registered (httpfs cannot be downloaded offline) and ``allowed_directories`` is the
 ``s3://bucket/prefix/`` of the lake, locked the same way.
+
+Reading an ``s3://`` lake through that fsspec filesystem made ``tests/test_sql_s3.py`` look
+hung: a faulthandler dump showed DuckDB's scan threads waiting in s3fs ``_fetch_range`` (one
+Python/event-loop round trip per small range read); ``COUNT(*)`` over the one-file
+``stores`` took 19 s and a 60-file group-by over 90 s against moto on loopback. So on S3
+each view reads an Arrow dataset over pyarrow's native ``S3FileSystem`` (C++ client, same
+endpoint and keys) registered with the connection: the file list still comes from the Delta
+log, hive partition columns are typed the same way, and the connection keeps no file access
+of its own.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ class DuckDBEngine(Engine):
         self.con.execute("SET lock_configuration = true")
         self._views: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        self._pafs: Any = None
 
     # --- views -----------------------------------------------------------------------------
     def _bind(self, scans: dict[str, TableScan]) -> None:
@@ -61,8 +71,20 @@ class DuckDBEngine(Engine):
             key = tuple(scan.files) or ("<empty>", *scan.schema_files)
             if self._views.get(name) == key:
                 continue
-            self.con.execute(view_sql(name, scan))
+            if self.lake.is_s3:
+                self.con.register(f"_arrow_{name}", arrow_dataset(scan, self._arrow_fs()))
+                select = exp.select("*").from_(f"_arrow_{name}")
+                if not scan.files:
+                    select = select.where(exp.false())
+                self.con.execute(_create_view(name, select))
+            else:
+                self.con.execute(view_sql(name, scan))
             self._views[name] = key
+
+    def _arrow_fs(self) -> Any:
+        if self._pafs is None:
+            self._pafs = arrow_s3_filesystem(self.settings)
+        return self._pafs
 
     # --- running ---------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
@@ -114,6 +136,10 @@ def view_sql(name: str, scan: TableScan) -> str:
     select = exp.select("*").from_(exp.func("read_parquet", *args))
     if not scan.files:
         select = select.where(exp.false())
+    return _create_view(name, select)
+
+
+def _create_view(name: str, select: exp.Select) -> str:
     create = exp.Create(
         this=exp.to_table(name),
         kind="VIEW",
@@ -122,6 +148,51 @@ def view_sql(name: str, scan: TableScan) -> str:
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
     return create.sql(dialect="duckdb")
+
+
+_ARROW_TYPES = {
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "SMALLINT": "int16",
+    "TINYINT": "int8",
+    "DOUBLE": "float64",
+    "FLOAT": "float32",
+    "VARCHAR": "string",
+    "BOOLEAN": "bool",
+    "DATE": "date32",
+}
+
+
+def arrow_s3_filesystem(settings: Settings) -> Any:
+    """pyarrow's native S3 filesystem for the configured endpoint and keys."""
+    from pyarrow import fs as pafs
+
+    s3 = settings.s3
+    kwargs: dict[str, Any] = {"region": s3.region}
+    if s3.endpoint_url:
+        scheme, _, host = s3.endpoint_url.partition("://")
+        kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+    if s3.access_key_id is not None:
+        kwargs["access_key"] = s3.access_key_id.get_secret_value()
+    if s3.secret_access_key is not None:
+        kwargs["secret_key"] = s3.secret_access_key.get_secret_value()
+    return pafs.S3FileSystem(**kwargs)
+
+
+def arrow_dataset(scan: TableScan, filesystem: Any) -> Any:
+    """An Arrow dataset over the scan's files with typed hive partition columns."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = [f.removeprefix("s3://") for f in (scan.files or scan.schema_files)]
+    partitioning = None
+    if scan.partition_types:
+        fields = [pa.field(c, getattr(pa, _ARROW_TYPES.get(t, "string"))()) for c, t in scan.partition_types.items()]
+        partitioning = ds.partitioning(pa.schema(fields), flavor="hive")
+    root = files[0].split("/")[0] if files else None
+    return ds.dataset(
+        files, filesystem=filesystem, format="parquet", partitioning=partitioning, partition_base_dir=root
+    )
 
 
 def _first_line(e: Exception) -> str:

@@ -36,6 +36,9 @@ class S3Settings(BaseModel):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     allow_http: bool = Field(False, description="needed for http:// endpoints such as a local moto server")
+    timeout_s: float = Field(30.0, description="per-request read timeout")
+    connect_timeout_s: float = Field(5.0, description="connection timeout")
+    max_attempts: int = Field(4, description="attempts per request (retries with backoff) before a clear error")
 
 
 class RollupSpec(BaseModel):

@@ -17,9 +17,16 @@ if TYPE_CHECKING:
 
 def ask(wb: Any, question: str, session: str | None = None, user: str | None = None) -> Answer:
     """Answer ``question`` over ``wb``'s lake; ``session`` keeps follow-ups across calls."""
-    from workbench.assistant.graph import assistant_for
+    import time
 
-    return assistant_for(wb).ask(question, session=session, user=user)
+    from workbench.assistant.graph import assistant_for
+    from workbench.observability.recording import record_answer
+
+    start = time.perf_counter()
+    answer = assistant_for(wb).ask(question, session=session, user=user)
+    # every question is audited and counted, including ones refused before any SQL ran
+    record_answer(wb.settings, user or wb.settings.user, answer, time.perf_counter() - start)
+    return answer
 
 
 def build_summaries(wb: Any) -> int:

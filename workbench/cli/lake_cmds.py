@@ -69,7 +69,15 @@ def ingest_cmd(
             raise click.UsageError("give a LANDING folder, or --watch DIR")
         return run_watch(watch_dir, _lake_url(ctx, lake), interval, once, as_json)
 
-    report = ingest(landing, _lake_url(ctx, lake), progress=not as_json)
+    from workbench.errors import WorkbenchError
+    from workbench.observability.metrics import observe_ingest, observe_ingest_failure
+
+    try:
+        report = ingest(landing, _lake_url(ctx, lake), progress=not as_json)
+    except WorkbenchError as e:
+        observe_ingest_failure(e)
+        raise
+    observe_ingest(report)
     click.echo(to_json(report.to_dict()) if as_json else report.to_text())
 
 

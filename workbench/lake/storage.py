@@ -41,6 +41,9 @@ def s3_storage_options(settings: Settings) -> dict[str, str]:
         opts["AWS_SECRET_ACCESS_KEY"] = s3.secret_access_key.get_secret_value()
     if s3.allow_http or (s3.endpoint_url or "").startswith("http://"):
         opts["AWS_ALLOW_HTTP"] = "true"
+    # a silent endpoint must fail in bounded time (object_store's defaults wait minutes)
+    opts["timeout"] = f"{int(settings.s3.timeout_s)}s"
+    opts["connect_timeout"] = f"{int(settings.s3.connect_timeout_s)}s"
     # delta-rs needs a locking provider for concurrent S3 writers; one writer commits here.
     opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
     return opts
@@ -49,7 +52,14 @@ def s3_storage_options(settings: Settings) -> dict[str, str]:
 def s3_fsspec_options(settings: Settings) -> dict[str, Any]:
     """s3fs keyword arguments for the same endpoint and credentials."""
     s3 = settings.s3
-    kwargs: dict[str, Any] = {"client_kwargs": {"region_name": s3.region}}
+    kwargs: dict[str, Any] = {
+        "client_kwargs": {"region_name": s3.region},
+        "config_kwargs": {
+            "connect_timeout": s3.connect_timeout_s,
+            "read_timeout": s3.timeout_s,
+            "retries": {"max_attempts": s3.max_attempts},
+        },
+    }
     if s3.endpoint_url:
         kwargs["client_kwargs"]["endpoint_url"] = s3.endpoint_url
     if s3.access_key_id is not None:

@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.lake import schema as s
-from workbench.lake.clean import MalformedTally, TypedParseFailed, clean, iter_landing, read_landing
+from workbench.lake.clean import MalformedTally, TypedParseFailed, clean, csv_ranges, iter_landing, read_landing
 from workbench.lake.delta import (
     ROW_GROUP_ROWS,
     PartitionFileWriter,
@@ -141,11 +141,17 @@ def _bucket_of(ids: pa.ChunkedArray | pa.Array, n_buckets: int) -> np.ndarray:
     return (h % np.uint64(n_buckets)).astype(np.int64)
 
 
-def _spill_by(table: pa.Table, keys: np.ndarray, folder: Path, label: str, name: str) -> list[int]:
-    """Write ``table``'s rows grouped by ``keys`` to ``folder/<label>=<key>/<name>`` (row order kept)."""
+def _spill_by(
+    table: pa.Table, keys: np.ndarray, folder: Path, label: str, name: str, within: np.ndarray | None = None
+) -> list[int]:
+    """Write ``table``'s rows grouped by ``keys`` to ``folder/<label>=<key>/<name>``.
+
+    Row order is kept, or inside a group sorted by ``within`` (small non-negative ints) then kept.
+    """
     if table.num_rows == 0:
         return []
-    order = np.argsort(keys, kind="stable")
+    sort_keys = keys if within is None else keys.astype(np.int64) * (int(within.max()) + 1) + within
+    order = np.argsort(sort_keys, kind="stable")
     keys = keys[order]
     table = table.take(pa.array(order))
     bounds = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
@@ -166,41 +172,58 @@ def _month_keys(table: pa.Table) -> np.ndarray:
     return year * 100 + np.asarray(table["month"].to_numpy(), dtype=np.int32)
 
 
-def _stage_sales_file(
-    uri: str, file_no: int, n_buckets: int, staging: Path, key: bytes
-) -> tuple[int, dict[str, int], set[int]]:
-    """Stage one landing file: cleaned rows by month, (id, order, month) by bucket."""
+#: bytes of CSV per stage task (a file larger than 1.5x this is split at newlines)
+RANGE_BYTES = 64 << 20
+
+
+def _stage_sales_range(
+    uri: str, file_no: int, part: int, byte_range: tuple[int, int], n_buckets: int, staging: Path, key: bytes
+) -> tuple[str, int, dict[str, int], set[int], MalformedTally]:
+    """Stage one landing file (or byte range of one): cleaned rows by month, (id, order, month) by bucket."""
+    prefix = f"{file_no:06d}-{part:04d}"
     try:
-        return _stage_blocks(uri, file_no, n_buckets, staging, key, typed_floats=True)
-    except TypedParseFailed:  # a dirty float somewhere: forget this file's pieces, re-read as text
-        for piece in [*staging.glob(f"rows/*/{file_no:06d}-*.arrow"), *staging.glob(f"ids/*/{file_no:06d}-*.arrow")]:
+        return _stage_blocks(uri, file_no, part, byte_range, n_buckets, staging, key, typed_floats=True)
+    except TypedParseFailed:  # a dirty float somewhere: forget this range's pieces, re-read as text
+        for piece in [*staging.glob(f"rows/*/{prefix}-*.arrow"), *staging.glob(f"ids/*/{prefix}-*.arrow")]:
             piece.unlink()
-        return _stage_blocks(uri, file_no, n_buckets, staging, key, typed_floats=False)
+        return _stage_blocks(uri, file_no, part, byte_range, n_buckets, staging, key, typed_floats=False)
 
 
 def _stage_blocks(
-    uri: str, file_no: int, n_buckets: int, staging: Path, key: bytes, typed_floats: bool
-) -> tuple[int, dict[str, int], set[int]]:
+    uri: str,
+    file_no: int,
+    part: int,
+    byte_range: tuple[int, int],
+    n_buckets: int,
+    staging: Path,
+    key: bytes,
+    typed_floats: bool,
+) -> tuple[str, int, dict[str, int], set[int], MalformedTally]:
     fs = filesystem_for(uri)
     tally = MalformedTally()
     rows, offset = 0, 0
     drops: Counter[str] = Counter()
     months: set[int] = set()
-    for block_no, raw in enumerate(iter_landing(uri, fs, "sales", typed_floats=typed_floats)):
+    # row order = (file, part, row): input order, so "first occurrence" is well defined
+    base = (file_no << 40) + (part << 28)
+    blocks = iter_landing(uri, fs, "sales", typed_floats=typed_floats, byte_range=byte_range)
+    for block_no, raw in enumerate(blocks):
         rows += raw.num_rows
         table, dropped = clean(uri, raw, "sales", key, tally=tally, keep_dictionary=True)
         del raw
         drops.update(dropped)
-        order = np.arange(offset, offset + table.num_rows, dtype=np.int64) + (file_no << 32)
+        order = np.arange(offset, offset + table.num_rows, dtype=np.int64) + base
         offset += table.num_rows
         month = _month_keys(table)
-        name = f"{file_no:06d}-{block_no:05d}.arrow"
+        name = f"{file_no:06d}-{part:04d}-{block_no:05d}.arrow"
         table = table.append_column("_order", pa.array(order))
-        months.update(_spill_by(table, month, staging / "rows", "month", name))
+        # rows of a month are staged grouped by region: the write step then only slices them
+        region = table["region"].combine_chunks()
+        region_codes = np.asarray(pc.fill_null(region.indices, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+        months.update(_spill_by(table, month, staging / "rows", "month", name, within=region_codes))
         ids = pa.table({"transaction_id": table["transaction_id"], "_order": order, "_month": month})
         _spill_by(ids, _bucket_of(ids["transaction_id"], n_buckets), staging / "ids", "bucket", name)
-    tally.check(uri)
-    return rows, dict(drops), months
+    return uri, rows, dict(drops), months, tally
 
 
 def _spill_existing(lake: Lake, files: list[str], n_buckets: int, staging: Path, part: int) -> None:
@@ -299,9 +322,10 @@ def _write_month(lake: Lake, month: int, staging: Path, batch_id: str) -> list[A
         region = t["region"].combine_chunks()
         codes = np.asarray(region.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         names = region.dictionary.to_pylist()
-        by_region = np.argsort(codes, kind="stable")
-        codes = codes[by_region]
-        t = t.take(pa.array(by_region))
+        if np.any(codes[1:] < codes[:-1]):  # staged grouped by region; sort if a piece was not
+            by_region = np.argsort(codes, kind="stable")
+            codes = codes[by_region]
+            t = t.take(pa.array(by_region))
         bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
         for lo, hi in itertools.pairwise(bounds):
             name = str(names[codes[lo]])
@@ -437,20 +461,27 @@ def ingest(
             n_buckets = max(1, math.ceil(est_rows / BUCKET_ROWS), math.ceil(existing_rows / BUCKET_EXISTING_IDS))
             months: set[int] = set()
             with report.phase("stage"):
-                tasks = [
-                    dask.delayed(_stage_sales_file)(f["uri"], i, n_buckets, staging, key)
-                    for i, f in enumerate(sales_files)
-                ]
+                tasks = []
+                for i, f in enumerate(sales_files):
+                    ranges = csv_ranges(f["uri"], filesystem_for(f["uri"]), f["size"], RANGE_BYTES)
+                    tasks += [
+                        dask.delayed(_stage_sales_range)(f["uri"], i, part, r, n_buckets, staging, key)
+                        for part, r in enumerate(ranges)
+                    ]
                 groups = [existing[i::workers] for i in range(workers)] if existing else []
                 tasks += [
                     dask.delayed(_spill_existing)(lake, g, n_buckets, staging, i) for i, g in enumerate(groups) if g
                 ]
+                tallies: dict[str, MalformedTally] = {}
                 for result in _run(tasks, workers, "ingest: clean", progress):
                     if result is not None:
-                        rows, drops, file_months = result
+                        uri, rows, drops, file_months, tally = result
                         tq.rows_read += rows
                         tq.drop(drops)
                         months |= file_months
+                        tallies.setdefault(uri, MalformedTally()).merge(tally)
+                for uri, tally in tallies.items():  # the 5% rule is per file, over all its ranges
+                    tally.check(uri)
             with report.phase("dedupe"):
                 btasks = [dask.delayed(_dedupe_bucket)(b, staging) for b in range(n_buckets)]
                 for drops in _run(btasks, workers, "ingest: dedupe", progress):

@@ -25,6 +25,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -187,8 +188,6 @@ def _normalise_url(url: str) -> str:
         if not url.startswith("s3://"):
             raise ConfigError(f"unsupported URL {url!r}", "use a local path or s3://bucket/prefix")
         return url.rstrip("/")
-    from pathlib import Path
-
     return str(Path(url).expanduser().resolve())
 
 
@@ -494,13 +493,19 @@ def _forget_catalog_table(catalog: Catalog, name: str) -> None:
 
 
 def _cached(lake: Lake) -> tuple[frozenset[str], list[str]]:
-    key = f"{lake.url}|{lake.settings.catalog_url_resolved}"
+    settings = lake.settings
+    default_db = Path(settings.home).expanduser().resolve() / "catalog.db"  # not home_path: that creates the home
+    key = f"{lake.url}|{settings.catalog_url or default_db}"
     hit = _names_cache.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < _CACHE_S:
         return hit[1], hit[2]
+    url = settings.catalog_url or f"sqlite:///{default_db}"
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        _names_cache[key] = (now, frozenset(), [])  # no catalog yet: nothing registered (asking creates none)
+        return frozenset(), []
     try:
-        catalog = open_catalog(lake.settings)
+        catalog = open_catalog(settings)
         try:
             regs = P.list_registrations(catalog)
         finally:

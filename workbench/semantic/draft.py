@@ -252,7 +252,7 @@ def draft_yaml(lake: Any, tables: list[str] | None = None, name: str = "draft") 
 # --- the active model -------------------------------------------------------------------------------
 def active_model_path(settings: Settings) -> str | None:
     """The model chosen with ``workbench model use`` (a path stored in the workbench home), if any."""
-    marker = settings.home_path / ACTIVE_FILE
+    marker = Path(settings.home).expanduser() / ACTIVE_FILE  # not home_path, which creates the folder
     try:
         text = marker.read_text().strip()
     except OSError:

@@ -277,7 +277,6 @@ def baseline_connection(lake: Any) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workbench.config import Settings
-
     from workbench.lake.storage import Lake
     from workbench.session import Workbench
 

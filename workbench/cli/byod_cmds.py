@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from workbench.cli.output import handles_errors, json_option, to_json
 
+if TYPE_CHECKING:
+    from workbench.lake.storage import Lake
 
-def _lake(ctx: click.Context) -> object:
+
+def _lake(ctx: click.Context) -> Lake:
     from workbench.lake.storage import Lake
 
     return Lake((ctx.obj or {}).get("lake"))
@@ -103,7 +108,7 @@ def profile_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
     """Describe table NAME: column types, null rates, distinct counts, min/max, keys, joins."""
     from workbench.lake.profile import profile_table
 
-    p = profile_table(_lake(ctx), name)  # type: ignore[arg-type]
+    p = profile_table(_lake(ctx), name)
     if as_json:
         click.echo(to_json(p))
         return

@@ -122,8 +122,11 @@ def profile_table(lake: Lake, name: str, catalog: Catalog | None = None) -> dict
         version = int(dt_table.version())
         actions = dt_table.get_add_actions(flatten=True).to_pydict()
         rows = int(sum(n or 0 for n in actions.get("num_records", [])))
-        others = {r.name: P.load_profile(catalog, r.name) for r in P.list_registrations(catalog) if r.name != name}
-        others = {k: v for k, v in others.items() if v is not None and lake.exists(k)}
+        others: dict[str, dict[str, Any]] = {}
+        for r in P.list_registrations(catalog):
+            stored = P.load_profile(catalog, r.name) if r.name != name else None
+            if stored is not None and lake.exists(r.name):
+                others[r.name] = stored
         con = _connect(lake, [name, *others])
         try:
             if not rows:

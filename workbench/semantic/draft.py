@@ -78,7 +78,8 @@ def draft_model(profiles: dict[str, dict[str, Any]], name: str = "draft") -> dic
     fact = choose_fact(profiles)
     fp = profiles[fact]
     fcols = {c["name"]: c for c in fp["columns"]}
-    joins, other_joins = [], []
+    joins: list[dict[str, str]] = []
+    other_joins: list[dict[str, Any]] = []
     for j in fp.get("joins", []):
         if j["left"] != fact or j["right"] not in profiles:
             continue
@@ -174,13 +175,13 @@ def draft_model(profiles: dict[str, dict[str, Any]], name: str = "draft") -> dic
             if n.endswith("_name") and n[: -len("_name")] not in dimensions and n[: -len("_name")] not in metrics:
                 dim_name = n[: -len("_name")]
             words = _words(dim_name)
-            entry: dict[str, Any] = {"column": n, "synonyms": sorted({words, _plural(words), _words(n)})}
+            dim: dict[str, Any] = {"column": n, "synonyms": sorted({words, _plural(words), _words(n)})}
             if t != fact:
-                entry = {"table": t, **entry}
+                dim = {"table": t, **dim}
             if low:
-                entry["vocabulary"] = True
+                dim["vocabulary"] = True
                 vocab_values[dim_name] = c["values"]
-            dimensions[dim_name] = entry
+            dimensions[dim_name] = dim
     model: dict[str, Any] = {
         "name": name,
         "fact": fact,

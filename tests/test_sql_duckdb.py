@@ -58,13 +58,27 @@ def test_duckdb_matches_plain_duckdb(wb: Workbench, reference: duckdb.DuckDBPyCo
     assert got.engine == "duckdb"
 
 
-def test_cli_runs_every_dev_question(sql_lake: str, reference: duckdb.DuckDBPyConnection) -> None:
+def _cli_matches(sql_lake: str, reference: duckdb.DuckDBPyConnection, cases: list[dict[str, Any]]) -> None:
     runner = CliRunner()
-    for case in dev_queries():
+    for case in cases:
         out = runner.invoke(main, ["--lake", sql_lake, "sql", "--json", case["sql"]])
         assert out.exit_code == 0, out.output
         body = json.loads(out.output)
         assert normalise(body["rows"], case["compare"]) == normalise(_expected(reference, case["sql"]), case["compare"])
+
+
+def test_cli_runs_dev_questions(sql_lake: str, reference: duckdb.DuckDBPyConnection) -> None:
+    """Fast default check: the CLI path (one session per invocation) on a few dev questions.
+
+    Every question's answer is already checked through the Python API above; the CLI adds
+    only argument parsing and JSON output, which three questions cover.
+    """
+    _cli_matches(sql_lake, reference, dev_queries()[:3])
+
+
+@pytest.mark.slow
+def test_cli_runs_every_dev_question(sql_lake: str, reference: duckdb.DuckDBPyConnection) -> None:
+    _cli_matches(sql_lake, reference, dev_queries())
 
 
 def test_json_result_shape(sql_lake: str) -> None:

@@ -7,6 +7,8 @@ refresh did not see (a stale rollup is never used by the router, only slower).
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from workbench.cli.output import handles_errors, json_option, to_json
@@ -28,7 +30,7 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
 
     lake = Lake((ctx.obj or {}).get("lake"))
     sales = lake.version("sales") if lake.exists("sales") else None
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in configured(lake.settings):
         state = rollup_state(lake, r) or {}
         base = state.get("base_version")

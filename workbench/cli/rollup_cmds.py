@@ -49,9 +49,9 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(to_json(rows))
         return
     for row in rows:
-        state = "fresh" if row["fresh"] else "STALE" if row["built_from"] is not None else "not built"
+        status = "fresh" if row["fresh"] else "STALE" if row["built_from"] is not None else "not built"
         click.echo(
-            f"{row['name']:<32} {state:<9} built from sales@v{row['built_from']}  {', '.join(row['dimensions'])}"
+            f"{row['name']:<32} {status:<9} built from sales@v{row['built_from']}  {', '.join(row['dimensions'])}"
         )
 
 

@@ -68,10 +68,13 @@ from workbench.lake.hooks import after_ingest
 from workbench.lake.quality import QualityReport
 from workbench.lake.storage import Lake, filesystem_for
 
-#: ids per dedupe bucket (a bucket's ids are held in memory by one task)
-BUCKET_ROWS = 2_000_000
+#: ids per dedupe bucket (a bucket's ids are held in memory by one task). Small enough that a
+#: 1M-row ingest already has several buckets: peak memory is then the same at 1M and 10M rows
+BUCKET_ROWS = 500_000
 #: lake ids per bucket when scanning the existing table
-BUCKET_EXISTING_IDS = 8_000_000
+BUCKET_EXISTING_IDS = 2_000_000
+#: rows a write task buffers over all regions of its month before writing a row group
+WRITE_BUFFER_ROWS = ROW_GROUP_ROWS
 CSV_BYTES_PER_ROW = 110
 PARQUET_BYTES_PER_ROW = 30
 #: concurrent partition-file uploads per bucket on object storage
@@ -331,8 +334,9 @@ def _write_month(lake: Lake, month: int, staging: Path, batch_id: str) -> list[A
             name = str(names[codes[lo]])
             buffers.setdefault(name, []).append(t.slice(lo, hi - lo))
             buffered[name] = buffered.get(name, 0) + hi - lo
-            if buffered[name] >= ROW_GROUP_ROWS:
-                flush(name)
+        # bounded memory whatever the month's size: write the fullest region's buffer as a row group
+        while sum(buffered.get(r, 0) for r in buffers) >= WRITE_BUFFER_ROWS:
+            flush(max(buffers, key=lambda r: buffered.get(r, 0)))
     for name in list(buffers):
         flush(name)
     return [writers[r].close() for r in sorted(writers)]

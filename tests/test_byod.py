@@ -158,26 +158,51 @@ def test_fifteen_questions_answered_correctly(byod: dict[str, Any]) -> None:
     assert len(correct) >= 15
 
 
-def test_sql_on_registered_tables_both_engines_agree_or_refuse(byod: dict[str, Any]) -> None:
-    from workbench.errors import QueryRefused
-
+def test_sql_on_registered_tables_duckdb_vs_pandas(byod: dict[str, Any]) -> None:
     wb = byod["wb"]
-    sql = (
-        "SELECT s.city, d.family, SUM(o.amount) AS amount FROM orders o JOIN coffee_shops s ON o.shop_id = s.shop_id "
-        "JOIN drinks d ON o.drink_id = d.drink_id WHERE o.year = 2024 GROUP BY s.city, d.family ORDER BY 1, 2"
-    )
-    duck = wb.sql(sql, engine="duckdb")
+    duck = wb.sql(JOIN_SQL, engine="duckdb")
     j = _joined(byod["frames"])
     expected = j[j.year == 2024].groupby(["city", "family"]).amount.sum().reset_index()
     assert duck.df["amount"].round(6).tolist() == expected["amount"].round(6).tolist()
     assert duck.files_scanned == 12 + 2  # 12 months of 2024 + two dimension files
-    ranked = "SELECT shop_id, RANK() OVER (ORDER BY SUM(amount) DESC) AS r FROM orders GROUP BY shop_id"
-    try:
-        wb.sql(ranked, engine="dask")
-    except QueryRefused as e:
-        assert "dask" in e.message.lower() or e.hint
-    else:  # pragma: no cover - a dask-sql release that ranks correctly
-        pass
+
+
+JOIN_SQL = (
+    "SELECT s.city, d.family, SUM(o.amount) AS amount FROM orders o JOIN coffee_shops s ON o.shop_id = s.shop_id "
+    "JOIN drinks d ON o.drink_id = d.drink_id WHERE o.year = 2024 GROUP BY s.city, d.family ORDER BY 1, 2"
+)
+
+
+RANKED_SQL = "SELECT shop_id, RANK() OVER (ORDER BY SUM(amount) DESC) AS r FROM orders GROUP BY shop_id ORDER BY r"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sql",
+    [
+        pytest.param(JOIN_SQL, id="join"),
+        pytest.param(
+            RANKED_SQL,
+            id="rank",
+            marks=pytest.mark.xfail(
+                strict=True, reason="dask split execution names the GROUP BY key column _k0 instead of shop_id"
+            ),
+        ),
+    ],
+)
+def test_dask_engine_on_registered_tables_matches_or_refuses(byod: dict[str, Any], dask_client: Any, sql: str) -> None:
+    from workbench.errors import WorkbenchError
+
+    want = byod["wb"].sql(sql, engine="duckdb").df
+    with Workbench(byod["lake"], byod["settings"], dask_client=dask_client) as wb:
+        try:
+            got = wb.sql(sql, engine="dask").df
+        except WorkbenchError as e:
+            assert e.hint  # refused with what to do
+            return
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False, check_exact=False
+    )
 
 
 def test_cli_model_draft_and_use(byod: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,7 +39,7 @@ class SplitPlan:
 
     def display(self) -> exp.Expression:
         """One tree showing both parts (``WITH _stage AS (stage) remainder``)."""
-        if self.remainder is None:
+        if not isinstance(self.remainder, exp.Select):
             return self.stage
         return self.remainder.copy().with_(STAGE, as_=self.stage.copy())
 

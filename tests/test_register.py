@@ -211,3 +211,25 @@ def test_cli_register_list_unregister(lake: Lake, tmp_path: Path, monkeypatch: p
     assert bad.exit_code != 0 and '"error"' in bad.output
     gone = runner.invoke(main, ["--lake", lake.url, "unregister", "events"])
     assert gone.exit_code == 0 and os.path.exists(src / "year=2020")
+
+
+def test_wide_table_profile(lake: Lake, tmp_path: Path) -> None:
+    """300 columns: profiled by grouped DuckDB aggregates over the files (never loaded as a frame)."""
+    import numpy as np
+
+    from workbench.lake.profile import profile_table
+
+    rows = 5_000
+    rng = np.random.default_rng(1)
+    cols = {f"m{i:03d}": rng.normal(size=rows) for i in range(290)}
+    cols.update({f"c{i}": np.array(["a", "b", "c"])[rng.integers(0, 3, rows)] for i in range(9)})
+    cols["row_id"] = np.arange(rows)
+    src = tmp_path / "wide.parquet"
+    pq.write_table(pa.table(cols), src)
+    register("wide", str(src), lake=lake, profile=False)
+    profile = profile_table(lake, "wide")
+    by_name = {c["name"]: c for c in profile["columns"]}
+    assert len(by_name) == 300 and profile["rows"] == rows
+    assert by_name["c3"]["values"] == ["a", "b", "c"]
+    assert by_name["m017"]["min"] == pytest.approx(float(cols["m017"].min()))
+    assert profile["candidate_keys"] == ["row_id"]

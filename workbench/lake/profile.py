@@ -31,6 +31,7 @@ LOW_CARDINALITY = 50
 #: share of a column's distinct values found in the other table's key for a candidate join
 JOIN_OVERLAP = 0.9
 
+_FLOATS = ("FLOAT", "DOUBLE", "REAL", "DECIMAL")
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "UTINYINT")
 
 
@@ -102,7 +103,11 @@ def column_profiles(con: Any, table: str, rows: int) -> list[dict[str, Any]]:
                 c["distinct"] = len(vals)
                 if len(vals) <= LOW_CARDINALITY:
                     c["values"] = [_jsonable(v) for v in vals]
-    maybe_keys = [c for c in cols if rows and c["nulls"] == 0 and c["distinct"] >= 0.9 * rows]
+    maybe_keys = [  # measurements (floats) are unique by accident, not keys
+        c
+        for c in cols
+        if rows and c["nulls"] == 0 and c["distinct"] >= 0.9 * rows and not c["type"].upper().startswith(_FLOATS)
+    ]
     if maybe_keys:
         exact = con.execute(
             "SELECT " + ", ".join(f"count(DISTINCT {_q(c['name'])})" for c in maybe_keys) + f" FROM {_q(table)}"

@@ -281,6 +281,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from workbench.session import Workbench
 
     info = machine()
+    started = dt.datetime.now(dt.UTC)
     _, lake_dir, home = dataset(args.rows, Path(args.data))
     # generous limits: a benchmark on a shared machine must finish rather than time out
     settings = Settings(lake=str(lake_dir), home=str(home), user=USER, timeout_s=3600.0, row_limit=1_000_000)
@@ -353,7 +354,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             results[name] = block
         wb.router.flush()
-        log = wb.router.catalog.query_log(user=USER, limit=100_000)
+        log = wb.router.catalog.query_log(user=USER, since=started, limit=100_000)
     finally:
         sampler.__exit__()
         wb.close()

@@ -122,19 +122,68 @@ class DaskEngine(Engine):
         start = time.monotonic()
         plan = self._plan_of(tree)
         stage = plan.stage if plan.remainder is not None else with_row_limit(plan.stage, limits.row_limit)
-        with self._lock:
-            try:
-                frame = self._context(plan.stage, scans).sql(stage.sql(dialect="postgres"), config_options=_SQL_OPTIONS)
-            except Exception as e:  # dask-sql raises plain exceptions from its planner
-                raise QueryFailed(
-                    f"dask-sql could not plan the query: {_first_line(e)}",
-                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
-                ) from e
+        try:
+            frame = self._frame(stage, scans)
+        except QueryFailed:
+            inlined = self._inline_scalar_subqueries(stage, scans, limits.timeout_s)
+            if inlined is None:
+                raise
+            frame = self._frame(inlined, scans)
         out = self._compute(frame, limits.timeout_s)
         if plan.remainder is None:
             return out
         left = max(1.0, limits.timeout_s - (time.monotonic() - start))
         return run_remainder(plan.remainder, out, Limits(limits.row_limit, left))
+
+    def _frame(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
+        with self._lock:
+            try:
+                return self._context(tree, scans).sql(tree.sql(dialect="postgres"), config_options=_SQL_OPTIONS)
+            except Exception as e:  # dask-sql raises plain exceptions from its planner
+                raise QueryFailed(
+                    f"dask-sql could not plan the query: {_first_line(e)}",
+                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
+                ) from e
+
+    def _inline_scalar_subqueries(
+        self, tree: exp.Expression, scans: dict[str, TableScan], timeout_s: float
+    ) -> exp.Expression | None:
+        """Uncorrelated scalar subqueries computed first and replaced by their value.
+
+        dask-sql fails to plan some of them (measured: ``SELECT region, SUM(revenue), (SELECT
+        SUM(revenue) FROM sales ..) AS total .. GROUP BY region``). Used only after planning
+        failed; a subquery is inlined only when each of its columns belongs to a table it
+        reads itself (so it cannot refer to the outer query) and its value is a number,
+        string or NULL. None when nothing could be inlined.
+        """
+        out = tree.copy()
+        done = 0
+        for sub in list(out.find_all(exp.Subquery)):
+            if isinstance(sub.parent, (exp.From, exp.Join)) or not isinstance(sub.this, exp.Select):
+                continue
+            if not self._uncorrelated(sub.this, scans):
+                continue
+            df = self._compute(self._frame(sub.this, scans), timeout_s)
+            if df.shape != (1, 1):
+                continue
+            literal = _literal(df.iat[0, 0])
+            if literal is None:
+                continue
+            sub.replace(literal)
+            done += 1
+        return out if done else None
+
+    def _uncorrelated(self, select: exp.Select, scans: dict[str, TableScan]) -> bool:
+        tables = list(select.find_all(exp.Table))
+        if not tables or any(t.name.lower() not in scans for t in tables) or select.find(exp.Subquery):
+            return False
+        aliases = {t.alias_or_name.lower() for t in tables}
+        assert self._frames is not None
+        columns = {c.lower() for t in tables for c in self._frames.columns(scans[t.name.lower()])}
+        for col in select.find_all(exp.Column):
+            if (col.table and col.table.lower() not in aliases) or col.name.lower() not in columns:
+                return False
+        return True
 
     def _compute(self, frame: Any, timeout_s: float) -> pd.DataFrame:
         future = self.client.compute(frame)
@@ -194,6 +243,23 @@ def run_remainder(remainder: exp.Expression, stage: pd.DataFrame, limits: Limits
             timer.cancel()
     finally:
         con.close()
+
+
+def _literal(value: Any) -> exp.Expression | None:
+    """A SQL literal for one computed value (None when it has no exact literal here)."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if value is None or (isinstance(value, float) and value != value):
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        return exp.cast(exp.Literal.number(repr(value)), "DOUBLE")
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    return None
 
 
 def _first_line(e: Exception) -> str:

@@ -84,6 +84,8 @@ REWRITTEN_OR_SPLIT = {
     "scalar_subquery": "SELECT region, (SELECT MAX(revenue) FROM sales WHERE year = 2024) FROM stores GROUP BY region",
     "scalar_subquery_grouped": "SELECT region, SUM(revenue) AS r, (SELECT SUM(revenue) FROM sales WHERE year = 2023) "
     "AS total FROM sales WHERE year = 2023 GROUP BY region",
+    "count_empty": "SELECT COUNT(*) AS n, SUM(revenue) AS r FROM sales WHERE year = 2024 AND quantity < 0",
+    "intersect": "SELECT region FROM sales WHERE year = 2024 INTERSECT SELECT region FROM stores ORDER BY 1",
     "quarter": "SELECT (month - 1) // 3 + 1 AS quarter, SUM(revenue) AS revenue FROM sales WHERE year = 2024 "
     "GROUP BY quarter",
     "rank_split": "SELECT category, SUM(revenue) AS r, RANK() OVER (ORDER BY SUM(revenue) DESC) AS rnk "
@@ -112,6 +114,15 @@ def test_split_runs_the_aggregate_on_dask_and_the_window_in_duckdb() -> None:
     assert plan.remainder.find(exp.Window) is not None
     assert {t.name for t in plan.remainder.find_all(exp.Table)} == {"_stage"}
     assert unsupported_reason(plan.stage) is None
+
+
+def test_split_keeps_output_names(wb: Workbench) -> None:
+    sql = (
+        "SELECT region, SUM(revenue), RANK() OVER (ORDER BY SUM(revenue)) AS r FROM sales WHERE year = 2024 GROUP BY 1"
+    )
+    got = wb.sql(sql, engine="dask").df
+    cols = list(got.columns)
+    assert cols[0] == "region" and cols[2] == "r"
 
 
 def test_projection_and_partition_grouping() -> None:

@@ -237,9 +237,38 @@ def alias_scalar_subqueries(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
+def distinct_intersect(tree: exp.Expression) -> exp.Expression:
+    """``a INTERSECT b`` -> ``SELECT DISTINCT * FROM (a INTERSECT b)``: dask-sql keeps duplicates.
+
+    Measured (tests/test_tpch.py): dask-sql's INTERSECT has INTERSECT ALL semantics; the
+    distinct rows of INTERSECT ALL are exactly INTERSECT. ORDER BY/LIMIT move to the wrapper.
+    """
+    for node in list(tree.find_all(exp.Intersect)):
+        parent = node.parent
+        if not node.args.get("distinct") or (isinstance(parent, exp.Subquery) and parent.alias == "_intersect"):
+            continue
+        inner = node.copy()
+        moved = {arg: inner.args.get(arg) for arg in ("order", "limit", "offset")}
+        for arg in moved:
+            inner.set(arg, None)
+        alias = exp.TableAlias(this=exp.to_identifier("_intersect"))
+        wrapper = exp.select("*").from_(exp.Subquery(this=inner, alias=alias)).distinct()
+        for arg, value in moved.items():
+            if value is not None:
+                wrapper.set(arg, value)
+        if node is tree:
+            tree = wrapper
+        elif isinstance(parent, exp.Subquery):
+            node.replace(wrapper)
+        else:
+            node.replace(exp.Subquery(this=wrapper))
+    return tree
+
+
 #: the passes, in order (each takes and returns a tree; they mutate a copy)
 PASSES: list[Callable[[exp.Expression], exp.Expression]] = [
     exists_to_in,
+    distinct_intersect,
     distinct_in_subquery,
     trim_both,
     alias_scalar_subqueries,

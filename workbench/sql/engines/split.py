@@ -119,7 +119,7 @@ def aggregate_split(tree: exp.Expression) -> tuple[exp.Select, exp.Select] | Non
                 return repl.copy()
         return node
 
-    outer = exp.Select(expressions=[p.transform(swap) for p in sel.expressions])
+    outer = exp.Select(expressions=[_keep_name(p, p.transform(swap)) for p in sel.expressions])
     outer.set("from", exp.From(this=exp.to_table(STAGE)))
     if sel.args.get("having") is not None:
         outer.set("where", exp.Where(this=sel.args["having"].this.transform(swap)))
@@ -135,6 +135,14 @@ def aggregate_split(tree: exp.Expression) -> tuple[exp.Select, exp.Select] | Non
     if any(c.name not in allowed for c in outer.find_all(exp.Column)):
         return None  # a column that is neither a key nor aggregated: leave it to the refusal
     return stage, outer
+
+
+def _keep_name(original: exp.Expression, swapped: exp.Expression) -> exp.Expression:
+    """The remainder's column keeps the name the unsplit query gives it (``shop_id``, not ``_k0``)."""
+    if isinstance(original, exp.Alias) or swapped.alias_or_name == original.alias_or_name:
+        return swapped
+    name = original.name if isinstance(original, exp.Column) else original.sql(dialect="duckdb")
+    return exp.alias_(swapped, exp.to_identifier(name, quoted=True))
 
 
 def _is_group_aggregate(node: exp.Expression) -> bool:

@@ -108,6 +108,13 @@ def _csv_options(
     )
 
 
+def _header_names(uri: str, header: bytes) -> list[str]:
+    try:
+        return pacsv.read_csv(io.BytesIO(header)).column_names
+    except pa.ArrowInvalid as e:
+        raise _csv_error(uri, e) from e
+
+
 def _check_csv_head(uri: str, head: bytes) -> None:
     if b"\x00" in head[:4096]:
         raise DataError(f"{uri} looks binary, not CSV", "landing files must be UTF-8 CSV or Parquet")
@@ -194,17 +201,20 @@ def iter_landing(
         if not head:
             raise DataError(f"{uri} is empty (0 bytes)", "remove the file or re-export it with a header and rows")
         source: Any = f
+        read_options, convert_options = _csv_options(table, block_bytes, typed_floats)
+        # a range is read into one Arrow buffer (no copy into the reader); later ranges get the
+        # column names from the header instead of a copy of the range with the header prepended
         if byte_range is not None and byte_range[0] > 0:
             f.seek(0)
-            header = f.readline()
+            names = _header_names(uri, f.readline())
+            read_options.column_names = names
             f.seek(byte_range[0])
-            source = io.BytesIO(header + f.read(byte_range[1] - byte_range[0]))
+            source = pa.BufferReader(pa.py_buffer(f.read(byte_range[1] - byte_range[0])))
         else:
             _check_csv_head(uri, head)
             f.seek(0)
             if byte_range is not None and byte_range[1] < fs.size(path):
-                source = io.BytesIO(f.read(byte_range[1]))
-        read_options, convert_options = _csv_options(table, block_bytes, typed_floats)
+                source = pa.BufferReader(pa.py_buffer(f.read(byte_range[1])))
         try:
             reader = pacsv.open_csv(source, read_options=read_options, convert_options=convert_options)
             pending: list[pa.RecordBatch] = []

@@ -181,13 +181,7 @@ RANKED_SQL = "SELECT shop_id, RANK() OVER (ORDER BY SUM(amount) DESC) AS r FROM 
     "sql",
     [
         pytest.param(JOIN_SQL, id="join"),
-        pytest.param(
-            RANKED_SQL,
-            id="rank",
-            marks=pytest.mark.xfail(
-                strict=True, reason="dask split execution names the GROUP BY key column _k0 instead of shop_id"
-            ),
-        ),
+        pytest.param(RANKED_SQL, id="rank"),
     ],
 )
 def test_dask_engine_on_registered_tables_matches_or_refuses(byod: dict[str, Any], dask_client: Any, sql: str) -> None:

@@ -138,7 +138,12 @@ def test_not_covered_stays_on_sales_with_a_reason(sql: str, why: str) -> None:
 
 def test_smallest_covering_rollup_is_chosen() -> None:
     rollups = configured(get_settings())
-    sizes = {"daily_region_category_channel": 300, "monthly_store": 200, "monthly_product": 100}
+    sizes = {
+        "monthly_region_category_channel": 400,
+        "daily_region_category_channel": 300,
+        "monthly_store": 200,
+        "monthly_product": 100,
+    }
     tree = check_sql("SELECT year, SUM(revenue) FROM sales GROUP BY year").expression
     match = rewrite(tree, rollups, size=lambda r: sizes[r.name])
     assert isinstance(match, RollupMatch)

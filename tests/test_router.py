@@ -19,6 +19,8 @@ from workbench.errors import QueryRefused
 from workbench.session import Workbench
 
 ELIGIBLE = "SELECT region, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales WHERE year = 2024 GROUP BY region"
+#: the rollups small enough and covering region x year (which one wins depends on their sizes)
+REGION_ROLLUPS = {"rollup:monthly_store", "rollup:monthly_region_category_channel"}
 DISTINCT = "SELECT region, COUNT(DISTINCT customer_id) AS buyers FROM sales WHERE year = 2023 GROUP BY region"
 JOIN = (
     "SELECT p.category, p.brand, SUM(s.revenue) AS revenue FROM sales s JOIN products p "
@@ -43,7 +45,7 @@ def wb(small_lake: str, catalog_env: str) -> Iterator[Workbench]:
 def test_routes_reasons_and_answers(wb: Workbench, small_lake: str) -> None:
     con = lake_duckdb(small_lake)
     first = wb.sql(ELIGIBLE)
-    assert first.route == "rollup:monthly_store" and not first.cached
+    assert first.route in REGION_ROLLUPS and not first.cached
     assert "fresh" in first.reason and "covered by rollup" in first.reason
     assert same_rows(first.df, con.execute(ELIGIBLE).df())
 
@@ -74,7 +76,7 @@ def test_every_query_is_logged_with_its_route(wb: Workbench) -> None:
         wb.sql("DELETE FROM sales", user="admin")
     wb.router.flush()  # rows are written by a background thread, after the answer
     log = list(reversed(wb.router.catalog.query_log(limit=10)))
-    assert [e.route for e in log] == ["rollup:monthly_store", "cache", "duckdb", None]
+    assert [e.route for e in log][1:] == ["cache", "duckdb", None] and log[0].route in REGION_ROLLUPS
     assert [e.cache_hit for e in log] == [False, True, False, False]
     assert all(e.latency_ms is not None and e.user == "admin" for e in log)
     assert log[2].files_scanned and log[2].bytes_scanned and log[2].rows == 5

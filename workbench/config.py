@@ -48,11 +48,18 @@ class RollupSpec(BaseModel):
     dimensions: list[str]
     measures: list[str] = ["revenue", "profit", "cost", "quantity", "discount"]
     grain: Literal["day", "month"] = "day"
+    min_max: list[str] = Field(default_factory=list, description="measures whose MIN/MAX are kept too")
 
 
 def _default_rollups() -> list[RollupSpec]:
     return [
         RollupSpec(name="daily_region_category_channel", dimensions=["date", "region", "category", "channel"]),
+        # the monthly twin answers year/quarter/month questions from ~30x fewer rows than the daily one
+        RollupSpec(
+            name="monthly_region_category_channel",
+            dimensions=["year", "month", "region", "category", "channel"],
+            grain="month",
+        ),
         RollupSpec(name="monthly_store", dimensions=["year", "month", "region", "store_id"], grain="month"),
         RollupSpec(name="monthly_product", dimensions=["year", "month", "category", "product_id"], grain="month"),
     ]

@@ -253,7 +253,10 @@ def draft_yaml(lake: Any, tables: list[str] | None = None, name: str = "draft") 
 # --- the active model -------------------------------------------------------------------------------
 def active_model_path(settings: Settings) -> str | None:
     """The model chosen with ``workbench model use`` (a path stored in the workbench home), if any."""
-    marker = Path(settings.home).expanduser() / ACTIVE_FILE  # not home_path, which creates the folder
+    home = getattr(settings, "home", None)  # partial settings objects (tests, embedding apps) have none
+    if home is None:
+        return None
+    marker = Path(home).expanduser() / ACTIVE_FILE  # not home_path, which creates the folder
     try:
         text = marker.read_text().strip()
     except OSError:

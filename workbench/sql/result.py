@@ -51,6 +51,8 @@ class QueryResult:
             "cached": self.cached,
             "sql": self.sql,
         }
+        if self.details:  # estimated files/bytes/rows, cache age: why the route was taken
+            body["details"] = {k: _py(v) if not isinstance(v, (list, dict)) else v for k, v in self.details.items()}
         if self.truncated:
             body["truncated"] = True
         if self.explain is not None:

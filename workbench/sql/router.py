@@ -173,6 +173,10 @@ class Router:
                 memo_key, lambda: self.plan(guarded.expression, guarded.tables, versions, engine, policy, use_rollups)
             )
             result = self._execute(plan, sql, explain, start)
+            if plan.route.startswith("rollup:") and not explain:
+                names = self._memo.get_or(("names", sql), lambda: base_output_names(guarded.expression))
+                if names is not None and len(names) == len(result.df.columns):
+                    result.df.columns = names  # same names whichever route answered
             if key is not None and not result.truncated:
                 meta = {"engine": result.engine, "route": result.route, "reason": result.reason}
                 self.local.put(key, result.df, meta)
@@ -531,6 +535,9 @@ class Recorder:
 
     def ok(self, user: str, sql: str, question: str | None, result: QueryResult, policy_fp: str) -> None:
         from workbench.catalog.records import QueryLogEntry
+        from workbench.observability.metrics import observe_query
+
+        observe_query(result)  # Prometheus: latency by route, cache hit rate (counted once per result)
 
         entry = QueryLogEntry(
             user=user,
@@ -560,7 +567,9 @@ class Recorder:
         self, user: str, sql: str, question: str | None, plan: Plan | None, e: WorkbenchError, fp: str, start: float
     ) -> None:
         from workbench.catalog.records import QueryLogEntry
+        from workbench.observability.metrics import observe_query
 
+        observe_query(error=e, seconds=time.perf_counter() - start, route=plan.route if plan else None)
         outcome = "denied" if isinstance(e, AccessDenied) else "refused" if isinstance(e, QueryRefused) else "error"
         route = plan.route if plan else None
         entry = QueryLogEntry(
@@ -621,3 +630,40 @@ class Recorder:
             self._queue.put(None)
             self._thread.join(timeout=10)
         self._thread = None
+
+
+_names_lock = threading.Lock()
+_names_con: Any = None
+
+
+def base_output_names(tree: exp.Expression) -> list[str] | None:
+    """Column names the query has on the base tables, found by planning it over empty tables.
+
+    A rollup rewrite replaces ``COUNT(*)`` by ``SUM(rollup_rows)`` and so on; unaliased output
+    columns would then be named after the rewritten expression. Planning the original over
+    empty tables of the reference schema costs a millisecond and gives DuckDB's own names, so
+    a result looks the same whichever route answered. None when the query reads other tables.
+    """
+    global _names_con
+    import duckdb
+
+    from workbench.lake import schema as lake_schema
+
+    with _names_lock:
+        if _names_con is None:
+            con = duckdb.connect()
+            for name, sch in {
+                "sales": lake_schema.SALES,
+                "products": lake_schema.PRODUCTS,
+                "stores": lake_schema.STORES,
+                "customers": lake_schema.CUSTOMERS,
+            }.items():
+                con.register(f"{name}_empty", sch.empty_table())
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_empty")
+            _names_con = con
+        try:
+            cur = _names_con.cursor()
+            cur.execute(tree.sql(dialect="duckdb"))  # empty tables: no data is read
+            return [d[0] for d in cur.description]
+        except duckdb.Error:
+            return None

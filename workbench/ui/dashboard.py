@@ -221,6 +221,9 @@ class Dashboard:
         """Start an async refresh on the session's event loop (never blocks the page)."""
         import panel as pn
 
+        if pn.state.curdoc is None:  # no page to keep live (a script or test): refresh at once
+            self.refresh_sync()
+            return
         pn.state.execute(self.refresh)
 
     def _on_preset(self, event: Any) -> None:

@@ -17,7 +17,7 @@ def prepare_dask(with_sql: bool = False) -> None:
     """Configure Dask once per process; ``with_sql`` also imports dask-sql up front."""
     global _done
     if not hasattr(np, "NaN"):
-        np.NaN = np.nan  # type: ignore[attr-defined]
+        np.NaN = np.nan  # type: ignore[misc,attr-defined]
     if with_sql:
         import dask_sql  # noqa: F401  (must precede frame creation)
     if _done:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlglot import exp
 
@@ -115,32 +115,49 @@ def _condition(pred: exp.Expression, alias: str, single: bool, columns: list[str
     while isinstance(pred, exp.Paren):
         pred = pred.this
     if isinstance(pred, (exp.EQ, *_RANGE_OPS)):
-        kind = type(pred)
-        left, right = pred.left, pred.right
+        binary = cast(exp.Binary, pred)
+        kind: type[exp.Expression] = type(binary)
+        left, right = binary.left, binary.right
         col = _column(left, alias, single, columns)
         value = _literal(right)
         if col is None:
             col, value = _column(right, alias, single, columns), _literal(left)
-            kind = _FLIP.get(kind, kind)
+            kind = _FLIP.get(kind, kind)  # type: ignore[arg-type]
         if col is None or value is None:
             return None
         if kind is exp.EQ:
-            return Condition(col, lambda v, x=value: _eq(v, x), values=[value])
-        op = _RANGE_OPS[kind]
-        return Condition(col, lambda v, x=value, f=op: _cmp(f, v, x))
+            return Condition(col, _equals(value), values=[value])
+        return Condition(col, _compares(_RANGE_OPS[kind], value))  # type: ignore[index]
     if isinstance(pred, exp.In) and not pred.args.get("query"):
         col = _column(pred.this, alias, single, columns)
         values = [_literal(e) for e in pred.expressions]
         if col is None or any(v is None for v in values):
             return None
-        return Condition(col, lambda v, xs=values: any(_eq(v, x) for x in xs), values=values)
+        return Condition(col, _one_of(values), values=values)
     if isinstance(pred, exp.Between):
         col = _column(pred.this, alias, single, columns)
         low, high = _literal(pred.args["low"]), _literal(pred.args["high"])
         if col is None or low is None or high is None:
             return None
-        return Condition(col, lambda v, lo=low, hi=high: _cmp(operator.ge, v, lo) and _cmp(operator.le, v, hi))
+        return Condition(col, _between(low, high))
     return None
+
+
+# predicates over one partition value; small factories so each closes over its own constants
+def _equals(x: Any) -> Callable[[Any], bool]:
+    return lambda v: _eq(v, x)
+
+
+def _compares(op: Callable[[Any, Any], bool], x: Any) -> Callable[[Any], bool]:
+    return lambda v: _cmp(op, v, x)
+
+
+def _one_of(xs: list[Any]) -> Callable[[Any], bool]:
+    return lambda v: any(_eq(v, x) for x in xs)
+
+
+def _between(lo: Any, hi: Any) -> Callable[[Any], bool]:
+    return lambda v: _cmp(operator.ge, v, lo) and _cmp(operator.le, v, hi)
 
 
 def _coerce(value: Any, like: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import pandas as pd
 from sqlglot import exp
@@ -63,4 +63,5 @@ def with_row_limit(tree: exp.Expression, row_limit: int) -> exp.Expression:
             return tree
     if isinstance(tree, exp.Select) and limit is None:
         return tree.copy().limit(cap)
-    return exp.select("*").from_(tree.copy().subquery("_limited")).limit(cap)
+    query = cast(exp.Query, tree.copy())  # a SELECT or a set operation: both can be a subquery
+    return exp.select("*").from_(query.subquery("_limited")).limit(cap)

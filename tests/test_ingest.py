@@ -170,3 +170,22 @@ def test_cli_missing_landing_is_a_data_error(tmp_path: Path, as_json: bool) -> N
     assert res.exit_code == 3
     if as_json:
         assert json.loads(res.output)["error"]["type"] == "data_error"
+
+
+def test_issue_acceptance_200k_rows_via_cli(tmp_path: Path) -> None:
+    """Issue 2 as written: `generate --rows 200000`, `ingest`, count = distinct valid ids, re-ingest adds nothing."""
+    landing, lake_dir = tmp_path / "landing", tmp_path / "lake"
+    runner = CliRunner()
+    gen = runner.invoke(main, ["generate", "--rows", "200000", "--out", str(landing), "--seed", "11", "--json"])
+    assert gen.exit_code == 0, gen.output
+    first = runner.invoke(main, ["ingest", str(landing), "--lake", str(lake_dir), "--json"])
+    assert first.exit_code == 0, first.output
+    lake = Lake(str(lake_dir))
+    (want,) = expected_sales(landing).execute("select count(*) from expected").fetchone()
+    ((got, distinct),) = lake_sql(lake, "sales", "select count(*), count(distinct transaction_id) from sales")
+    assert got == distinct == want
+    version = lake.version("sales")
+    again = runner.invoke(main, ["ingest", str(landing), "--lake", str(lake_dir), "--json"])
+    assert again.exit_code == 0, again.output
+    assert lake.version("sales") == version
+    assert lake_sql(lake, "sales", "select count(*) from sales") == [(want,)]

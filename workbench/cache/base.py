@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+
+_log = logging.getLogger("workbench.cache")
 
 
 @dataclass
@@ -102,3 +105,29 @@ class ResultCache(abc.ABC):
         else:
             self.hits += 1
         return result
+
+    # --- shared by the backends: one entry format, one corrupt-entry policy, one size cap ----------
+    def _decode(self, key: str, blob: bytes, size: int) -> CachedResult | None:
+        """An entry's result; a corrupt entry is a miss and is dropped (whatever the backend)."""
+        from workbench.cache import serial
+
+        try:
+            df, meta, tables, created = serial.unpack(blob)
+        except Exception as e:
+            _log.warning("dropping unreadable cache entry %s: %s", key[:12], e)
+            self.invalidate(key)
+            return self._count(None)
+        return self._count(CachedResult(key, df, meta, tables, created, size))
+
+    def _encode(
+        self, df: pd.DataFrame, meta: Mapping[str, Any] | None, tables: Iterable[str], created: dt.datetime
+    ) -> tuple[bytes, list[str]] | None:
+        """The entry bytes and the lower-cased table names; None when over ``max_entry_bytes``."""
+        from workbench.cache import serial
+
+        names = sorted({t.lower() for t in tables})
+        blob = serial.pack(df, meta or {}, names, created)
+        if len(blob) > self.max_entry_bytes:
+            _log.info("result of %d bytes not cached (limit %d)", len(blob), self.max_entry_bytes)
+            return None
+        return blob, names

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.cache import serial
 from workbench.cache.base import CachedResult, CacheStats, ResultCache
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,7 @@ class DiskCache(ResultCache):
             return self._count(None)
         if row is None:
             return self._count(None)
-        try:
-            df, meta, tables, created = serial.unpack(row[0])
-        except Exception as e:  # a corrupt entry is a miss, and is dropped
-            log.warning("dropping unreadable cache entry %s: %s", key[:12], e)
-            self.invalidate(key)
-            return self._count(None)
-        return self._count(CachedResult(key, df, meta, tables, created, row[2]))
+        return self._decode(key, row[0], row[2])
 
     def set(
         self,
@@ -102,12 +95,11 @@ class DiskCache(ResultCache):
         tables: Iterable[str] = (),
         ttl_s: int | None = None,
     ) -> bool:
-        names = sorted({t.lower() for t in tables})
         now = time.time()
-        blob = serial.pack(df, meta or {}, names, dt.datetime.fromtimestamp(now, dt.UTC))
-        if len(blob) > self.max_entry_bytes:
-            log.info("result of %d bytes not cached (limit %d)", len(blob), self.max_entry_bytes)
+        encoded = self._encode(df, meta, tables, dt.datetime.fromtimestamp(now, dt.UTC))
+        if encoded is None:
             return False
+        blob, names = encoded
         ttl = self.ttl_s if ttl_s is None else ttl_s
         try:
             with self._db() as db:

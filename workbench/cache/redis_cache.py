@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 import pandas as pd
 import redis
 
-from workbench.cache import serial
 from workbench.cache.base import CachedResult, CacheStats, ResultCache
 
 log = logging.getLogger(__name__)
@@ -91,13 +90,8 @@ class RedisCache(ResultCache):
         blob = self._guard(lambda: self.client.get(self._entry(key)), None)
         if blob is None:
             return self._count(None)
-        try:
-            df, meta, tables, created = serial.unpack(bytes(blob))  # type: ignore[arg-type]
-        except Exception as e:
-            log.warning("dropping unreadable cache entry %s: %s", key[:12], e)
-            self.invalidate(key)
-            return self._count(None)
-        return self._count(CachedResult(key, df, meta, tables, created, len(blob)))  # type: ignore[arg-type]
+        data = bytes(blob)  # type: ignore[arg-type]
+        return self._decode(key, data, len(data))
 
     def set(
         self,
@@ -107,11 +101,10 @@ class RedisCache(ResultCache):
         tables: Iterable[str] = (),
         ttl_s: int | None = None,
     ) -> bool:
-        names = sorted({t.lower() for t in tables})
-        blob = serial.pack(df, meta or {}, names, dt.datetime.now(dt.UTC))
-        if len(blob) > self.max_entry_bytes:
-            log.info("result of %d bytes not cached (limit %d)", len(blob), self.max_entry_bytes)
+        encoded = self._encode(df, meta, tables, dt.datetime.now(dt.UTC))
+        if encoded is None:
             return False
+        blob, names = encoded
         ttl = max(1, int(self.ttl_s if ttl_s is None else ttl_s))
 
         def op() -> bool:

@@ -130,6 +130,30 @@ def test_disk_cache_on_an_unusable_path_degrades(tmp_path: Path, caplog: pytest.
     assert len([r for r in caplog.records if "unavailable" in r.message]) == 1
 
 
+def test_disk_cache_survives_its_file_being_deleted_and_serves_other_threads(tmp_path: Path) -> None:
+    """Connections are kept per thread; a deleted file is recreated rather than failing forever."""
+    import threading
+
+    cache = DiskCache(tmp_path / "cache.db", ttl_s=60)
+    try:
+        df = _frame(5)
+        assert cache.set("k", df, tables=["sales"])
+        (tmp_path / "cache.db").unlink()
+        for suffix in ("-wal", "-shm"):
+            (tmp_path / f"cache.db{suffix}").unlink(missing_ok=True)
+        assert cache.get("k") is None  # gone with the file, and not an error
+        assert cache.set("k", df, tables=["sales"])
+        seen: list[pd.DataFrame | None] = []
+        worker = threading.Thread(target=lambda: seen.append(getattr(cache.get("k"), "df", None)))
+        worker.start()
+        worker.join()
+        assert seen[0] is not None
+        pd.testing.assert_frame_equal(seen[0], df)
+        assert cache.stats().available and cache.stats().entries == 1
+    finally:
+        cache.close()
+
+
 @pytest.mark.redis
 def test_redis_outage_degrades_to_uncached_and_recovers(
     redis_server_factory: Callable[[], RedisServer], caplog: pytest.LogCaptureFixture

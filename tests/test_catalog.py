@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from deltalake import write_deltalake
 
-from workbench.catalog import Catalog, QueryLogEntry, ScanEstimate
+from workbench.catalog import AuditEntry, Catalog, QueryLogEntry, ScanEstimate
 from workbench.errors import NotFoundError, ServiceUnavailable
 from workbench.lake.storage import Lake
 
@@ -265,6 +265,17 @@ def test_query_log_round_trip_and_filters(catalog: Catalog) -> None:
     assert len(catalog.query_log(limit=1)) == 1
     assert catalog.query_log(since=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == []
     assert entries[0].ts.tzinfo is not None
+
+
+def test_record_writes_a_batch_of_log_and_audit_rows_in_order(catalog: Catalog) -> None:
+    """The router's writer thread sends what queued up in one call; nothing is lost or reordered."""
+    entries = [QueryLogEntry(user="ana", sql=f"select {i}", route="duckdb", rows=i) for i in range(5)]
+    audits = [AuditEntry(user="ana", outcome="ok", sql=f"select {i}", rows=i) for i in range(5)]
+    assert catalog.record(entries, audits) is True
+    logged = catalog.query_log(user="ana")
+    assert [e.rows for e in logged] == [4, 3, 2, 1, 0]
+    assert [e.normalized_sql for e in logged][-1] == "SELECT 0"
+    assert [e.rows for e in catalog.audit_entries(user="ana")] == [4, 3, 2, 1, 0]
 
 
 # --- audit ------------------------------------------------------------------------------

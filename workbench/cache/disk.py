@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
@@ -32,6 +34,11 @@ CREATE INDEX IF NOT EXISTS entry_tables_key ON entry_tables (key);
 """
 
 
+def _prepare(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer (persistent in the file)
+    db.executescript(_SCHEMA)
+
+
 class DiskCache(ResultCache):
     """Result cache in a SQLite file; expired entries are purged as new ones are written."""
 
@@ -43,10 +50,14 @@ class DiskCache(ResultCache):
         self.max_bytes = max_bytes
         self._warned = False
         self._ok = True
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._db() as db:
-                db.executescript(_SCHEMA)
+            with closing(sqlite3.connect(self.path, timeout=10)) as db:
+                _prepare(db)
         except (sqlite3.Error, OSError) as e:
             self._fail(e)
 
@@ -55,10 +66,59 @@ class DiskCache(ResultCache):
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        """One transaction on this thread's connection.
+
+        Connections are kept per thread (and per process, for forked workers): opening one per
+        call cost more than the lookup itself on a cache hit. A connection that saw an error
+        is dropped, so a deleted or replaced file is reopened on the next call.
+        """
+        db = self._connection()
+        try:
             with db:  # one transaction
                 yield db
+        except (sqlite3.Error, OSError):
+            self._forget(db)
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # a forked child: never touch (or close) the parent's connections
+            self._pid, self._local, self._open = os.getpid(), threading.local(), []
+        local = self._local
+        db: sqlite3.Connection | None = getattr(local, "db", None)
+        if db is None or not self.path.exists():
+            if db is not None:
+                self._forget(db)
+            db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            try:
+                _prepare(db)  # idempotent: recreates a cache file deleted under a running session
+            except sqlite3.Error:
+                db.close()
+                raise
+            local.db = db
+            with self._lock:
+                self._open.append(db)
+        return db
+
+    def _forget(self, db: sqlite3.Connection) -> None:
+        with self._lock:
+            if db in self._open:
+                self._open.remove(db)
+        if getattr(self._local, "db", None) is db:
+            self._local.db = None
+        try:
+            db.close()
+        except sqlite3.Error:
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            open_, self._open = self._open, []
+        for db in open_:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
 
     def _fail(self, e: Exception) -> None:
         self._ok = False

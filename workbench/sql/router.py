@@ -542,6 +542,7 @@ class Recorder:
         entry = QueryLogEntry(
             user=user,
             sql=sql,
+            normalized_sql=self.normalised(sql),
             question=question,
             route=result.route,
             engine=result.engine,
@@ -593,6 +594,16 @@ class Recorder:
         }
         self._put(entry, audit)
 
+    def normalised(self, sql: str) -> str | None:
+        """The log's normalised SQL, memoised per statement so the writer thread does not parse.
+
+        Parsing on the writer thread held the interpreter lock while the next query ran (a
+        repeated query, answered from the cache in about a millisecond, paid several).
+        """
+        from workbench.catalog.store import normalise_or_none
+
+        return self.router._memo.get_or(("normalised", sql), lambda: normalise_or_none(sql))
+
     def _put(self, entry: Any, audit: dict[str, Any]) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -602,21 +613,29 @@ class Recorder:
         self._queue.put(("row", {"entry": entry, "audit": audit}))
 
     def _run(self) -> None:
+        """Drain the queue in batches: whatever queued up while the last batch was written."""
         while True:
-            item = self._queue.get()
+            items = [self._queue.get()]
+            while len(items) < 500:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if item is None:
+                rows = [item[1] for item in items if item is not None]
+                if rows:
+                    self._write(rows)
+                if None in items:
                     return
-                self._write(item[1])
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
 
-    def _write(self, row: dict[str, Any]) -> None:
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        from workbench.catalog.records import AuditEntry
+
         try:
-            catalog = self.router.catalog
-            catalog.log_query(row["entry"])
-            audit = dict(row["audit"])
-            catalog.audit(audit.pop("user"), audit.pop("outcome"), **audit)
+            self.router.catalog.record([r["entry"] for r in rows], [AuditEntry(**r["audit"]) for r in rows])
         except Exception as e:  # the log never fails a query (the catalog spools; this is a last resort)
             log.warning("query log write failed: %s", e)
 

@@ -64,6 +64,7 @@ class DuckDBEngine(Engine):
         self._views: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self._pafs: Any = None
+        self._rendered: dict[int, tuple[exp.Expression, int, str]] = {}
 
     # --- views -----------------------------------------------------------------------------
     def _bind(self, scans: dict[str, TableScan]) -> None:
@@ -90,8 +91,8 @@ class DuckDBEngine(Engine):
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
         import duckdb
 
-        sql = with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")
         with self._lock:
+            sql = self._render(tree, limits.row_limit)
             timer = threading.Timer(limits.timeout_s, self.con.interrupt)
             try:
                 self._bind(scans)
@@ -106,6 +107,21 @@ class DuckDBEngine(Engine):
                 raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", _hint(e)) from e
             finally:
                 timer.cancel()
+
+    def _render(self, tree: exp.Expression, row_limit: int) -> str:
+        """DuckDB SQL for ``tree`` capped at ``row_limit``, remembered for the router's memoised trees.
+
+        Keyed by identity (the entry holds the tree, so the id cannot be reused while cached);
+        the router never mutates a tree after planning it.
+        """
+        hit = self._rendered.get(id(tree))
+        if hit is not None and hit[0] is tree and hit[1] == row_limit:
+            return hit[2]
+        sql = with_row_limit(tree, row_limit).sql(dialect="duckdb")
+        if len(self._rendered) >= 256:
+            self._rendered.pop(next(iter(self._rendered)))
+        self._rendered[id(tree)] = (tree, row_limit, sql)
+        return sql
 
     def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
         import duckdb

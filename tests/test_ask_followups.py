@@ -96,8 +96,8 @@ def test_out_of_model_questions_are_refused(assistant_lake: str, question: str) 
     with workbench.connect(assistant_lake) as wb:
         rec = Recorder(wb)
         answer = ask(wb, question)
-    assert not answer.ok and answer.sql is None and answer.error is not None
-    assert answer.answer.startswith(("I can't answer that", "I could not answer"))
+    assert answer.status == "refused" and answer.sql is None and answer.error is not None
+    assert answer.answer.startswith("I can't answer that")
     assert not any(word in sql.upper() for sql in rec.executed for word in ("DROP", "DELETE"))
 
 

@@ -96,7 +96,7 @@ def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path:
     assert report["total"] == 3 and report["correct"] == 1
     assert {m["id"] for m in report["misses"]} == {"wrong-ref", "refused"}
     assert all(m["reason"] for m in report["misses"])
-    assert "planning_error" in next(m["reason"] for m in report["misses"] if m["id"] == "refused")
+    assert "query_refused" in next(m["reason"] for m in report["misses"] if m["id"] == "refused")
     assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
     text = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--min-accuracy", "0.9"])
     assert text.exit_code == 1

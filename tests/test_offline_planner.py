@@ -148,14 +148,30 @@ def test_changes_are_refused(planner: OfflinePlanner, context: PlanContext, ques
 
 @pytest.mark.parametrize(
     "question",
-    ["What will the weather be tomorrow?", "forecast revenue for next year", "tell me a joke", "How are you today?"],
+    [
+        "What will the weather be tomorrow?",
+        "forecast revenue for next year",
+        "tell me a joke",
+        "average salary of store staff in 2023",
+        "how many employees work in the North?",
+        "inventory by category",
+    ],
 )
-def test_out_of_model_questions_are_refused_with_rephrasings(
+def test_out_of_model_questions_are_refused_with_examples(
     planner: OfflinePlanner, context: PlanContext, question: str
 ) -> None:
-    with pytest.raises(PlanningError) as e:
+    with pytest.raises(QueryRefused) as e:
         planner.plan(question, context)
+    assert "outside what the retail data can answer" in e.value.message
     assert "revenue by region" in e.value.hint
+
+
+def test_a_question_with_nothing_recognisable_fails_with_rephrasings(
+    planner: OfflinePlanner, context: PlanContext
+) -> None:
+    with pytest.raises(PlanningError) as e:
+        planner.plan("How are you today?", context)
+    assert not isinstance(e.value, QueryRefused) and "revenue by region" in e.value.hint
 
 
 def test_unknown_words_are_reported_not_guessed(planner: OfflinePlanner, context: PlanContext) -> None:

@@ -6,7 +6,8 @@ and synonyms, category values, and time expressions (:mod:`.dates`). Structure c
 few general cues ("by"/"per"/"which" before a dimension, "top N", superlatives, "share of",
 "growth", "vs"). It never guesses silently: a question with words it cannot place, or with no
 metric and no dimension, raises :class:`PlanningError` with rephrasings; a request to change
-data, or one outside the model (weather, forecasts), is refused.
+data, or one about what the data does not hold (weather, forecasts, staff, inventory), raises
+:class:`QueryRefused` (the answer's status is ``refused``, with examples of what it can answer).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ _MUTATION = re.compile(
 )
 _OUT_OF_SCOPE = re.compile(
     r"\b(weather|forecast|forecasts|predict|prediction|predictions|projection|tomorrow|next (?:year|month|quarter|week)"
-    r"|stock price|password|passwords|email addresses|joke)\b"
+    r"|stock price|stock prices|share price|password|passwords|email addresses|joke|jokes"
+    r"|employees?|salary|salaries|wages?|staff|headcount|inventory|stock levels?|suppliers?)\b"
 )
 _YOY = re.compile(
     r"\b(?:year over year|year on year|yoy|y o y|annual growth|(?:vs|versus|against|compared to|compared with|over)"
@@ -291,8 +293,8 @@ def _refuse(text: str, question: str) -> None:
             "ask a question about the data, e.g. 'revenue by region in 2024'; changes go through ingest",
         )
     o = _OUT_OF_SCOPE.search(text)
-    if o:
-        raise PlanningError(
+    if o:  # a refusal, not a parse failure: rephrasing will not help, the data does not hold it
+        raise QueryRefused(
             f"'{o.group(0)}' is outside what the retail data can answer",
             "I can answer questions about past sales, e.g. 'revenue by region last year', "
             "'top 5 products by profit in 2024', 'monthly revenue trend for 2023'",

@@ -130,7 +130,12 @@ def ensure_fresh_rollups(lake: Any) -> None:
     from workbench.sql.rollups import build, configured, rollup_state
 
     sales = lake.version("sales")
-    stale = [r for r in configured(lake.settings) if (rollup_state(lake, r) or {}).get("base_version") != sales]
+    stale = [
+        r
+        for r in configured(lake.settings)
+        if (state := rollup_state(lake, r) or {}).get("base_version") != sales
+        or state.get("definition") != r.definition()
+    ]
     if stale:
         print(f"building rollups {[r.name for r in stale]}", flush=True)
         build(lake, lake.settings, rollups=stale)

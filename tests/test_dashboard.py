@@ -69,6 +69,22 @@ def test_queries_are_rollup_friendly() -> None:
         assert "year = 2024" in q.sql or q.name == "previous"  # the pruner sees the year
 
 
+@pytest.mark.parametrize("columns", [(), ("region",), ("category",), ("channel",), ("region", "category", "channel")])
+def test_every_dashboard_query_is_covered_by_a_default_rollup(columns: tuple[str, ...]) -> None:
+    """Whatever the filters, a refresh over whole months never scans sales (the < 1 s target)."""
+    from workbench.config import Settings
+    from workbench.sql.guard import check_sql
+    from workbench.sql.rollup_rewrite import RollupMatch, rewrite
+    from workbench.sql.rollups import configured
+
+    values = {"region": ("North", "West"), "category": ("Books",), "channel": ("Online",)}
+    f = Filters(start=dt.date(2023, 4, 1), end=dt.date(2024, 3, 31), **{c: values[c] for c in columns})
+    rollups = configured(Settings())
+    for q in dashboard_queries(f):
+        match = rewrite(check_sql(q.sql).expression, rollups, size=lambda r: 1)
+        assert isinstance(match, RollupMatch), f"{q.name} not covered: {match}"
+
+
 def test_previous_period_has_equal_length() -> None:
     f = Filters(start=dt.date(2024, 3, 1), end=dt.date(2024, 3, 31))
     prev = f.previous()

@@ -60,8 +60,26 @@ def _default_rollups() -> list[RollupSpec]:
             dimensions=["year", "month", "region", "category", "channel"],
             grain="month",
         ),
-        RollupSpec(name="monthly_store", dimensions=["year", "month", "region", "store_id"], grain="month"),
-        RollupSpec(name="monthly_product", dimensions=["year", "month", "category", "product_id"], grain="month"),
+        # by store and by product with every dashboard filter column (region, category, channel),
+        # so the dashboard's top-N lists stay on rollups whatever the filters: at 100M rows about
+        # 100k and 1.1M rows (region is the store's, category the product's: no extra rows there)
+        RollupSpec(
+            name="monthly_store",
+            dimensions=["year", "month", "region", "category", "channel", "store_id"],
+            grain="month",
+        ),
+        RollupSpec(
+            name="monthly_product",
+            dimensions=["year", "month", "region", "category", "channel", "product_id"],
+            grain="month",
+        ),
+        # product x store x month: any product attribute by any store attribute (a join to both
+        # dimension tables) re-aggregates from ~6.7M rows instead of ~99M at 100M rows
+        RollupSpec(
+            name="monthly_product_store",
+            dimensions=["year", "month", "region", "category", "product_id", "store_id"],
+            grain="month",
+        ),
     ]
 
 

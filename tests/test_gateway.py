@@ -89,11 +89,10 @@ def test_gateway_wrong_password_is_service_unavailable(
     close_client()
 
 
-@pytest.mark.slow  # ~15-60 s: generates landing files, ingests, and runs dask-sql on gateway workers
 def test_ingest_and_dask_sql_through_the_lake_on_gateway(
     gateway_env: GatewayServer, landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ingest the landing files with the gateway client active, then query with engine="dask".
+    """Ingest the landing files on the gateway cluster's workers, then query with engine="dask".
 
     The dask-sql answer must equal the DuckDB answer on the same lake version.
     """
@@ -105,7 +104,9 @@ def test_ingest_and_dask_sql_through_the_lake_on_gateway(
     monkeypatch.setenv("WORKBENCH_LAKE", str(tmp_path / "lake"))
     reset_settings()
     client = get_client()
-    ingest(str(landing_dir), Lake(str(tmp_path / "lake"), settings=Settings(lake=str(tmp_path / "lake"))))
+    report = ingest(str(landing_dir), Lake(str(tmp_path / "lake"), settings=Settings(lake=str(tmp_path / "lake"))))
+    assert report.ran_on == client.scheduler_info()["address"], "the ingest tasks ran on the gateway's workers"
+    assert report.rows_written > 0
 
     wb = workbench.connect(str(tmp_path / "lake"))
     sql = (

@@ -189,3 +189,60 @@ def test_issue_acceptance_200k_rows_via_cli(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert lake.version("sales") == version
     assert lake_sql(lake, "sales", "select count(*) from sales") == [(want,)]
+
+
+def _same_sales(a: Lake, b: Lake) -> None:
+    sql = "select count(*), count(distinct transaction_id), round(sum(revenue), 4), round(sum(profit), 4) from sales"
+    assert lake_sql(a, "sales", sql) == lake_sql(b, "sales", sql)
+    parts = "select year, month, region, count(*) from sales group by all order by all"
+    assert lake_sql(a, "sales", parts) == lake_sql(b, "sales", parts)
+
+
+def test_ingest_runs_on_a_configured_scheduler(small_lake: str, landing_dir: Path, tmp_path: Path) -> None:
+    """WORKBENCH_SCHEDULER set: the tasks run on that cluster's worker processes, same lake as on threads."""
+    from distributed import LocalCluster
+
+    from workbench.cluster import close_client
+    from workbench.config import Settings
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster:
+        settings = Settings(
+            home=str(tmp_path / "home"),
+            pii_key="test-only-key",
+            lake=str(tmp_path / "lake"),
+            scheduler=cluster.scheduler_address,
+        )
+        try:
+            report = ingest(landing_dir, Lake(str(tmp_path / "lake"), settings=settings))
+        finally:
+            close_client()
+    assert report.ran_on == cluster.scheduler_address
+    _same_sales(Lake(str(tmp_path / "lake")), Lake(small_lake))
+    assert report.rows_written == sum(t.rows_written for t in report.tables.values()) > 0
+
+
+def test_ingest_falls_back_to_threads_when_the_scheduler_is_down(
+    small_lake: str, landing_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from workbench.cluster import close_client
+    from workbench.config import Settings
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(
+        home=str(tmp_path / "home"),
+        pii_key="test-only-key",
+        lake=str(tmp_path / "lake"),
+        scheduler=f"tcp://127.0.0.1:{port}",
+    )
+    try:
+        with caplog.at_level("WARNING", logger="workbench.lake.ingest"):
+            report = ingest(landing_dir, Lake(str(tmp_path / "lake"), settings=settings))
+    finally:
+        close_client()
+    assert report.ran_on == "threads"
+    assert "ingest runs on local threads" in caplog.text and "unavailable" in caplog.text
+    _same_sales(Lake(str(tmp_path / "lake")), Lake(small_lake))

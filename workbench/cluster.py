@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ from workbench.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from distributed import Client
+
+log = logging.getLogger(__name__)
+#: seconds a batch job waits for the first worker of a configured cluster before running locally
+WORKERS_TIMEOUT_S = 120
 
 #: seconds to wait for a scheduler or gateway before declaring it unreachable
 CONNECT_TIMEOUT_S = 20
@@ -93,6 +98,43 @@ def get_client(settings: Settings | None = None) -> Client:
             _current = _start_local(s, target)
         _install_worker_setup(_current.client)
         return _current.client
+
+
+def client_for_paths(settings: Settings, paths: list[str], purpose: str) -> Client | None:
+    """The configured cluster's client when every worker can read ``paths``, else None.
+
+    For batch jobs that work on files of this machine (ingest staging, a local lake). Only an
+    explicitly configured cluster (``WORKBENCH_SCHEDULER`` / ``WORKBENCH_GATEWAY_URL``) is used:
+    starting a LocalCluster for a batch job costs more than the threads it would replace. The
+    check runs on the workers themselves (a gateway or scheduler on this host, or a shared file
+    system, passes). Otherwise, or when the cluster cannot be reached, the caller runs on local
+    threads and the log says why: a batch job never fails for want of a cluster.
+    """
+    if cluster_kind(settings) == "local":
+        return None
+    try:
+        client = get_client(settings)
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)  # a new gateway cluster is still scaling
+        seen = client.run(_all_dirs, list(paths))
+    except Exception as e:  # unreachable scheduler or gateway: run locally rather than not at all
+        log.warning("%s runs on local threads: the configured Dask cluster is unavailable (%s)", purpose, e)
+        return None
+    blind = [w for w, ok in seen.items() if not ok]
+    if not seen or blind:
+        log.warning(
+            "%s runs on local threads: %d of %d Dask workers cannot see %s "
+            "(workers on other machines need a shared file system or an s3:// lake)",
+            purpose,
+            len(blind),
+            len(seen),
+            ", ".join(paths),
+        )
+        return None
+    return client
+
+
+def _all_dirs(paths: list[str]) -> bool:
+    return all(os.path.isdir(p) for p in paths)
 
 
 def close_client() -> None:

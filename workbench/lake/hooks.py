@@ -42,8 +42,13 @@ def _refresh_rollups(lake: Lake, report: QualityReport, settings: Settings, summ
     if sales is None or not sales.rows_written or sales.version is None:
         return []
     months = {(int(p["year"]), int(p["month"])) for p in sales.touched_partitions if "year" in p and "month" in p}
+    client = None
+    if report.ran_on != "threads":  # the ingest ran on a cluster: so does its rollup refresh
+        from workbench.cluster import client_for_paths
+
+        client = client_for_paths(settings, lake.local_paths(), "rollup refresh")
     try:
-        builds = build(lake, settings, months, previous_version=sales.version - 1)
+        builds = build(lake, settings, months, previous_version=sales.version - 1, client=client)
     except Exception as e:  # committed data stays; the router falls back to sales until a rebuild
         log.warning("rollup refresh failed after ingest: %s", e)
         summary["errors"].append(f"rollups: {type(e).__name__}: {e}")

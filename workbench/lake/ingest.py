@@ -29,6 +29,12 @@ mixed-case strings); a malformed *file* (empty, unreadable, ragged, duplicated h
 missing column, wrong column type, > 5% unparseable values in a column) raises DataError
 naming the file and column, and nothing of the batch is committed.
 
+Where the tasks run: on this process's threads, or, when a cluster is configured
+(``WORKBENCH_SCHEDULER`` / ``WORKBENCH_GATEWAY_URL``) and every worker can see the staging
+folder, on that cluster (see :func:`workbench.cluster.client_for_paths`; the report's
+``ran_on`` says which; the rollup refresh after it follows).
+The PII key then travels to the workers with the tasks, over the cluster's own (TLS) comms.
+
 The returned :class:`QualityReport` lists, per table, the partitions that got rows: the hook
 for catalog statistics and rollup refresh. Its ``phases`` say where the time went.
 """
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import math
 import os
 import shutil
@@ -69,6 +76,8 @@ from workbench.lake.delta import (
 from workbench.lake.hooks import after_ingest
 from workbench.lake.quality import QualityReport
 from workbench.lake.storage import Lake, filesystem_for
+
+log = logging.getLogger(__name__)
 
 #: ids per dedupe bucket (a bucket's ids are held in memory by one task). Small enough that a
 #: 1M-row ingest already has several buckets: peak memory is then the same at 1M and 10M rows
@@ -444,6 +453,11 @@ def ingest(
         tq.files = [f["uri"] for f in by_table[name]]
 
     staging = Path(tempfile.mkdtemp(prefix="ingest-", dir=settings.home_path))
+    from workbench.cluster import client_for_paths
+
+    client = client_for_paths(settings, [str(staging), *lake.local_paths()], "ingest")
+    if client is not None:
+        report.ran_on = str(client.scheduler_info().get("address") or client.scheduler)
     memory = _returning_memory_pool()
     memory.__enter__()
     try:
@@ -481,7 +495,7 @@ def ingest(
                     dask.delayed(_spill_existing)(lake, g, n_buckets, staging, i) for i, g in enumerate(groups) if g
                 ]
                 tallies: dict[str, MalformedTally] = {}
-                for result in _run(tasks, workers, "ingest: clean", progress):
+                for result in _run(tasks, workers, "ingest: clean", progress, client):
                     if result is not None:
                         uri, rows, drops, file_months, tally = result
                         tq.rows_read += rows
@@ -492,11 +506,11 @@ def ingest(
                     tally.check(uri)
             with report.phase("dedupe"):
                 btasks = [dask.delayed(_dedupe_bucket)(b, staging) for b in range(n_buckets)]
-                for drops in _run(btasks, workers, "ingest: dedupe", progress):
+                for drops in _run(btasks, workers, "ingest: dedupe", progress, client):
                     tq.drop(drops)
             with report.phase("write"):
                 wtasks = [dask.delayed(_write_month)(lake, m, staging, batch_id) for m in sorted(months)]
-                for actions in _run(wtasks, workers, "ingest: write", progress):
+                for actions in _run(wtasks, workers, "ingest: write", progress, client):
                     sales_actions.extend(actions)
         pending["sales"] = (sales_actions, sales_files)
 
@@ -556,8 +570,12 @@ def _returning_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-def _run(tasks: list[Any], workers: int, desc: str, progress: bool) -> list[Any]:
-    """Compute Dask delayed tasks on ``workers`` threads (at most ``workers`` in memory at once)."""
+def _run(tasks: list[Any], workers: int, desc: str, progress: bool, client: Any = None) -> list[Any]:
+    """Compute Dask delayed tasks, in submission order.
+
+    On ``client`` (a configured scheduler or dask-gateway cluster) the scheduler places them;
+    otherwise on ``workers`` threads of this process (at most ``workers`` in memory at once).
+    """
     import dask
     from dask.callbacks import Callback
     from tqdm import tqdm
@@ -565,6 +583,13 @@ def _run(tasks: list[Any], workers: int, desc: str, progress: bool) -> list[Any]
     if not tasks:
         return []
     with tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress) as bar:
+        if client is not None:
+            from distributed import as_completed
+
+            futures = client.compute(tasks)
+            for _ in as_completed(futures):
+                bar.update(1)
+            return list(client.gather(futures))
 
         class _Progress(Callback):  # type: ignore[misc]
             def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:

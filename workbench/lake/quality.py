@@ -69,6 +69,8 @@ class QualityReport:
     report_uri: str | None = None
     #: where the time went: phase -> {"wall_s", "cpu_s"} (CPU of the whole process, all threads)
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: where the tasks ran: "threads" (this process) or the scheduler address of a Dask cluster
+    ran_on: str = "threads"
 
     def table(self, name: str) -> TableQuality:
         return self.tables.setdefault(name, TableQuality())

@@ -105,6 +105,16 @@ class Lake:
     def is_s3(self) -> bool:
         return self.url.startswith("s3://")
 
+    def local_paths(self) -> list[str]:
+        """Folders of this machine that lake tasks read (none for an ``s3://`` lake).
+
+        A Dask worker that can see them can run ingest and rollup tasks
+        (``workbench.cluster.client_for_paths``).
+        """
+        if self.is_s3:
+            return []
+        return [self.url] if Path(self.url).is_dir() else []
+
     @property
     def storage_options(self) -> dict[str, str]:
         """Options for deltalake (empty for local folders)."""

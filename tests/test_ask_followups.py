@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 import workbench
-from tests.test_graph_llm import Recorder, expected
+from tests.fixtures.common import Recorder
+from tests.test_graph_llm import expected
 from workbench.assistant import ask
 from workbench.cli import main
 

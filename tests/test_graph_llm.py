@@ -17,6 +17,7 @@ import pytest
 from deltalake import DeltaTable
 
 import workbench
+from tests.fixtures.common import Recorder
 from tests.fixtures.llm_server import Reply, ScriptedLLM
 from workbench.assistant import ask
 
@@ -30,20 +31,6 @@ def expected(lake: str, sql: str) -> list[tuple[Any, ...]]:
     files = DeltaTable(f"{lake}/sales").file_uris()
     con.execute(f"CREATE VIEW sales AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true)")
     return con.execute(sql).fetchall()
-
-
-class Recorder:
-    """Observes every SQL statement the workbench is asked to run (nothing is replaced)."""
-
-    def __init__(self, wb: Any) -> None:
-        self.executed: list[str] = []
-        original = wb.sql
-
-        def sql(text: str, *args: Any, **kwargs: Any) -> Any:
-            self.executed.append(text)
-            return original(text, *args, **kwargs)
-
-        wb.sql = sql
 
 
 @pytest.fixture

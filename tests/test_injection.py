@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 import workbench
+from tests.fixtures.common import Recorder
 from tests.fixtures.llm_server import ScriptedLLM
 from workbench.assistant import ask
 from workbench.lake.storage import Lake
@@ -99,20 +100,6 @@ def _fingerprint(paths: list[Path]) -> dict[str, str]:
         for f in files:
             out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
-
-
-class Recorder:
-    """Observes the SQL the assistant asks the workbench to run (the real call still happens)."""
-
-    def __init__(self, wb: Any) -> None:
-        self.executed: list[str] = []
-        original = wb.sql
-
-        def sql(text: str, *args: Any, **kwargs: Any) -> Any:
-            self.executed.append(text)
-            return original(text, *args, **kwargs)
-
-        wb.sql = sql
 
 
 def _connect(lake: str, home: Path, **overrides: Any) -> tuple[Any, Recorder]:

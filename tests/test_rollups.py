@@ -94,3 +94,30 @@ def test_cli_lists_fresh_rollups(small_lake: str) -> None:
     rows = json.loads(out.stdout)
     assert {r["name"] for r in rows} == {r.name for r in configured(get_settings())}
     assert all(r["fresh"] for r in rows)
+    assert all(r["stale_reason"] is None for r in rows)
+
+
+def test_cli_says_why_a_rollup_is_stale(small_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed definition or a missing rollup is named, with the command that fixes it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    config = tmp_path / "workbench.yaml"
+    config.write_text(
+        "rollups:\n"
+        "  - {name: monthly_store, dimensions: [year, month, store_id], grain: month}\n"
+        "  - {name: brand_new, dimensions: [year, month, channel], grain: month}\n"
+    )
+    monkeypatch.setenv("WORKBENCH_CONFIG", str(config))
+    from workbench.config import reset_settings
+
+    reset_settings()
+    out = CliRunner().invoke(main, ["--lake", small_lake, "rollups", "list", "--json"])
+    assert out.exit_code == 0, out.output
+    reasons = {r["name"]: r["stale_reason"] for r in json.loads(out.stdout)}
+    assert reasons == {"monthly_store": "definition changed", "brand_new": "not built"}
+    text = CliRunner().invoke(main, ["--lake", small_lake, "rollups", "list"]).output
+    assert "STALE: definition changed" in text and "workbench rollups build" in text

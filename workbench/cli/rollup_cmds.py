@@ -34,7 +34,14 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
     for r in configured(lake.settings):
         state = rollup_state(lake, r) or {}
         base = state.get("base_version")
-        fresh = base is not None and base == sales and state.get("definition") == r.definition()
+        if not state:
+            why = "not built"
+        elif state.get("definition") != r.definition():
+            why = "definition changed"
+        elif base != sales:
+            why = f"built from sales@v{base}, sales is at v{sales}"
+        else:
+            why = ""
         rows.append(
             {
                 "name": r.name,
@@ -42,17 +49,18 @@ def list_cmd(ctx: click.Context, as_json: bool) -> None:
                 "dimensions": list(r.dimensions),
                 "built_from": base,
                 "sales_version": sales,
-                "fresh": fresh,
+                "fresh": not why,
+                "stale_reason": why or None,
             }
         )
     if as_json:
         click.echo(to_json(rows))
         return
     for row in rows:
-        status = "fresh" if row["fresh"] else "STALE" if row["built_from"] is not None else "not built"
-        click.echo(
-            f"{row['name']:<32} {status:<9} built from sales@v{row['built_from']}  {', '.join(row['dimensions'])}"
-        )
+        status = f"fresh (sales@v{row['built_from']})" if row["fresh"] else f"STALE: {row['stale_reason']}"
+        click.echo(f"{row['name']:<32} {status:<44} {', '.join(row['dimensions'])}")
+    if any(not row["fresh"] for row in rows):
+        click.echo("stale rollups are not used (queries read sales instead): run `workbench rollups build`")
 
 
 @rollups_group.command("build")

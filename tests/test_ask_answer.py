@@ -144,3 +144,20 @@ def test_failed_llm_batch_keeps_template_text(scripted_llm: ScriptedLLM) -> None
     scripted_llm.queue("not json at all")
     asyncio.run(_rephrase_batches(records, get_settings()))
     assert records[0]["text"] == "fact 0"
+
+
+def test_comparison_narrative_states_the_change_first() -> None:
+    df = pd.DataFrame(
+        {
+            "region": ["North", "South", "West"],
+            "revenue_current": [120.0, 90.0, 200.0],
+            "revenue_previous": [100.0, 100.0, 160.0],
+        }
+    )
+    df["revenue_growth_pct"] = (df.revenue_current - df.revenue_previous) / df.revenue_previous * 100
+    text = describe_result(df, {}, "Q3 2024 vs Q2 2024")
+    total = (410 - 360) / 360 * 100
+    assert text.startswith(f"Revenue (Q3 2024 vs Q2 2024): 410 against 360 ({total:+.1f}%)")
+    assert "fastest growth West (+25.0%)" in text and "slowest South (-10.0%)" in text
+    single = describe_result(df.iloc[[0]].drop(columns="region"), {}, "2024 vs 2023")
+    assert single == "Revenue (2024 vs 2023): 120 against 100 (+20.0%)."

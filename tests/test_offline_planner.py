@@ -174,6 +174,33 @@ def test_a_question_with_nothing_recognisable_fails_with_rephrasings(
     assert not isinstance(e.value, QueryRefused) and "revenue by region" in e.value.hint
 
 
+@pytest.mark.parametrize(
+    "question, year, quarter",
+    [
+        ("revenue by region quarter over quarter in Q3 2024", 2024, 3),
+        ("How did profit change in Q1 2024 compared to the previous quarter?", 2024, 1),
+        ("Q2 2023 vs Q1 2023 revenue", 2023, 2),
+        ("qoq revenue growth for Electronics in Q4 2022", 2022, 4),
+    ],
+)
+def test_quarter_over_quarter(
+    planner: OfflinePlanner, context: PlanContext, question: str, year: int, quarter: int
+) -> None:
+    plan = planner.plan(question, context)
+    assert plan.query is not None and plan.query.comparison is not None
+    assert plan.query.comparison.kind == "qoq"
+    tr = plan.query.time_range
+    assert tr is not None and (tr.year, tr.quarter) == (year, quarter)
+
+
+def test_quarter_over_quarter_needs_adjacent_quarters(planner: OfflinePlanner, context: PlanContext) -> None:
+    with pytest.raises(PlanningError) as e:
+        planner.plan("revenue growth Q3 2024 vs Q1 2024", context)
+    assert "quarter" in e.value.message
+    with pytest.raises(PlanningError):
+        planner.plan("revenue in 2024 quarter over quarter", context)
+
+
 def test_unknown_words_are_reported_not_guessed(planner: OfflinePlanner, context: PlanContext) -> None:
     with pytest.raises(PlanningError) as e:
         planner.plan("revenue by categroy", context)

@@ -227,6 +227,32 @@ def test_month_over_month_across_a_year_boundary(con: Any, model: SemanticModel,
     assert got["revenue_previous"][0] == pytest.approx(dec)
 
 
+@pytest.mark.parametrize("year, quarter, prev", [(2024, 3, (2024, 2)), (2024, 1, (2023, 4))])
+def test_quarter_over_quarter(
+    con: Any, model: SemanticModel, data: dict[str, pd.DataFrame], year: int, quarter: int, prev: tuple[int, int]
+) -> None:
+    s = data["sales"]
+    q = Q(
+        metrics=["revenue"],
+        dimensions=["region"],
+        comparison=Comparison(kind="qoq"),
+        time_range=TimeRange(year=year, quarter=quarter),
+    )
+    assert q.describe_period() == f"Q{quarter} {year} vs Q{prev[1]} {prev[0]}"
+    got = run(con, q, model).set_index("region")
+
+    def total(y: int, qq: int) -> pd.Series:
+        rows = s[(s.year == y) & ((s.month - 1) // 3 + 1 == qq)]
+        return rows.groupby("region").revenue.sum()
+
+    cur, base = total(year, quarter), total(*prev)
+    for region in cur.index:
+        assert got.loc[region, "revenue_current"] == pytest.approx(cur[region])
+        assert got.loc[region, "revenue_previous"] == pytest.approx(base[region])
+        want = (cur[region] - base[region]) / base[region] * 100
+        assert got.loc[region, "revenue_growth_pct"] == pytest.approx(want)
+
+
 def test_entity_counts_use_the_entity_table_unless_sales_restrict_them(
     con: Any, model: SemanticModel, data: dict[str, pd.DataFrame]
 ) -> None:

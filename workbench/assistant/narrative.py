@@ -89,6 +89,9 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = ""
         return f"{len(df)} row(s){scope}: " + "; ".join(
             _label(r, list(df.columns)) for _, r in df.head(TOP_N).iterrows()
         )
+    compared = _comparison(df, measures, dims, formats, scope)
+    if compared:
+        return compared
     y = measures[0]
     kind = formats.get(y, "number")
     name = y.replace("_", " ")
@@ -129,4 +132,34 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = ""
         text += f"; total {fmt(values.sum(), kind)}"
     if len(df) > 10:
         text += f"; median {fmt(values.median(), kind)}"
+    return text + "."
+
+
+def _comparison(df: pd.DataFrame, measures: list[str], dims: list[str], formats: dict[str, str], scope: str) -> str:
+    """Words for a period comparison (``<m>_current``, ``<m>_previous``, ``<m>_growth_pct``).
+
+    Says the change first, because that is what was asked: the total then and now, and for a
+    breakdown which members grew fastest and slowest. Empty when ``df`` is not a comparison.
+    """
+    growth = next((c for c in measures if c.endswith("_growth_pct")), None)
+    if growth is None:
+        return ""
+    base = growth.removesuffix("_growth_pct")
+    cur, prev = f"{base}_current", f"{base}_previous"
+    if cur not in df.columns or prev not in df.columns:
+        return ""
+    kind = formats.get(cur, formats.get(base, "number"))
+    name = base.replace("_", " ").capitalize()
+    now, before = pd.to_numeric(df[cur], errors="coerce"), pd.to_numeric(df[prev], errors="coerce")
+    total_now, total_before = now.sum(), before.sum()
+    change = f" ({(total_now - total_before) / abs(total_before) * 100:+.1f}%)" if total_before else ""
+    text = f"{name}{scope}: {fmt(total_now, kind)} against {fmt(total_before, kind)}{change}"
+    if dims and len(df) > 1:
+        rates = pd.to_numeric(df[growth], errors="coerce")
+        ranked = df.assign(_g=rates).dropna(subset=["_g"]).sort_values("_g", ascending=False)
+        if len(ranked) > 1:
+            hi, lo = ranked.iloc[0], ranked.iloc[-1]
+            text += (
+                f"; fastest growth {_label(hi, dims)} ({hi['_g']:+.1f}%), slowest {_label(lo, dims)} ({lo['_g']:+.1f}%)"
+            )
     return text + "."

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from workbench.errors import PlanningError, unknown_name
 from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
-from workbench.semantic.query import Comparison, Filter, SemanticQuery, TimeRange, Value
+from workbench.semantic.query import Comparison, Filter, SemanticQuery, TimeRange, Value, previous_quarter
 
 DIALECT = "duckdb"
 
@@ -304,6 +304,10 @@ class _Compiler:
             cur = exp.EQ(this=year_ref, expression=_num(tr.year))
             base = exp.EQ(this=year_ref.copy(), expression=_num(tr.year - 1))
             return where, cur, base
+        if comparison.kind == "qoq":
+            return self._quarter_over_quarter(
+                tr, year_ref, self._dim_ref(mdim), self._physical(ydim), self._physical(mdim)
+            )
         # month over month
         if not tr.month:
             raise PlanningError("month over month needs a month", "name a month, e.g. 'in March 2024'")
@@ -328,6 +332,39 @@ class _Compiler:
             exp.EQ(this=year_ref.copy(), expression=_num(py)),
             exp.EQ(this=month_ref.copy(), expression=_num(pm)),
         )
+        return where, cur, base
+
+    @staticmethod
+    def _quarter_over_quarter(
+        tr: TimeRange,
+        year_ref: exp.Expression,
+        month_ref: exp.Expression,
+        y_phys: exp.Expression,
+        m_phys: exp.Expression,
+    ) -> tuple[list[exp.Expression], exp.Expression, exp.Expression]:
+        """Where (both quarters, for pruning), and the current / base quarter conditions."""
+        if not tr.quarter or tr.year is None:
+            raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
+        py, pq = previous_quarter(tr.year, tr.quarter)
+
+        def months(q: int) -> tuple[exp.Expression, exp.Expression]:
+            return _num(3 * (q - 1) + 1), _num(3 * q)
+
+        def quarter(y: int, q: int, yr: exp.Expression, mr: exp.Expression) -> exp.Expression:
+            lo, hi = months(q)
+            return exp.and_(exp.EQ(this=yr, expression=_num(y)), exp.Between(this=mr, low=lo, high=hi))
+
+        where: list[exp.Expression] = [
+            exp.In(this=y_phys, expressions=[_num(py), _num(tr.year)] if py != tr.year else [_num(tr.year)]),
+            exp.paren(
+                exp.or_(
+                    quarter(tr.year, tr.quarter, y_phys.copy(), m_phys.copy()),
+                    quarter(py, pq, y_phys.copy(), m_phys.copy()),
+                )
+            ),
+        ]
+        cur = quarter(tr.year, tr.quarter, year_ref, month_ref)
+        base = quarter(py, pq, year_ref.copy(), month_ref.copy())
         return where, cur, base
 
     # --- assembly ----------------------------------------------------------------------------

@@ -103,11 +103,12 @@ class Comparison(BaseModel):
 
     * ``yoy``: the query's time range vs the same period one year earlier;
     * ``mom``: the query's month vs the month before;
+    * ``qoq``: the query's quarter vs the quarter before;
     * ``vs``: ``members`` = [base, other] of ``dimension`` (``year`` members give growth
       from base to other; members of a categorical dimension give one row each).
     """
 
-    kind: Literal["yoy", "mom", "vs"]
+    kind: Literal["yoy", "mom", "qoq", "vs"]
     dimension: str | None = None
     members: list[Value] = Field(default_factory=list)
 
@@ -156,7 +157,15 @@ class SemanticQuery(BaseModel):
         if c is not None and tr.year is not None and c.kind == "mom" and tr.month:
             y, m = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
             return f"{current} vs {dt.date(y, m, 1):%B %Y}"
+        if c is not None and tr.year is not None and c.kind == "qoq" and tr.quarter:
+            y, q = previous_quarter(tr.year, tr.quarter)
+            return f"{current} vs Q{q} {y}"
         return current
+
+
+def previous_quarter(year: int, quarter: int) -> tuple[int, int]:
+    """The quarter before ``quarter`` of ``year`` (Q1 2024 -> Q4 2023)."""
+    return (year, quarter - 1) if quarter > 1 else (year - 1, 4)
 
 
 def _month_end(year: int, month: int) -> dt.date:

@@ -32,7 +32,7 @@ from workbench.semantic.query import SemanticQuery
 #: words that make a question "complex" (the strong model plans it)
 _COMPLEX = re.compile(
     r"\b(compare|compared|vs|versus|growth|grow|share|trend|why|each|per|ratio|correlat|rank|percent|"
-    r"year over year|month over month|cumulative|running|median|distribution|between)\b",
+    r"year over year|month over month|quarter over quarter|cumulative|running|median|distribution|between)\b",
     re.IGNORECASE,
 )
 
@@ -42,7 +42,7 @@ SemanticQuery JSON fields (names come from the semantic model below):
   dimensions: [dimension, ...]                 (group by)
   filters: [{"dimension": d, "op": "in"|"="|"!="|"not in"|">"|">="|"<"|"<="|"between", "values": [...]}]
   time_range: {"year": Y, "quarter": 1-4 | "month": 1-12, "end_year": Y2} or {"start": "YYYY-MM-DD", "end": "..."}
-  comparison: {"kind": "yoy"|"mom"} or {"kind": "vs", "dimension": d, "members": [base, other]}
+  comparison: {"kind": "yoy"|"mom"|"qoq"} or {"kind": "vs", "dimension": d, "members": [base, other]}
   share: {"dimension": d, "op": "in", "values": [v]}   (share of the metric that came from v)
   order: [{"by": metric-or-dimension, "direction": "desc"|"asc"}]
   limit: N"""

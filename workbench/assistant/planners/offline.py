@@ -31,7 +31,7 @@ from workbench.assistant.planners.words import (
     VS_WORDS,
 )
 from workbench.errors import PlanningError, QueryRefused, did_you_mean
-from workbench.semantic.query import Comparison, Filter, OrderBy, SemanticQuery, TimeRange
+from workbench.semantic.query import Comparison, Filter, OrderBy, SemanticQuery, TimeRange, previous_quarter
 
 _MUTATION_VERB = (
     r"(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
@@ -54,6 +54,10 @@ _YOY = re.compile(
 _MOM = re.compile(
     r"\b(?:month over month|month on month|mom|m o m|(?:vs|versus|against|compared to|compared with|over)"
     r" (?:the )?(?:last|previous|prior) month)\b"
+)
+_QOQ = re.compile(
+    r"\b(?:quarter over quarter|quarter on quarter|qoq|q o q|(?:vs|versus|against|compared to|compared with|over)"
+    r" (?:the )?(?:last|previous|prior) quarter)\b"
 )
 _TOP_N = re.compile(
     r"\b(top|best|highest|biggest|largest|leading|bottom|worst|lowest|smallest) (\d+|" + "|".join(NUMBER_WORDS) + r")\b"
@@ -115,6 +119,7 @@ def _build(p: _Parse) -> SemanticQuery:
     flags: set[str] = set()
     text = _YOY.sub(lambda m: _flag(flags, "yoy", m), raw)
     text = _MOM.sub(lambda m: _flag(flags, "mom", m), text)
+    text = _QOQ.sub(lambda m: _flag(flags, "qoq", m), text)
     text = re.sub(r"\s+", " ", text).strip()
     p.text = text
     p.tokens = text.split()
@@ -449,6 +454,8 @@ def _time(
 ) -> tuple[TimeRange | None, Comparison | None]:
     latest = p.context.latest_date
     if not times:
+        if "qoq" in flags or (growth and "quarter" in p.tokens and not groups):
+            return _latest_quarter(p, latest), Comparison(kind="qoq")
         if "mom" in flags or (growth and "month" in p.tokens and not groups):
             return _latest_month(p, latest), Comparison(kind="mom")
         if growth or "yoy" in flags:
@@ -460,7 +467,13 @@ def _time(
         a, b = times[0].range, times[1].range
         if a and b and (growth or versus or flags) and _same_shape(a, b):
             early, late = sorted((a, b), key=lambda r: r.bounds()[0])
-            kind = "yoy" if late.year == (early.year or 0) + 1 and late.month == early.month else "mom"
+            yearly = late.year == (early.year or 0) + 1 and late.month == early.month and late.quarter == early.quarter
+            kind = "yoy" if yearly else "qoq" if late.quarter else "mom"
+            if kind == "qoq" and previous_quarter(late.year or 0, late.quarter or 1) != (early.year, early.quarter):
+                raise PlanningError(
+                    "I can compare a quarter with the one before it or the same quarter a year before, not these two",
+                    "ask for each quarter separately, or e.g. 'Q2 2024 vs Q1 2024'",
+                )
             if kind == "mom" and not (late.month and _next_month(early) == (late.year, late.month)):
                 raise PlanningError(
                     "I can compare a period with the one a year or a month before it, not these two",
@@ -478,6 +491,17 @@ def _time(
             return None, Comparison(kind="vs", dimension="year", members=[min(t.years), max(t.years)])
         if not t.span:
             return _several_years(p, sorted(t.years), False, groups, filters)
+    if "qoq" in flags:
+        if tr is None or not tr.quarter:
+            if tr is not None and tr.year is not None and not tr.month and not tr.start:
+                raise PlanningError(
+                    f"quarter over quarter needs a quarter, and {tr.describe()} is a whole year",
+                    f"name a quarter, e.g. 'Q4 {tr.year} vs the previous quarter'",
+                )
+            tr = _latest_quarter(p, latest) if tr is None else tr
+        if not tr.quarter:
+            raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
+        return tr, Comparison(kind="qoq")
     if "mom" in flags:
         if tr is None or not tr.month:
             tr = _latest_month(p, latest) if tr is None or tr.year is None else tr
@@ -519,6 +543,14 @@ def _latest_year(p: _Parse, latest: dt.date | None) -> TimeRange:
         )
     p.notes.append(f"no period named: using the latest year in the data, {latest.year}")
     return TimeRange(year=latest.year, label=f"{latest.year} (latest year in the data)")
+
+
+def _latest_quarter(p: _Parse, latest: dt.date | None) -> TimeRange:
+    if latest is None:
+        raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
+    quarter = (latest.month - 1) // 3 + 1
+    p.notes.append("no quarter named: using the latest quarter in the data")
+    return TimeRange(year=latest.year, quarter=quarter, label=f"Q{quarter} {latest.year} (latest quarter in the data)")
 
 
 def _latest_month(p: _Parse, latest: dt.date | None) -> TimeRange:

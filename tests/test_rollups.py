@@ -30,6 +30,36 @@ def test_rollups_equal_an_independent_aggregation(small_lake: str) -> None:
         assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True), rollup.name
 
 
+def test_batched_aggregation_equals_the_independent_one(fresh_lake: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny batches force the partial-aggregate path (sums, counts, min/max re-aggregated)."""
+    from workbench.config import RollupSpec, Settings
+    from workbench.sql import rollups as module
+
+    monkeypatch.setattr(module, "BATCH_ROWS", 97)
+    specs = [
+        *get_settings().rollups,
+        RollupSpec(name="monthly_minmax", dimensions=["year", "month", "channel"], grain="month", min_max=["revenue"]),
+    ]
+    settings = Settings(lake=fresh_lake, rollups=specs)
+    lake = Lake(fresh_lake, settings=settings)
+    built = build(lake, settings)
+    assert {b.mode for b in built} == {"build"}
+    con = lake_duckdb(fresh_lake)
+    for rollup in configured(settings):
+        con.execute(
+            f"CREATE OR REPLACE VIEW {rollup.view} AS SELECT * FROM "
+            f"read_parquet({lake.files(rollup.table)!r}, hive_partitioning = true)"
+        )
+        assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True), rollup.name
+    minmax = con.execute(
+        "SELECT year, month, channel, rollup_min_revenue, rollup_max_revenue FROM rollup_monthly_minmax ORDER BY ALL"
+    ).df()
+    want = con.execute(
+        "SELECT year, month, channel, MIN(revenue), MAX(revenue) FROM sales GROUP BY ALL ORDER BY ALL"
+    ).df()
+    assert same_rows(want, minmax, ordered=True)
+
+
 def test_daily_rollup_carries_date_year_month_and_is_listed(small_lake: str) -> None:
     lake = Lake(small_lake)
     assert set(lake.tables("rollups")) >= {"rollups/daily_region_category_channel", "rollups/monthly_store"}

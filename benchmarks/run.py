@@ -59,16 +59,6 @@ QUERIES: dict[str, str] = {
         "FROM sales GROUP BY year, region, category"
     ),
 }
-#: optional extra rollup (``--monthly-rollup``): month x region x category x channel
-MONTHLY_ROLLUP = "monthly_region_category_channel"
-
-
-def monthly_rollup() -> Any:
-    from workbench.config import RollupSpec
-
-    return RollupSpec(name=MONTHLY_ROLLUP, dimensions=["year", "month", "region", "category", "channel"], grain="month")
-
-
 #: the cache-hit measurement reuses the most expensive query
 CACHE_QUERY = "join3"
 
@@ -290,9 +280,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _, lake_dir, home = dataset(args.rows, Path(args.data))
     # generous limits: a benchmark on a shared machine must finish rather than time out
     settings = Settings(lake=str(lake_dir), home=str(home), user=USER, timeout_s=3600.0, row_limit=1_000_000)
-    if args.monthly_rollup:
-        # a configuration choice, not a code path: one more rollup, 30x smaller than the daily one
-        settings.rollups = [*settings.rollups, monthly_rollup()]
     lake = Lake(str(lake_dir), settings)
     ensure_fresh_rollups(lake)
     ingested = json.loads((lake_dir / ".complete").read_text())
@@ -401,6 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": info,
         "repeat": args.repeat,
         "queries": {q: s for q, s in QUERIES.items() if not args.queries or q in args.queries},
+        "rollups": [r.name for r in settings.rollups],
         "results": results,
         "query_log": {"workbench_calls": calls, "logged": len(log), "by_route": routes},
         "targets": targets(results),
@@ -465,7 +453,9 @@ def markdown(report: dict[str, Any]) -> str:
         "interleaved round by round so they share the machine's load; "
         "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",
         "",
-        f"Extra rollups configured for this run: {report.get('extra_rollups') or 'none (defaults)'}.",
+        "Rollups: the defaults (`workbench/config.py`: "
+        + ", ".join(f"`{r}`" for r in report.get("rollups", []))
+        + ").",
         "",
         "| query | path | route | p50 ms | p95 ms | x baseline | peak RSS MB | same answer |",
         "|---|---|---|---:|---:|---:|---:|---|",
@@ -502,9 +492,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dask", action="store_true", help="skip the dask-sql path")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument(
-        "--monthly-rollup", action="store_true", help="also configure a month x region x category x channel rollup"
-    )
-    parser.add_argument(
         "--queries",
         type=lambda v: [q for q in v.split(",") if q],
         default=[],
@@ -518,9 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     report = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"queries-{args.rows}" + ("-monthly-rollup" if args.monthly_rollup else "")
+    stem = f"queries-{args.rows}"
     stem += "".join(f"-{q}" for q in args.queries) + ("-redis" if args.redis else "")
-    report["extra_rollups"] = [MONTHLY_ROLLUP] if args.monthly_rollup else []
     (out / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
     (out / f"{stem}.md").write_text(markdown(report))
     print(f"\nwrote {out / stem}.json and .md", flush=True)

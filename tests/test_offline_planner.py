@@ -417,3 +417,33 @@ def test_single_days(planner: OfflinePlanner, context: PlanContext, question: st
     query, plan = q(planner, context, question)
     assert query.time_range is not None and query.time_range.bounds() == (dt.date(2024, 3, 15), dt.date(2024, 3, 15))
     assert plan.period == "2024-03-15"
+
+
+@pytest.mark.parametrize(
+    "question, year, quarter, month",
+    [
+        ("revenue quarter over quarter", 2024, 3, None),
+        ("revenue month over month", 2024, None, 10),
+        ("revenue growth year over year", 2023, None, None),
+    ],
+)
+def test_relative_comparisons_skip_an_incomplete_latest_period(
+    planner: OfflinePlanner, question: str, year: int, quarter: int | None, month: int | None
+) -> None:
+    """Data ending mid-November: the newest month, quarter and year are partial, so not compared."""
+    ctx = PlanContext(model=load_model(), latest_date=dt.date(2024, 11, 15), vocabulary=VOCABULARY)
+    plan = planner.plan(question, ctx)
+    tr = plan.query.time_range if plan.query else None
+    assert tr is not None and tr.year == year
+    if "quarter" in question:
+        assert tr.quarter == quarter
+    if "month" in question:
+        assert tr.month == month
+    assert any("incomplete" in n and "2024-11-15" in n for n in plan.notes), plan.notes
+
+
+def test_a_complete_latest_period_is_used(planner: OfflinePlanner, context: PlanContext) -> None:
+    plan = planner.plan("revenue quarter over quarter", context)  # data ends 2024-12-31
+    tr = plan.query.time_range if plan.query else None
+    assert tr is not None and (tr.year, tr.quarter) == (2024, 4)
+    assert not any("incomplete" in n for n in plan.notes)

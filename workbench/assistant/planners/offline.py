@@ -541,23 +541,58 @@ def _latest_year(p: _Parse, latest: dt.date | None) -> TimeRange:
         raise PlanningError(
             "growth needs a period and the latest date of the data is unknown", "name a year, e.g. 'growth in 2024'"
         )
-    p.notes.append(f"no period named: using the latest year in the data, {latest.year}")
-    return TimeRange(year=latest.year, label=f"{latest.year} (latest year in the data)")
+    year = latest.year if latest == dt.date(latest.year, 12, 31) else latest.year - 1
+    _note_latest(p, latest, str(year), "year", year != latest.year, f"{latest.year} is incomplete")
+    return TimeRange(year=year, label=f"{year} (latest complete year in the data)")
 
 
 def _latest_quarter(p: _Parse, latest: dt.date | None) -> TimeRange:
     if latest is None:
         raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
-    quarter = (latest.month - 1) // 3 + 1
-    p.notes.append("no quarter named: using the latest quarter in the data")
-    return TimeRange(year=latest.year, quarter=quarter, label=f"Q{quarter} {latest.year} (latest quarter in the data)")
+    year, quarter = latest.year, (latest.month - 1) // 3 + 1
+    partial = latest != _period_end(year, 3 * quarter)
+    if partial:
+        year, quarter = previous_quarter(year, quarter)
+    _note_latest(
+        p,
+        latest,
+        f"Q{quarter} {year}",
+        "quarter",
+        partial,
+        f"Q{(latest.month - 1) // 3 + 1} {latest.year} is incomplete",
+    )
+    return TimeRange(year=year, quarter=quarter, label=f"Q{quarter} {year} (latest complete quarter in the data)")
 
 
 def _latest_month(p: _Parse, latest: dt.date | None) -> TimeRange:
     if latest is None:
         raise PlanningError("month over month needs a month", "name one, e.g. 'in March 2024'")
-    p.notes.append("no month named: using the latest month in the data")
-    return TimeRange(year=latest.year, month=latest.month, label=f"{latest:%B %Y} (latest month in the data)")
+    year, month = latest.year, latest.month
+    partial = latest != _period_end(year, month)
+    if partial:
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    _note_latest(p, latest, f"{dt.date(year, month, 1):%B %Y}", "month", partial, f"{latest:%B %Y} is incomplete")
+    return TimeRange(
+        year=year, month=month, label=f"{dt.date(year, month, 1):%B %Y} (latest complete month in the data)"
+    )
+
+
+def _period_end(year: int, month: int) -> dt.date:
+    """Last day of ``month`` (the last month of a year or quarter closes that period too)."""
+    first_next = dt.date(year + month // 12, month % 12 + 1, 1)
+    return first_next - dt.timedelta(days=1)
+
+
+def _note_latest(p: _Parse, latest: dt.date, used: str, unit: str, partial: bool, why: str) -> None:
+    """Say which period was assumed, and why the newest one was skipped when it was.
+
+    Comparing a partial period with a whole one would report a fall that is only missing
+    days, so relative comparisons use the latest *complete* period.
+    """
+    if partial:
+        p.notes.append(f"no {unit} named: using {used}, the latest complete {unit} ({why}: data ends {latest})")
+    else:
+        p.notes.append(f"no {unit} named: using the latest {unit} in the data, {used}")
 
 
 def _check_leftovers(p: _Parse) -> None:

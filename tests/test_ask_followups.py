@@ -145,3 +145,23 @@ def test_restricted_users_only_see_summaries_inside_their_filter(assistant_lake:
     assert north.sources, "summaries about the North remain"
     assert all(s.meta.get("region") == "North" for s in north.sources)
     assert all("North" in s.text for s in north.sources)
+
+
+def test_quarter_over_quarter_answer_end_to_end(assistant_lake: str) -> None:
+    """QoQ through the whole graph: numbers equal plain DuckDB, the narrative states the change in currency."""
+    from workbench.assistant.narrative import fmt
+
+    with workbench.connect(assistant_lake) as wb:
+        answer = ask(wb, "revenue quarter over quarter in Q3 2024")
+    assert answer.ok and answer.period == "Q3 2024 vs Q2 2024", answer.answer
+    ((cur, prev),) = expected(
+        assistant_lake,
+        "SELECT SUM(revenue) FILTER (WHERE month BETWEEN 7 AND 9), SUM(revenue) FILTER (WHERE month BETWEEN 4 AND 6) "
+        "FROM sales WHERE year = 2024",
+    )
+    body = answer.to_dict()
+    row = dict(zip(body["columns"], body["rows"][0], strict=True))
+    assert row["revenue_current"] == pytest.approx(cur) and row["revenue_previous"] == pytest.approx(prev)
+    assert (
+        f"{fmt(cur, 'currency')} against {fmt(prev, 'currency')} ({(cur - prev) / prev * 100:+.1f}%)" in answer.answer
+    )

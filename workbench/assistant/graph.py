@@ -409,8 +409,11 @@ class Assistant:
     def _formats(self, columns: list[str], kinds: dict[str, str]) -> dict[str, str]:
         formats: dict[str, str] = {}
         for col in columns:
+            base = col.removesuffix("_current").removesuffix("_previous")  # a comparison's two periods
             if col in self.model.metrics:
                 formats[col] = self.model.metrics[col].format
+            elif base != col and base in self.model.metrics:
+                formats[col] = self.model.metrics[base].format
             elif kinds.get(col) in ("comparison", "share") or col.endswith(("_pct", "_share", "growth")):
                 formats[col] = "percent"
             elif kinds.get(col) == "metric":

@@ -395,10 +395,7 @@ class Catalog:
     # --- query log and audit (writes never raise) --------------------------------------
     def log_query(self, entry: QueryLogEntry) -> bool:
         """Append to the query log; returns False (and spools the row) when the DB is down."""
-        if entry.normalized_sql is None and entry.sql:
-            entry.normalized_sql = normalise_or_none(entry.sql)
-        row = _row(entry.to_dict(), S.query_log)
-        return self._write("query_log", row)
+        return self.record([entry], [])
 
     def audit(
         self,
@@ -420,7 +417,7 @@ class Catalog:
         entry = AuditEntry(
             user=user, outcome=outcome, question=question, sql=sql, route=route, rows=rows, policy=policy, detail=detail
         )
-        self._write("audit_log", _row(entry.to_dict(), S.audit_log))
+        self.record([], [entry])
         return entry
 
     def record(self, entries: list[QueryLogEntry], audits: list[AuditEntry]) -> bool:
@@ -437,9 +434,6 @@ class Catalog:
             rows.append(("query_log", _row(entry.to_dict(), S.query_log)))
         rows += [("audit_log", _row(a.to_dict(), S.audit_log)) for a in audits]
         return self._write_rows(rows)
-
-    def _write(self, kind: str, row: dict[str, Any]) -> bool:
-        return self._write_rows([(kind, row)])
 
     def _write_rows(self, rows: list[tuple[str, dict[str, Any]]]) -> bool:
         pending = self.spool.take()

@@ -19,7 +19,15 @@ from sqlglot import exp
 
 from workbench.errors import PlanningError, unknown_name
 from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
-from workbench.semantic.query import Comparison, Filter, SemanticQuery, TimeRange, Value, previous_quarter
+from workbench.semantic.query import (
+    Comparison,
+    Filter,
+    SemanticQuery,
+    TimeRange,
+    Value,
+    previous_month,
+    previous_quarter,
+)
 
 DIALECT = "duckdb"
 
@@ -311,7 +319,7 @@ class _Compiler:
         # month over month
         if not tr.month:
             raise PlanningError("month over month needs a month", "name a month, e.g. 'in March 2024'")
-        py, pm = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
+        py, pm = previous_month(tr.year, tr.month)
         month_ref = self._dim_ref(mdim)
         y_phys, m_phys = self._physical(ydim), self._physical(mdim)
         if py == tr.year:
@@ -347,12 +355,9 @@ class _Compiler:
             raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
         py, pq = previous_quarter(tr.year, tr.quarter)
 
-        def months(q: int) -> tuple[exp.Expression, exp.Expression]:
-            return _num(3 * (q - 1) + 1), _num(3 * q)
-
         def quarter(y: int, q: int, yr: exp.Expression, mr: exp.Expression) -> exp.Expression:
-            lo, hi = months(q)
-            return exp.and_(exp.EQ(this=yr, expression=_num(y)), exp.Between(this=mr, low=lo, high=hi))
+            months = exp.Between(this=mr, low=_num(3 * (q - 1) + 1), high=_num(3 * q))
+            return exp.and_(exp.EQ(this=yr, expression=_num(y)), months)
 
         where: list[exp.Expression] = [
             exp.In(this=y_phys, expressions=[_num(py), _num(tr.year)] if py != tr.year else [_num(tr.year)]),

@@ -155,12 +155,17 @@ class SemanticQuery(BaseModel):
         if c is not None and tr.year is not None and c.kind == "yoy":
             return f"{current} vs {tr.model_copy(update={'year': tr.year - 1, 'label': None}).describe()}"
         if c is not None and tr.year is not None and c.kind == "mom" and tr.month:
-            y, m = (tr.year, tr.month - 1) if tr.month > 1 else (tr.year - 1, 12)
+            y, m = previous_month(tr.year, tr.month)
             return f"{current} vs {dt.date(y, m, 1):%B %Y}"
         if c is not None and tr.year is not None and c.kind == "qoq" and tr.quarter:
             y, q = previous_quarter(tr.year, tr.quarter)
             return f"{current} vs Q{q} {y}"
         return current
+
+
+def previous_month(year: int, month: int) -> tuple[int, int]:
+    """The month before ``month`` of ``year`` (January 2024 -> December 2023)."""
+    return (year, month - 1) if month > 1 else (year - 1, 12)
 
 
 def previous_quarter(year: int, quarter: int) -> tuple[int, int]:

@@ -31,7 +31,15 @@ from workbench.assistant.planners.words import (
     VS_WORDS,
 )
 from workbench.errors import PlanningError, QueryRefused, did_you_mean
-from workbench.semantic.query import Comparison, Filter, OrderBy, SemanticQuery, TimeRange, previous_quarter
+from workbench.semantic.query import (
+    Comparison,
+    Filter,
+    OrderBy,
+    SemanticQuery,
+    TimeRange,
+    previous_month,
+    previous_quarter,
+)
 
 _MUTATION_VERB = (
     r"(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
@@ -549,18 +557,10 @@ def _latest_year(p: _Parse, latest: dt.date | None) -> TimeRange:
 def _latest_quarter(p: _Parse, latest: dt.date | None) -> TimeRange:
     if latest is None:
         raise PlanningError("quarter over quarter needs a quarter", "name one, e.g. 'in Q2 2024'")
-    year, quarter = latest.year, (latest.month - 1) // 3 + 1
-    partial = latest != _period_end(year, 3 * quarter)
-    if partial:
-        year, quarter = previous_quarter(year, quarter)
-    _note_latest(
-        p,
-        latest,
-        f"Q{quarter} {year}",
-        "quarter",
-        partial,
-        f"Q{(latest.month - 1) // 3 + 1} {latest.year} is incomplete",
-    )
+    newest = (latest.month - 1) // 3 + 1
+    partial = latest != _period_end(latest.year, 3 * newest)
+    year, quarter = previous_quarter(latest.year, newest) if partial else (latest.year, newest)
+    _note_latest(p, latest, f"Q{quarter} {year}", "quarter", partial, f"Q{newest} {latest.year} is incomplete")
     return TimeRange(year=year, quarter=quarter, label=f"Q{quarter} {year} (latest complete quarter in the data)")
 
 
@@ -570,7 +570,7 @@ def _latest_month(p: _Parse, latest: dt.date | None) -> TimeRange:
     year, month = latest.year, latest.month
     partial = latest != _period_end(year, month)
     if partial:
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        year, month = previous_month(year, month)
     _note_latest(p, latest, f"{dt.date(year, month, 1):%B %Y}", "month", partial, f"{latest:%B %Y} is incomplete")
     return TimeRange(
         year=year, month=month, label=f"{dt.date(year, month, 1):%B %Y} (latest complete month in the data)"

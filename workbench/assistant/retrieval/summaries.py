@@ -23,6 +23,7 @@ import pandas as pd
 from workbench.assistant.retrieval.index import SummaryIndex
 from workbench.config import Settings
 from workbench.lake.storage import Lake
+from workbench.semantic.query import previous_month
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def month_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
     for r in months.itertuples():
         year, month = int(r.year), int(r.month)
         label = pd.Timestamp(year=year, month=month, day=1).strftime("%B %Y")
-        prev_key = (year, month - 1) if month > 1 else (year - 1, 12)
+        prev_key = previous_month(year, month)
         prev = by_key.get(prev_key)
         last_year = by_key.get((year - 1, month))
         mom = _pct(r.revenue, prev.revenue if prev is not None else None)

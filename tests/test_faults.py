@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -30,12 +29,13 @@ import duckdb
 import pytest
 
 import workbench
+from tests.fixtures.lake import killed_when_ready
 from tests.fixtures.llm_server import Reply, ScriptedLLM
+from tests.fixtures.s3 import start_moto, stop_moto
 from workbench.config import Settings, reset_settings
 from workbench.errors import ServiceUnavailable
 from workbench.lake.storage import Lake
 
-ROOT = Path(__file__).resolve().parents[1]
 SQL = "SELECT region, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales GROUP BY region ORDER BY region"
 
 
@@ -273,22 +273,8 @@ def test_s3_server_stopped_mid_run(landing_dir: Path, tmp_path: Path, monkeypatc
 
     from workbench.lake.ingest import ingest
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, endpoint = start_moto()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "moto did not start"
-                time.sleep(0.1)
-        endpoint = f"http://127.0.0.1:{port}"
         for key, value in {
             "WORKBENCH_S3__ENDPOINT_URL": endpoint,
             "WORKBENCH_S3__ACCESS_KEY_ID": "k",
@@ -309,8 +295,7 @@ def test_s3_server_stopped_mid_run(landing_dir: Path, tmp_path: Path, monkeypatc
         ingest(str(dims), "s3://faults/lake")
         assert Lake("s3://faults/lake").version("products") >= 0
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_moto(proc)
     with pytest.raises(ServiceUnavailable):
         ingest(str(landing_dir), "s3://faults/lake")
     # the landing files are untouched (nothing is moved or deleted by an ingest)
@@ -383,23 +368,8 @@ def test_ingest_killed_mid_commit_sequence(kill_at: str, landing_dir: Path, tmp_
     from workbench.lake.ingest import ingest
 
     lake_url = str(tmp_path / "lake")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILL_SCRIPT, str(landing_dir), lake_url, kill_at],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.strip() == "READY", proc.stderr.read() if proc.stderr else ""
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    with killed_when_ready(KILL_SCRIPT, str(landing_dir), lake_url, kill_at):
+        pass
     lake = Lake(lake_url)
     committed = set(lake.tables())
     order = ["products", "stores", "customers", "sales"]

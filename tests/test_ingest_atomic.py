@@ -7,16 +7,14 @@ the previous sales version, then re-runs the ingest and checks it completes the 
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import duckdb
 
+from tests.fixtures.lake import killed_when_ready
 from workbench.lake.ingest import ingest
 from workbench.lake.storage import Lake
 
@@ -52,25 +50,9 @@ def test_killed_ingest_exposes_nothing_and_rerun_completes(fresh_lake: str, land
     before = _count(lake)
     data_files_before = len(list(Path(fresh_lake, "sales").rglob("*.parquet")))
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(landing), fresh_lake],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.strip() == "READY", proc.stderr.read() if proc.stderr else ""
+    with killed_when_ready(SCRIPT, str(landing), fresh_lake) as proc:
         # data files of the batch are written but not committed
         assert len(list(Path(fresh_lake, "sales").rglob("*.parquet"))) > data_files_before
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
     assert lake.version("sales") == version

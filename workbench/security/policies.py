@@ -32,33 +32,10 @@ from sqlglot import exp
 
 from workbench.config import Settings, get_settings
 from workbench.errors import AccessDenied, ConfigError, unknown_name
+from workbench.lake.schema import TABLES
 
 #: columns of the reference retail tables (retail-schema.md), used when the caller has no catalog
-RETAIL_SCHEMA: dict[str, list[str]] = {
-    "sales": [
-        "transaction_id",
-        "date",
-        "year",
-        "month",
-        "region",
-        "store_id",
-        "channel",
-        "customer_id",
-        "product_id",
-        "category",
-        "quantity",
-        "unit_price",
-        "discount",
-        "revenue",
-        "cost",
-        "profit",
-        "profit_margin",
-        "payment_method",
-    ],
-    "products": ["product_id", "product_name", "category", "subcategory", "brand", "unit_cost", "list_price"],
-    "stores": ["store_id", "store_name", "city", "state", "region", "store_type", "opened_date"],
-    "customers": ["customer_id", "customer_name", "email", "segment", "loyalty_tier", "city", "region", "signup_date"],
-}
+RETAIL_SCHEMA: dict[str, list[str]] = {name: list(schema.names) for name, schema in TABLES.items()}
 
 #: personal fields when policies.yaml does not list its own
 DEFAULT_PERSONAL_FIELDS: dict[str, list[str]] = {"customers": ["customer_name", "email"]}

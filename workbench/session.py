@@ -3,8 +3,11 @@
 A :class:`Workbench` keeps one DuckDB connection, one Dask client (created on first use),
 and the Delta metadata of the lake tables (refreshed when a table's version changes), so a
 notebook asking many questions pays the setup once. Every query takes the same path, the
-router (``workbench.sql.router``): guard -> cache -> rollup rewrite -> access policy ->
-pruning -> engine choice -> engine support check -> run -> query log and audit.
+declared pipeline ``workbench.sql.pipeline.STEPS`` (guard -> access policy -> cache -> rollup
+rewrite -> prune -> estimate -> choose engine -> execute -> cache store -> record), over the
+services of a :class:`~workbench.sql.router.Router` this session builds. Nothing below the
+session calls back into it: the router gets the settings, the lake, the snapshot, the table
+list and the engine registry as plain values and callables.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from workbench.sql.scan import Snapshot
 if TYPE_CHECKING:
     from workbench.sql.router import Router
 
+#: engines in order of preference: the in-process default first
 ENGINES = ("duckdb", "dask")
 
 
@@ -73,7 +77,7 @@ class Workbench:
     def router(self) -> Router:
         from workbench.sql.router import Router
 
-        return Router(self)
+        return Router(self.settings, self.lake, self.snapshot, self.tables, self.engine, ENGINES)
 
     def sql(
         self,
@@ -86,7 +90,7 @@ class Workbench:
         use_rollups: bool = True,
         question: str | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT through the router (cache -> rollup -> DuckDB -> dask-sql).
+        """Run one read-only SELECT through the query pipeline (cache -> rollup -> DuckDB -> cluster).
 
         Refuses (never answers wrongly) what the engine cannot do; ``route``/``reason`` on the
         result say which path answered and why. ``use_cache``/``use_rollups`` switch those
@@ -112,7 +116,7 @@ class Workbench:
     def apply_policies(self, tree: exp.Expression, user: str) -> exp.Expression:
         """Access policies (row filters, column masks) of ``user`` applied to ``tree``.
 
-        The router applies them on every query (to the rollup it picked, too); this is the same
+        The pipeline applies them on every query (to the rollup it picked, too); this is the same
         rewrite for callers that build trees themselves. The result is guarded again, so a policy
         can never widen what SQL may do.
         """
@@ -130,9 +134,3 @@ class Workbench:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _empty() -> Any:
-    import pandas as pd
-
-    return pd.DataFrame()

@@ -7,29 +7,26 @@ workbench session exposes it as ``workbench.connect(lake).ask(...)``); the CLI's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from workbench.assistant.answer import Answer
 
 if TYPE_CHECKING:
     from workbench.assistant.retrieval.index import Source
+    from workbench.runner import QueryRunner
 
 
-def ask(wb: Any, question: str, session: str | None = None, user: str | None = None) -> Answer:
-    """Answer ``question`` over ``wb``'s lake; ``session`` keeps follow-ups across calls."""
-    import time
+def ask(wb: QueryRunner, question: str, session: str | None = None, user: str | None = None) -> Answer:
+    """Answer ``question`` over ``wb``'s lake; ``session`` keeps follow-ups across calls.
 
+    The assistant records the question itself (its last step), once.
+    """
     from workbench.assistant.graph import assistant_for
-    from workbench.observability.recording import record_answer
 
-    start = time.perf_counter()
-    answer = assistant_for(wb).ask(question, session=session, user=user)
-    # every question is audited and counted, including ones refused before any SQL ran
-    record_answer(wb.settings, user or wb.settings.user, answer, time.perf_counter() - start)
-    return answer
+    return assistant_for(wb).ask(question, session=session, user=user)
 
 
-def build_summaries(wb: Any) -> int:
+def build_summaries(wb: QueryRunner) -> int:
     """(Re)build the grounding summaries and their index; call after each ingest."""
     from workbench.assistant.graph import forget_index
     from workbench.assistant.retrieval.summaries import build_summaries as _build

@@ -39,6 +39,9 @@ from workbench.errors import (
     ServiceUnavailable,
     WorkbenchError,
 )
+from workbench.observability.recording import record_answer
+from workbench.runner import QueryRunner
+from workbench.security.policies import policy_for_user
 from workbench.semantic.compiler import compile_query
 from workbench.semantic.model import SemanticModel, load_model
 
@@ -98,7 +101,7 @@ def _timed(name: str, fn: Callable[[AssistantState], dict[str, Any]]) -> Callabl
 class Assistant:
     """Answers questions about one workbench's lake."""
 
-    def __init__(self, wb: Any, model: SemanticModel | None = None) -> None:
+    def __init__(self, wb: QueryRunner, model: SemanticModel | None = None) -> None:
         self.wb = wb
         self.settings = wb.settings
         self.model = model or load_model(settings=self.settings)
@@ -250,10 +253,6 @@ class Assistant:
         Summaries are computed over all rows; one that aggregates across a filtered column (a
         total over all regions) would leak other regions' figures, so it is dropped.
         """
-        try:
-            from workbench.security.policies import policy_for_user
-        except ImportError:
-            return lambda source: True
         policy = policy_for_user(user, self.settings)
         if policy.all_access or not policy.row_filters:
             return lambda source: True
@@ -511,6 +510,7 @@ class Assistant:
         answer.timings["total"] = (time.perf_counter() - start) * 1000
         answer.tokens = self.usage.to_dict()
         answer.cost_usd = self.usage.cost_usd
+        self.record(answer, user)
         if session and answer.ok:
             self.sessions.append(
                 session,
@@ -524,11 +524,16 @@ class Assistant:
             )
         return answer
 
+    def record(self, answer: Answer, user: str | None) -> None:
+        """The assistant's record step: every question is audited and counted once, including
+        ones refused before any SQL ran (the SQL it ran was recorded by the query pipeline)."""
+        record_answer(self.settings, user or self.settings.user, answer, answer.timings["total"] / 1000)
+
 
 _assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()
 
 
-def assistant_for(wb: Any) -> Assistant:
+def assistant_for(wb: QueryRunner) -> Assistant:
     """One Assistant per workbench (the semantic model, vocabulary and index are read once)."""
     try:
         found = _assistants.get(wb)
@@ -543,7 +548,7 @@ def assistant_for(wb: Any) -> Assistant:
     return found
 
 
-def forget_index(wb: Any) -> None:
+def forget_index(wb: QueryRunner) -> None:
     """Make the assistant of ``wb`` (if any) reload the summary index and vocabulary."""
     found = _assistants.get(wb)
     if found is not None:

@@ -39,7 +39,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.observability import metrics
-from workbench.observability.recording import record_answer, record_sql
+from workbench.observability.recording import record_rejected
 
 T = TypeVar("T")
 
@@ -173,23 +173,25 @@ class SqlHandler(_Base):
 
     async def post(self) -> None:
         start = time.perf_counter()
-        sql, user = "", self.backend.settings.user
         try:
             body = self.json_body("sql")
-            sql = body["sql"]
-            user = str(body.get("user") or user)
-            engine = str(body.get("engine") or "auto")
-
-            def run() -> Any:
-                with self.backend.session() as wb:
-                    return wb.sql(sql, engine=engine, user=user)
-
-            result = await self.backend.run(run)
         except WorkbenchError as e:
-            record_sql(self.backend.settings, user, sql, error=e, seconds=time.perf_counter() - start)
+            record_rejected("sql", e, start)  # the pipeline never saw it
             self.write_error_body(e)
             return
-        record_sql(self.backend.settings, user, sql, result=result)
+        sql = body["sql"]
+        user = str(body.get("user") or self.backend.settings.user)
+        engine = str(body.get("engine") or "auto")
+
+        def run() -> Any:
+            with self.backend.session() as wb:
+                return wb.sql(sql, engine=engine, user=user)
+
+        try:  # the pipeline's record step logs and counts the statement, answered or not
+            result = await self.backend.run(run)
+        except WorkbenchError as e:
+            self.write_error_body(e)
+            return
         self.write_json(result.to_dict())
 
 
@@ -201,6 +203,7 @@ class AskHandler(_Base):
         try:
             body = self.json_body("question")
         except WorkbenchError as e:
+            record_rejected("ask", e, start)
             self.write_error_body(e)
             return
         user = str(body.get("user") or self.backend.settings.user)
@@ -212,13 +215,12 @@ class AskHandler(_Base):
             with self.backend.session() as wb:
                 return ask(wb, body["question"], session=session, user=user)
 
-        try:
+        try:  # the assistant's record step audits and counts the question
             answer = await self.backend.run(run)
         except WorkbenchError as e:
-            metrics.observe_query(error=e, seconds=time.perf_counter() - start, kind="ask")
+            record_rejected("ask", e, start)  # failed before the assistant had an answer
             self.write_error_body(e)
             return
-        record_answer(self.backend.settings, user, answer, time.perf_counter() - start)
         self.write_json(answer.to_dict())
 
 

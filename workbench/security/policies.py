@@ -234,20 +234,6 @@ def apply_policy(
     return tree
 
 
-def apply_policies(
-    expr: exp.Expression,
-    user: str | None = None,
-    settings: Settings | None = None,
-    schema: Mapping[str, Iterable[str]] | None = None,
-) -> exp.Expression:
-    """``apply_policy`` for a user name: the hook the SQL router and session look for.
-
-    Its presence switches enforcement on in ``workbench.sql.router``; the router then calls
-    :func:`policy_for_user` and :func:`apply_policy` itself (with its rollup schemas).
-    """
-    return apply_policy(expr, policy_for_user(user, settings), schema)
-
-
 def apply_policy_sql(
     sql: str, policy: Policy, dialect: str = "duckdb", schema: Mapping[str, Iterable[str]] | None = None
 ) -> str:

@@ -35,14 +35,22 @@ from sqlglot import exp
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout
 from workbench.lake.storage import Lake
-from workbench.sql.engines.base import Engine, Limits, with_row_limit
+from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
 
 
 class DuckDBEngine(Engine):
     name = "duckdb"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"window_functions", "ranking", "date_trunc", "group_by_expression", "correlated_subqueries", "in_process"}
+        {
+            "window_functions",
+            "ranking",
+            "date_trunc",
+            "group_by_expression",
+            "correlated_subqueries",
+            "in_process",
+            PURE_PREPARE,
+        }
     )
 
     def __init__(self, lake: Lake, settings: Settings) -> None:

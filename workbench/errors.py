@@ -105,6 +105,45 @@ class PlanningError(WorkbenchError):
     exit_code = 8
 
 
+#: the keys of the one JSON error shape; anything else goes under ``details``
+ERROR_KEYS = ("type", "message", "hint")
+
+
+def error_classes() -> dict[str, type[WorkbenchError]]:
+    """Every error family by its JSON ``type`` (the root and all its subclasses)."""
+    found: dict[str, type[WorkbenchError]] = {}
+    pending: list[type[WorkbenchError]] = [WorkbenchError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.kind, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def exit_code_for(kind: str | None, default: type[WorkbenchError] = WorkbenchError) -> int:
+    """The CLI exit code of an error given as its JSON ``type`` (e.g. a failed answer's error).
+
+    Derived from the classes, so a raised error and an error reported as data exit alike;
+    an unknown type (a library error reported by the assistant) exits like ``default``.
+    """
+    return error_classes().get(kind or "", default).exit_code
+
+
+def error_body(err: BaseException, **details: Any) -> dict[str, Any]:
+    """The one error shape for any exception: ``{"type", "message", "hint"}`` (+ ``details``).
+
+    A :class:`WorkbenchError` gives its own; anything else (reported as data, e.g. to the
+    assistant's repair loop) gets its class name as the type and no hint.
+    """
+    if isinstance(err, WorkbenchError):
+        body = err.to_dict()
+    else:
+        body = {"type": type(err).__name__, "message": str(err), "hint": ""}
+    if details:
+        body["details"] = {**body.get("details", {}), **{k: _jsonable(v) for k, v in details.items()}}
+    return body
+
+
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
     """A "did you mean ...?" suffix for an unknown ``name`` (empty when nothing is close)."""
     pool = list(candidates)

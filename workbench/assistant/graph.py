@@ -31,6 +31,7 @@ from workbench.assistant.narrative import describe_result
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.retrieval.index import Source, SummaryIndex
 from workbench.errors import (
+    ERROR_KEYS,
     DataError,
     PlanningError,
     QueryFailed,
@@ -38,6 +39,7 @@ from workbench.errors import (
     QueryTimeout,
     ServiceUnavailable,
     WorkbenchError,
+    error_body,
 )
 from workbench.observability.recording import record_answer
 from workbench.runner import QueryRunner
@@ -79,10 +81,16 @@ class AssistantState(TypedDict, total=False):
 
 
 def _error(stage: str, err: Exception) -> dict[str, Any]:
-    if isinstance(err, WorkbenchError):
-        body = {"stage": stage, **err.to_dict()}
-    else:
-        body = {"stage": stage, "type": type(err).__name__, "message": str(err), "hint": ""}
+    """An error as data for the repair loop: the one error shape plus the stage that failed."""
+    return {"stage": stage, **error_body(err)}
+
+
+def _public(failure: dict[str, Any]) -> dict[str, Any]:
+    """The answer's error in the one JSON shape: the stage moves under ``details``."""
+    body = {k: v for k, v in failure.items() if k in ERROR_KEYS}
+    details = {**failure.get("details", {}), **({"stage": failure["stage"]} if "stage" in failure else {})}
+    if details:
+        body["details"] = details
     return body
 
 
@@ -482,7 +490,7 @@ class Assistant:
             answer=text,
             sources=list(state.get("sources") or []),
             status="refused" if status == "refused" else "failed",
-            error=failure,
+            error=_public(failure),
             notes=notes,
             session=state.get("session"),
             planner=(state.get("planned").planner if state.get("planned") else ""),  # type: ignore[union-attr]

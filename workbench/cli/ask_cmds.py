@@ -8,23 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from workbench.cli.output import handles_errors, json_option, to_json
+from workbench.errors import PlanningError, QueryRefused, exit_code_for
 
 if TYPE_CHECKING:
     from workbench.assistant.answer import Answer
-
-#: exit codes of answers that are not "ok", by error type (the same codes as raised errors)
-_EXIT = {
-    "query_refused": 5,
-    "access_denied": 5,
-    "unsupported_query": 5,
-    "not_found": 4,
-    "query_failed": 6,
-    "query_timeout": 6,
-    "service_unavailable": 7,
-    "planning_error": 8,
-    "data_error": 3,
-    "config_error": 2,
-}
 
 
 @click.command("ask")
@@ -49,8 +36,8 @@ def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | 
     else:
         _print(answer)
     if not answer.ok:
-        code = _EXIT.get((answer.error or {}).get("type", ""), 8 if answer.status == "failed" else 5)
-        sys.exit(code)
+        default = QueryRefused if answer.status == "refused" else PlanningError
+        sys.exit(exit_code_for((answer.error or {}).get("type"), default))  # the codes of raised errors
 
 
 def _print(a: Answer) -> None:

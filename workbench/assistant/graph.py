@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 import weakref
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from workbench.assistant.answer import Answer, chart_spec
+from workbench.assistant.intent import change_verb
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
 from workbench.assistant.narrative import describe_result
@@ -51,12 +51,6 @@ log = logging.getLogger(__name__)
 
 #: summaries retrieved per question
 TOP_K = 4
-
-_DESTRUCTIVE = re.compile(
-    r"\b(delete|drop|truncate|insert|update|alter|create|overwrite|erase|wipe|remove|rename|grant|vacuum)\b"
-    r".{0,40}\b(table|tables|rows?|records?|data|database|sales|products|stores|customers|lake|column)\b",
-    re.IGNORECASE,
-)
 
 
 class AssistantState(TypedDict, total=False):
@@ -287,7 +281,7 @@ class Assistant:
         question = state["question"]
         notes = list(state.get("notes") or [])
         base = {"retry": False, "notes": notes}
-        if _DESTRUCTIVE.search(question):
+        if change_verb(question):
             err = QueryRefused(
                 "the assistant only reads data: it cannot delete, change or create tables or rows",
                 "ask a question about the data, e.g. 'revenue by region in 2024'",

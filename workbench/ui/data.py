@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.formatting import money
 from workbench.ui.queries import (
     FILTER_COLUMNS,
     Filters,
@@ -101,15 +102,7 @@ def format_value(value: float | None, fmt: str) -> str:
         return f"{value:.1f}%"
     if fmt == "count":
         return f"{value:,.0f}"
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if v >= 1e9:
-        return f"{sign}${v / 1e9:,.2f}B"
-    if v >= 1e6:
-        return f"{sign}${v / 1e6:,.2f}M"
-    if v >= 1e4:
-        return f"{sign}${v / 1e3:,.1f}K"
-    return f"{sign}${v:,.2f}"
+    return money(value)
 
 
 def kpis_from_totals(current: dict[str, float], previous: dict[str, float] | None) -> list[Kpi]:

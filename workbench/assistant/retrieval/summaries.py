@@ -22,6 +22,7 @@ import pandas as pd
 
 from workbench.assistant.retrieval.index import SummaryIndex
 from workbench.config import Settings
+from workbench.formatting import money
 from workbench.lake.storage import Lake
 from workbench.semantic.query import previous_month
 
@@ -49,14 +50,6 @@ def _pct(cur: float, prev: float | None) -> float | None:
     if prev is None or pd.isna(prev) or prev == 0:
         return None
     return (cur - prev) / abs(prev) * 100.0
-
-
-def _money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    if abs(value) >= 1e3:
-        return f"${value / 1e3:,.1f}K"
-    return f"${value:,.2f}"
 
 
 def _growth(value: float | None, against: str) -> str:
@@ -90,7 +83,7 @@ def month_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         prev_label = pd.Timestamp(year=prev_key[0], month=prev_key[1], day=1).strftime("%B %Y")
         text = (
-            f"{label}, all categories and regions: revenue {_money(r.revenue)} from {int(r.transactions):,} "
+            f"{label}, all categories and regions: revenue {money(r.revenue)} from {int(r.transactions):,} "
             f"transactions, {_growth(mom, prev_label)}, {_growth(yoy, f'{label[:-5]} {year - 1}')}; "
             f"profit margin {margin:.1f}%."
         )
@@ -130,7 +123,7 @@ def quarter_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         label = f"Q{quarter} {year}"
         text = (
-            f"{category} in the {region} region, {label}: revenue {_money(r.revenue)}, "
+            f"{category} in the {region} region, {label}: revenue {money(r.revenue)}, "
             f"{_growth(qoq, f'Q{prev_key[1]} {prev_key[0]}')}, {_growth(yoy, f'Q{quarter} {year - 1}')}; "
             f"profit margin {margin:.1f}%."
         )
@@ -173,7 +166,7 @@ def quarter_region_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         label = f"Q{quarter} {year}"
         text = (
-            f"{region} region, {label}, all categories: revenue {_money(r.revenue)}, "
+            f"{region} region, {label}, all categories: revenue {money(r.revenue)}, "
             f"{_growth(yoy, f'Q{quarter} {year - 1}')}; profit margin {margin:.1f}%; "
             f"ranked {rank} of {len(peers)} regions by revenue this quarter."
         )
@@ -206,7 +199,7 @@ def year_category_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         share = r.revenue / totals[year] * 100 if totals.get(year) else 0.0
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         text = (
-            f"{category}, year {year}: revenue {_money(r.revenue)} ({share:.1f}% of all revenue), "
+            f"{category}, year {year}: revenue {money(r.revenue)} ({share:.1f}% of all revenue), "
             f"{_growth(yoy, str(year - 1))}; profit margin {margin:.1f}%."
         )
         out.append(
@@ -237,7 +230,7 @@ def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         name = {m: pd.Timestamp(year=year, month=m, day=1).strftime("%B") for m in (best, worst)}
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         text = (
-            f"Year {year}, all categories and regions: revenue {_money(r.revenue)} from {int(r.transactions):,} "
+            f"Year {year}, all categories and regions: revenue {money(r.revenue)} from {int(r.transactions):,} "
             f"transactions over {len(in_year)} months, {_growth(yoy, str(year - 1))}; profit margin {margin:.1f}%; "
             f"strongest month {name[best]}, weakest {name[worst]}."
         )

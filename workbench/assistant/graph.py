@@ -399,8 +399,10 @@ class Assistant:
             raise unknown_name("column", unknown[0], sorted(known))
 
     def execute(self, state: AssistantState) -> dict[str, Any]:
+        sql = state.get("sql")
+        assert sql is not None, "validate sets the SQL before execute"
         try:
-            result = self.wb.sql(state["sql"], user=state.get("user"))
+            result = self.wb.sql(sql, user=state.get("user"))
         except (QueryTimeout, ServiceUnavailable, DataError) as e:
             return {"status": "failed", "failure": _error("execute", e)}
         except (QueryRefused, QueryFailed) as e:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
+from sqlglot.errors import SqlglotError
 
 from workbench.catalog import schema as S
 from workbench.catalog.descriptions import BUILT_IN_TABLES, COLUMN_DESCRIPTIONS, TABLE_DESCRIPTIONS
@@ -515,7 +516,8 @@ def normalise_or_none(sql: str) -> str | None:
         from workbench.cache.normalise import normalise_sql
 
         return normalise_sql(sql)
-    except Exception:  # unparsable SQL is still logged, just not normalised
+    except (SqlglotError, WorkbenchError) as e:  # unparsable SQL is still logged, just not normalised
+        log.debug("query log: SQL not normalised (%s)", e)
         return None
 
 

@@ -293,13 +293,13 @@ def _resolve_cte(table: exp.Table) -> exp.CTE | None:
             idx = next((i for i, c in enumerate(ctes) if c is child), len(ctes))
             visible = ctes[: idx + 1] if node.args.get("recursive") else ctes[:idx]
             for cte in reversed(visible):
-                if _norm(cte.alias) == name:
+                if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:
                     return cte
         else:
             with_ = node.args.get("with")
             if isinstance(with_, exp.With) and child is not with_:
                 for cte in with_.expressions:
-                    if _norm(cte.alias) == name:
+                    if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:
                         return cte
         child, node = node, node.parent
     return None

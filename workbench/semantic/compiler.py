@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
-from workbench.errors import PlanningError, unknown_name
+from workbench.errors import NotFoundError, PlanningError, unknown_name
 from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
 from workbench.semantic.query import (
     Comparison,
@@ -487,7 +487,7 @@ class _Compiler:
             return by
         try:
             m = self.model.metric(by)
-        except Exception:
+        except NotFoundError:  # not a metric: ordered by a dimension or an output column
             m = None
         if m is not None:
             if m.growth_of:

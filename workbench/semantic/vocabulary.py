@@ -22,7 +22,7 @@ from workbench.errors import WorkbenchError
 from workbench.semantic.model import DimensionDef, SemanticModel
 
 if TYPE_CHECKING:
-    from workbench.session import Workbench
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ MAX_VALUES = 500
 _memory: dict[str, dict[str, list[str]]] = {}
 
 
-def load_vocabulary(wb: Workbench, model: SemanticModel) -> dict[str, list[str]]:
+def load_vocabulary(wb: QueryRunner, model: SemanticModel) -> dict[str, list[str]]:
     """``{dimension: sorted distinct values}`` for every dimension marked ``vocabulary: true``."""
     versions = _versions(wb, model)
     key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions], sort_keys=True).encode()).hexdigest()[:16]
@@ -65,7 +65,7 @@ def load_vocabulary(wb: Workbench, model: SemanticModel) -> dict[str, list[str]]
     return out
 
 
-def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
+def latest_date(wb: QueryRunner, model: SemanticModel) -> dt.date | None:
     """The latest date of the fact table (relative dates resolve against it), pruned to its last year."""
     t = model.time
     query = exp.select(exp.Max(this=exp.column(t.date)).as_("latest")).from_(model.fact)
@@ -85,7 +85,7 @@ def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _versions(wb: Workbench, model: SemanticModel) -> dict[str, Any]:
+def _versions(wb: QueryRunner, model: SemanticModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in model.tables:
         try:
@@ -95,7 +95,7 @@ def _versions(wb: Workbench, model: SemanticModel) -> dict[str, Any]:
     return out
 
 
-def _distinct(wb: Workbench, model: SemanticModel, d: DimensionDef) -> list[str]:
+def _distinct(wb: QueryRunner, model: SemanticModel, d: DimensionDef) -> list[str]:
     """Distinct values, from the Delta log for partition columns, else from the smallest table."""
     candidates = [(d.table or model.fact, d.column), *d.also.items()]
     for table, column in candidates:

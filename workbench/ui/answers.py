@@ -8,6 +8,7 @@ answer shows only its message and hint: users never see a traceback.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import fields
 from typing import Any
 
@@ -15,6 +16,8 @@ import pandas as pd
 
 from workbench.assistant.answer import Answer
 from workbench.ui.charts import render
+
+log = logging.getLogger(__name__)
 
 #: rows of an answer table shown inline (the full result stays on ``Answer.df``)
 MAX_TABLE_ROWS = 50
@@ -67,8 +70,8 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
                 parts.append(
                     pn.pane.HoloViews(render(answer.chart, df, height=chart_height), sizing_mode="stretch_width")
                 )
-            except Exception:  # a chart is optional: the table already holds the answer
-                pass
+            except Exception as e:  # a chart is optional: the table already holds the answer
+                log.warning("chart not drawn: %s", e)
     if answer.sql:
         parts.append(
             pn.Card(

@@ -13,10 +13,13 @@ import contextlib
 import functools
 import logging
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
 from workbench.ui.answers import answer_panel
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ WELCOME = (
 )
 
 
-def ask_answer(wb: Any, question: str, session: str | None = None, user: str | None = None) -> Any:
+def ask_answer(wb: QueryRunner, question: str, session: str | None = None, user: str | None = None) -> Any:
     """Ask the assistant; callers get an Answer (failures included), never an exception."""
     from workbench.assistant import ask
 
@@ -64,7 +67,7 @@ def _interface_class() -> type:
     return ChatInterface
 
 
-def chat_interface(wb: Any, user: str | None = None, session: str | None = None, **params: Any) -> Any:
+def chat_interface(wb: QueryRunner, user: str | None = None, session: str | None = None, **params: Any) -> Any:
     """A ``pn.chat.ChatInterface`` whose callback asks the assistant over ``wb``.
 
     ``session`` keeps follow-ups; by default each chat panel gets its own conversation id.

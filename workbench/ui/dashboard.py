@@ -17,13 +17,16 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.ui.charts import LiveChart
 from workbench.ui.data import FilterOptions, NameLookup, ViewData, filter_options, load_view
 from workbench.ui.queries import Filters
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def workbench_for(lake: str | None = None) -> Any:
         return _sessions[key]
 
 
-def options_for(wb: Any) -> FilterOptions:
+def options_for(wb: QueryRunner) -> FilterOptions:
     """Filter choices of ``wb``'s lake, read once per server (not once per browser session)."""
     with _lock:
         found = _options.get(wb)
@@ -69,7 +72,7 @@ def options_for(wb: Any) -> FilterOptions:
 class Dashboard:
     """One browser session's dashboard: filter widgets, KPI cards, charts and the chat."""
 
-    def __init__(self, wb: Any, options: FilterOptions | None = None, user: str | None = None) -> None:
+    def __init__(self, wb: QueryRunner, options: FilterOptions | None = None, user: str | None = None) -> None:
         import panel as pn
 
         self.wb = wb
@@ -333,7 +336,7 @@ class Dashboard:
         return template
 
 
-def build_dashboard(wb: Any = None, lake: str | None = None, user: str | None = None) -> Dashboard:
+def build_dashboard(wb: QueryRunner | None = None, lake: str | None = None, user: str | None = None) -> Dashboard:
     """The dashboard over ``wb`` (or a shared workbench on ``lake``); call ``.layout()`` to show it."""
     import hvplot.pandas  # noqa: F401
     import panel as pn
@@ -431,7 +434,8 @@ def _dask_link_html() -> str:
         from workbench.cluster import dashboard_link
 
         link = dashboard_link()
-    except Exception:
+    except Exception as e:  # no link rather than no dashboard
+        log.debug("no Dask dashboard link: %s", e)
         link = None
     if not link:
         return "<small>Dask dashboard: no cluster connected (queries run in-process)</small>"

@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +26,9 @@ from workbench.ui.queries import (
     names_query,
     values_query,
 )
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 #: KPI name -> (label, format)
 KPI_FORMATS: dict[str, tuple[str, str]] = {
@@ -124,7 +127,7 @@ def kpis_from_totals(current: dict[str, float], previous: dict[str, float] | Non
     return [Kpi(name, now[name], before[name]) for name in KPI_FORMATS]
 
 
-def run(wb: Any, query: ViewQuery, data: ViewData | None = None) -> pd.DataFrame:
+def run(wb: QueryRunner, query: ViewQuery, data: ViewData | None = None) -> pd.DataFrame:
     """Run one view query through the workbench (router included); record its time and route."""
     start = time.perf_counter()
     result = wb.sql(query.sql)
@@ -135,7 +138,7 @@ def run(wb: Any, query: ViewQuery, data: ViewData | None = None) -> pd.DataFrame
     return result.df
 
 
-def load_view(wb: Any, filters: Filters, names: NameLookup | None = None, top_n: int = 10) -> ViewData:
+def load_view(wb: QueryRunner, filters: Filters, names: NameLookup | None = None, top_n: int = 10) -> ViewData:
     """Run the dashboard's queries for ``filters`` and shape their results."""
     empty = pd.DataFrame()
     data = ViewData(filters, [], empty, empty, empty, empty)
@@ -166,7 +169,7 @@ class NameLookup:
 
     TABLES = {"products": ("product_id", "product_name"), "stores": ("store_id", "store_name")}
 
-    def __init__(self, wb: Any) -> None:
+    def __init__(self, wb: QueryRunner) -> None:
         self.wb = wb
         self.known: dict[str, dict[str, str]] = {t: {} for t in self.TABLES}
 
@@ -191,7 +194,7 @@ class FilterOptions:
     values: dict[str, list[str]]
 
 
-def filter_options(wb: Any) -> FilterOptions:
+def filter_options(wb: QueryRunner) -> FilterOptions:
     """Read the date span and the distinct region/category/channel values once at start-up."""
     bounds = run(wb, bounds_query())
     first = _as_date(bounds["first_date"].iloc[0]) if len(bounds) else None

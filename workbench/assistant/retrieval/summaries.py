@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,6 +25,9 @@ from workbench.config import Settings
 from workbench.formatting import money
 from workbench.lake.storage import Lake
 from workbench.semantic.query import previous_month
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ DETAIL_SQL = (
 )
 
 
-def _lake_of(wb: Any) -> Lake:
+def _lake_of(wb: QueryRunner) -> Lake:
     lake = getattr(wb, "lake", None)
     if isinstance(lake, Lake):
         return lake
@@ -58,7 +61,7 @@ def _growth(value: float | None, against: str) -> str:
     return f"{'up' if value >= 0 else 'down'} {abs(value):.1f}% vs {against}"
 
 
-def _monthly_frames(wb: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _monthly_frames(wb: QueryRunner) -> tuple[pd.DataFrame, pd.DataFrame]:
     months = wb.sql(MONTH_SQL).df
     detail = wb.sql(DETAIL_SQL).df
     for frame in (months, detail):
@@ -248,7 +251,7 @@ def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def generate_summaries(wb: Any) -> list[dict[str, Any]]:
+def generate_summaries(wb: QueryRunner) -> list[dict[str, Any]]:
     """All template summaries for the lake behind ``wb``."""
     months, detail = _monthly_frames(wb)
     return (
@@ -295,7 +298,7 @@ async def _rephrase_batches(records: list[dict[str, Any]], settings: Settings, b
     await asyncio.gather(*(one(records[i : i + batch]) for i in range(0, len(records), batch)))
 
 
-def build_summaries(wb: Any, use_llm: bool | None = None) -> int:
+def build_summaries(wb: QueryRunner, use_llm: bool | None = None) -> int:
     """Generate the summaries, embed them, store the index in the lake; returns how many.
 
     ``use_llm`` defaults to False: template texts are exact and free; pass True (with an LLM

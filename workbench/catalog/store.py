@@ -207,8 +207,6 @@ class Catalog:
             return self.table(name)
 
         stats = partition_stats(dt_table)
-        arrow_schema = dt_table.schema().to_pyarrow()
-        part_cols = list(dt_table.metadata().partition_columns)
         base = name.split("/", 1)[-1]
         descs = {**COLUMN_DESCRIPTIONS.get(base, {}), **(column_descriptions or {})}
         kind = kind or ("rollup" if name.startswith("rollups/") else "base")
@@ -222,7 +220,7 @@ class Catalog:
             "registered": is_registered,
             "kind": kind,
             "description": description or TABLE_DESCRIPTIONS.get(name),
-            "partition_columns": part_cols,
+            "partition_columns": list(dt_table.metadata().partition_columns),
             "delta_version": version,
             "rows": sum(s.rows for s in stats),
             "bytes": sum(s.bytes for s in stats),
@@ -241,52 +239,9 @@ class Catalog:
                 _upsert(conn, S.tables, table_row, ["name"])
             else:
                 conn.execute(S.tables.update().where(S.tables.c.name == name).values(**table_row))
-            conn.execute(S.columns.delete().where(S.columns.c.table_name == name))
-            conn.execute(
-                S.columns.insert(),
-                [
-                    {
-                        "table_name": name,
-                        "name": f.name,
-                        "position": i,
-                        "type": str(f.type),
-                        "description": descs.get(f.name),
-                    }
-                    for i, f in enumerate(arrow_schema)
-                ],
-            )
-            conn.execute(S.partition_stats.delete().where(S.partition_stats.c.table_name == name))
-            if stats:
-                conn.execute(
-                    S.partition_stats.insert(),
-                    [
-                        {
-                            "table_name": name,
-                            "partition_key": partition_key(s.values),
-                            "partition_values": s.values,
-                            "rows": s.rows,
-                            "bytes": s.bytes,
-                            "files": s.files,
-                            "min_max": s.min_max,
-                        }
-                        for s in stats
-                    ],
-                )
-            for h in history:
-                ts = h.get("timestamp")
-                _upsert(
-                    conn,
-                    S.versions,
-                    {
-                        "table_name": name,
-                        "version": int(h["version"]),
-                        "committed_at": dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if ts else None,
-                        "operation": h.get("operation"),
-                        "parameters": h.get("operationParameters"),
-                    },
-                    ["table_name", "version"],
-                    update=False,
-                )
+            _write_columns(conn, name, dt_table.schema().to_pyarrow(), descs)
+            _write_partition_stats(conn, name, stats)
+            _write_versions(conn, name, history)
         return self.table(name)
 
     def table(self, name: str) -> TableInfo:
@@ -501,6 +456,50 @@ class Catalog:
 
 
 _LOG_TABLES = {"query_log": S.query_log, "audit_log": S.audit_log}
+
+
+def _write_columns(conn: Connection, name: str, arrow_schema: Any, descs: dict[str, str]) -> None:
+    """Replace a table's column rows (names, positions, types, descriptions)."""
+    conn.execute(S.columns.delete().where(S.columns.c.table_name == name))
+    rows = [
+        {"table_name": name, "name": f.name, "position": i, "type": str(f.type), "description": descs.get(f.name)}
+        for i, f in enumerate(arrow_schema)
+    ]
+    conn.execute(S.columns.insert(), rows)
+
+
+def _write_partition_stats(conn: Connection, name: str, stats: list[Any]) -> None:
+    """Replace a table's partition statistics (what scan estimates read)."""
+    conn.execute(S.partition_stats.delete().where(S.partition_stats.c.table_name == name))
+    if not stats:
+        return
+    rows = [
+        {
+            "table_name": name,
+            "partition_key": partition_key(s.values),
+            "partition_values": s.values,
+            "rows": s.rows,
+            "bytes": s.bytes,
+            "files": s.files,
+            "min_max": s.min_max,
+        }
+        for s in stats
+    ]
+    conn.execute(S.partition_stats.insert(), rows)
+
+
+def _write_versions(conn: Connection, name: str, history: list[dict[str, Any]]) -> None:
+    """Add the Delta commits not recorded yet (versions are immutable: never updated)."""
+    for h in history:
+        ts = h.get("timestamp")
+        row = {
+            "table_name": name,
+            "version": int(h["version"]),
+            "committed_at": dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if ts else None,
+            "operation": h.get("operation"),
+            "parameters": h.get("operationParameters"),
+        }
+        _upsert(conn, S.versions, row, ["table_name", "version"], update=False)
 
 
 def _row(data: dict[str, Any], table: sa.Table) -> dict[str, Any]:

@@ -122,6 +122,11 @@ class Workbench:
         """
         return self.router.apply_policy(tree, self.router.policy(user))
 
+    def flush(self) -> None:
+        """Wait until this session's query-log and audit rows are written (tests, shutdown)."""
+        if "router" in self.__dict__:
+            self.router.flush()
+
     def close(self) -> None:
         if "router" in self.__dict__:
             self.router.close()

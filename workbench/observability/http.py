@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.web
 from tornado.ioloop import IOLoop
@@ -40,6 +40,10 @@ from workbench.errors import (
 )
 from workbench.observability import metrics
 from workbench.observability.recording import record_rejected
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
+    from workbench.session import Workbench
 
 T = TypeVar("T")
 
@@ -69,18 +73,19 @@ class Backend:
         self.settings = settings or (get_settings(lake=lake) if lake else get_settings())
         self.lake_url = lake
         self.size = max(1, sessions)
-        self._pool: queue.Queue[Any] = queue.Queue()
+        self._pool: queue.Queue[Workbench] = queue.Queue()
         self._created = 0
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="workbench-api")
 
-    def _new_session(self) -> Any:
+    def _new_session(self) -> Workbench:
         from workbench.lake.storage import Lake
         from workbench.session import Workbench
 
         return Workbench(Lake(self.lake_url, self.settings), self.settings)
 
     @contextmanager
-    def session(self) -> Iterator[Any]:
+    def session(self) -> Iterator[QueryRunner]:
+        """A pooled session; handlers see only the QueryRunner protocol."""
         try:
             wb = self._pool.get_nowait()
         except queue.Empty:
@@ -96,9 +101,7 @@ class Backend:
     def flush(self) -> None:
         """Wait until the idle sessions' query-log and audit rows are written (tests, shutdown)."""
         for wb in list(self._pool.queue):
-            router = getattr(wb, "router", None)
-            if router is not None and hasattr(router, "flush"):
-                router.flush()
+            wb.flush()
 
     def close(self) -> None:
         self.flush()

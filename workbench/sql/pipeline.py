@@ -35,10 +35,11 @@ from workbench.sql.engines.base import PURE_PREPARE, Limits
 from workbench.sql.guard import GuardedQuery, check_sql
 from workbench.sql.result import QueryResult
 from workbench.sql.rollups import BASE_TABLE
+from workbench.sql.route_plan import RoutePlan
 from workbench.sql.versions import delta_version
 
 if TYPE_CHECKING:
-    from workbench.sql.router import RoutePlan, Router
+    from workbench.sql.router import Router
 
 
 @dataclass
@@ -173,8 +174,6 @@ def prune(r: Router, ctx: QueryContext) -> None:
     """Files each table contributes after partition pruning (from the Delta log)."""
     if ctx.planned:
         return
-    from workbench.sql.router import RoutePlan
-
     assert ctx.tree is not None
     scans = r.snapshot.plan(ctx.tree, ctx.require_guarded().tables)
     ctx.plan = RoutePlan(ctx.tree, scans, engine="", route="", reason="")

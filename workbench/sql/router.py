@@ -28,10 +28,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -45,8 +43,9 @@ from workbench.sql import pipeline, pruning
 from workbench.sql.engine_choice import EngineFactory
 from workbench.sql.guard import LAKE_TABLES, check_expression
 from workbench.sql.result import QueryResult
-from workbench.sql.rollup_rewrite import RollupMatch, rewrite
+from workbench.sql.rollup_rewrite import rewrite
 from workbench.sql.rollups import BASE_TABLE, Rollup, configured, rollup_state
+from workbench.sql.route_plan import Estimate, RoutePlan
 from workbench.sql.scan import Snapshot, TableScan
 from workbench.sql.versions import delta_version
 
@@ -59,74 +58,6 @@ log = logging.getLogger(__name__)
 ROUTES = ("cache", "rollup", "duckdb", "dask")
 
 T = TypeVar("T")
-
-
-@dataclass
-class Estimate:
-    """What a plan is expected to read, and where the numbers came from."""
-
-    files: int = 0
-    bytes: int = 0
-    rows: int | None = None
-    source: str = "delta log"
-
-    def text(self) -> str:
-        rows = f", ~{self.rows:,} rows" if self.rows is not None else ""
-        return f"estimated {self.files} files, {_size(self.bytes)}{rows} after pruning ({self.source})"
-
-
-@dataclass
-class RoutePlan:
-    """One routing decision: the tree to run, where, over which files, and why.
-
-    (Not the assistant's ``Plan``, which is a question turned into a query.)
-    """
-
-    tree: exp.Expression
-    scans: dict[str, TableScan]
-    engine: str
-    route: str
-    reason: str
-    estimate: Estimate = field(default_factory=Estimate)
-    rollup: RollupMatch | None = None
-    #: per-engine prepared tree and rendered SQL: plans are memoised, so a repeated query
-    #: skips sqlglot's copy-and-render work (milliseconds of the budget against plain DuckDB)
-    prepared: dict[str, tuple[exp.Expression, str]] = field(default_factory=dict, repr=False, compare=False)
-
-    def result(self, df: pd.DataFrame, engine: str, sql: str, executed_sql: str) -> QueryResult:
-        """The result of running this plan, with what it read and what was estimated."""
-        result = QueryResult(
-            df=df,
-            engine=engine,
-            sql=sql,
-            route=self.route,
-            reason=self.reason,
-            files_scanned=sum(len(s.files) for s in self.scans.values()),
-            bytes_scanned=sum(s.bytes for s in self.scans.values()),
-            executed_sql=executed_sql,
-        )
-        result.details.update(
-            {
-                "estimated_files": self.estimate.files,
-                "estimated_bytes": self.estimate.bytes,
-                "estimated_rows": self.estimate.rows,
-                "estimate_source": self.estimate.source,
-            }
-        )
-        return result
-
-    def explain_header(self, engine: str, result: QueryResult) -> str:
-        """What ``--explain`` shows above the engine's own plan."""
-        lines = [
-            f"route: {self.route}",
-            f"engine: {engine}",
-            f"reason: {self.reason}",
-            f"estimated: {self.estimate.files} files, {self.estimate.bytes} bytes ({self.estimate.source})",
-            f"scans: {result.files_scanned} files, {result.bytes_scanned} bytes",
-            f"sql: {result.executed_sql}",
-            "",
-        ]
-        return "\n".join(lines)
 
 
 class Router:
@@ -364,14 +295,6 @@ class Router:
         except WorkbenchError as e:
             log.info("catalog estimate unavailable (%s); using the Delta log", e.message)
             return fallback
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 class Memo:

@@ -144,10 +144,6 @@ class PolicySet:
                     f"define the role under `roles:`; known roles: {', '.join(sorted(spec.roles))}",
                 )
 
-    @property
-    def users(self) -> list[str]:
-        return sorted(self.spec.users)
-
     def identity(self, user: str) -> Identity:
         spec = self.spec.users.get(user)
         if spec is None:

@@ -21,15 +21,13 @@ from workbench.config import Settings, get_settings
 from workbench.errors import ConfigError
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine
+from workbench.sql.engines.registry import ENGINES, Engines
 from workbench.sql.guard import LAKE_TABLES
 from workbench.sql.result import QueryResult
 from workbench.sql.scan import Snapshot
 
 if TYPE_CHECKING:
     from workbench.sql.router import Router
-
-#: engines in order of preference: the in-process default first
-ENGINES = ("duckdb", "dask")
 
 
 class Workbench:
@@ -39,8 +37,7 @@ class Workbench:
         self.lake = lake
         self.settings = settings
         self.snapshot = Snapshot(lake)
-        self._engines: dict[str, Engine] = {}
-        self._dask_client = dask_client
+        self.engines = Engines(lake, settings, dask_client)
 
     @classmethod
     def open(cls, lake: str | None = None, dask_client: Any = None, **overrides: Any) -> Workbench:
@@ -53,31 +50,21 @@ class Workbench:
     # --- engines -----------------------------------------------------------------------------
     def engine(self, name: str) -> Engine:
         """The engine called ``name``, created on first use and kept for the session."""
-        if name not in self._engines:
-            if name == "duckdb":
-                from workbench.sql.engines.duckdb import DuckDBEngine
-
-                self._engines[name] = DuckDBEngine(self.lake, self.settings)
-            elif name == "dask":
-                from workbench.sql.engines.dask import DaskEngine
-
-                self._engines[name] = DaskEngine(self.lake, self.settings, client=self._dask_client)
-            else:
-                raise ConfigError(f"unknown engine {name!r}", f"use one of: auto, {', '.join(ENGINES)}")
-        return self._engines[name]
+        return self.engines.get(name)
 
     def tables(self) -> set[str]:
         """Tables SQL may read: the reference tables and the registered ones (workbench.lake.register)."""
-        from workbench.lake.register import registered_names
-
-        return set(LAKE_TABLES) | registered_names(self.lake)
+        return queryable_tables(self.lake)
 
     # --- queries -------------------------------------------------------------------------------
     @cached_property
     def router(self) -> Router:
         from workbench.sql.router import Router
 
-        return Router(self.settings, self.lake, self.snapshot, self.tables, self.engine, ENGINES)
+        lake = self.lake
+        return Router(
+            self.settings, self.lake, self.snapshot, lambda: queryable_tables(lake), self.engines.get, ENGINES
+        )
 
     def sql(
         self,
@@ -130,12 +117,17 @@ class Workbench:
     def close(self) -> None:
         if "router" in self.__dict__:
             self.router.close()
-        for eng in self._engines.values():
-            eng.close()
-        self._engines.clear()
+        self.engines.close()
 
     def __enter__(self) -> Workbench:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def queryable_tables(lake: Lake) -> set[str]:
+    """Tables SQL over ``lake`` may read: the reference tables and the registered ones."""
+    from workbench.lake.register import registered_names
+
+    return set(LAKE_TABLES) | registered_names(lake)

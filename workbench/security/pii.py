@@ -221,7 +221,7 @@ def _refresh_rollups(
     if not months:
         report.notes.append("the customer had no sales rows: rollups unchanged")
         return
-    client = getattr(wb, "_dask_client", None) if wb is not None else None
+    client = wb.engines.dask_client if wb is not None else None
     builds = rollups_module.build(
         lake, lake.settings, months=months, previous_version=previous_sales_version, client=client
     )

@@ -5,6 +5,7 @@ Run by hand (it runs pytest once per function, so it is not part of the suite)::
 
     python -m tests.mutate_security                 # every function, the default test files
     python -m tests.mutate_security --only apply_policy -- tests/test_policies.py
+    python -m tests.mutate_security --pipeline      # drop or reorder the safety steps of STEPS
 
 Each mutant is made in a scratch copy of the repository (the working tree is never touched):
 one ``def name(`` becomes ``def name__mutant(``, callers are left as they are, exactly what a
@@ -37,6 +38,19 @@ DEFAULT_TESTS = [
 COPY = ["workbench", "tests", "pyproject.toml", "policies.yaml", "semantic.yaml", "workbench.yaml"]
 
 
+PIPELINE = "workbench/sql/pipeline.py"
+#: edits of the declared query pipeline that would switch a safety property off
+PIPELINE_MUTANTS = {
+    "drop guard": ("    guard,\n    access_policy,", "    access_policy,"),
+    "drop access_policy": ("    guard,\n    access_policy,", "    guard,"),
+    "drop police_tree": ("    police_tree,\n", ""),
+    "cache_lookup before access_policy": (
+        "    access_policy,\n    table_versions,\n    cache_lookup,",
+        "    table_versions,\n    cache_lookup,\n    access_policy,",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Mutant:
     path: str
@@ -45,6 +59,14 @@ class Mutant:
 
     def label(self) -> str:
         return f"{self.path}:{self.line} {self.name}"
+
+
+@dataclass(frozen=True)
+class StepMutant:
+    name: str
+
+    def label(self) -> str:
+        return f"{PIPELINE} STEPS: {self.name}"
 
 
 def functions(root: Path = ROOT) -> list[Mutant]:
@@ -58,7 +80,14 @@ def functions(root: Path = ROOT) -> list[Mutant]:
     return sorted(found, key=lambda m: (m.path, m.line))
 
 
-def mutate(copy: Path, mutant: Mutant) -> None:
+def mutate(copy: Path, mutant: Mutant | StepMutant) -> None:
+    if isinstance(mutant, StepMutant):
+        path = copy / PIPELINE
+        old, new = PIPELINE_MUTANTS[mutant.name]
+        text = path.read_text()
+        assert old in text, f"STEPS changed: update PIPELINE_MUTANTS ({mutant.name})"
+        path.write_text(text.replace(old, new, 1))
+        return
     path = copy / mutant.path
     lines = path.read_text().splitlines(keepends=True)
     index = mutant.line - 1
@@ -94,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", default=[], help="mutate only these function names")
     parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--pipeline", action="store_true", help="mutate the safety steps of the query pipeline")
     parser.add_argument("tests", nargs="*", default=DEFAULT_TESTS)
     args = parser.parse_args(argv)
-    mutants = [m for m in functions() if not args.only or m.name in args.only]
+    mutants: list[Mutant | StepMutant] = (
+        [StepMutant(name) for name in PIPELINE_MUTANTS]
+        if args.pipeline
+        else [m for m in functions() if not args.only or m.name in args.only]
+    )
     base = scratch()
     if killed(base, args.tests, args.timeout):
         print("the selected tests fail without any mutation: fix them first")

@@ -186,10 +186,9 @@ class Assistant:
 
     def offline(self) -> Planner:
         if self._offline is None:
-            from workbench.assistant.planners import offline as offline_module
+            from workbench.assistant.planners.offline import OfflinePlanner
 
-            cls = getattr(offline_module, "OfflinePlanner")  # noqa: B009
-            self._offline = cls()
+            self._offline = OfflinePlanner()
         return self._offline
 
     def llm(self) -> Any:
@@ -314,11 +313,6 @@ class Assistant:
             return {**base, "status": "refused", "failure": _error("plan", e)}
         except PlanningError as e:
             return {**base, "status": "failed", "failure": _error("plan", e)}
-        except ImportError:
-            missing = PlanningError(
-                "no offline planner is installed", "configure an LLM (OPENAI_API_KEY, WORKBENCH_LLM_MODEL)"
-            )
-            return {**base, "status": "failed", "failure": _error("plan", missing)}
         return {**base, "planned": plan}
 
     def _collect(self, llm: Any) -> None:

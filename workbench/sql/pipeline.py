@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from sqlglot import exp
 
-from workbench.errors import UnsupportedQuery, WorkbenchError
+from workbench.errors import AccessDenied, UnsupportedQuery, WorkbenchError
 from workbench.observability.recording import QueryOutcome
 from workbench.security.policies import Policy, policy_fingerprint
 from workbench.sql.engine_choice import choose_engine as pick_engine
@@ -74,6 +74,12 @@ class QueryContext:
         assert self.guarded is not None, "the guard step runs first"
         return self.guarded
 
+    def require_policy(self) -> Policy:
+        """The resolved policy; without one nothing may be looked up, planned or run (fail closed)."""
+        if self.policy is None:
+            raise AccessDenied("no access policy was resolved for this query", "name the user (--user)")
+        return self.policy
+
     def require_plan(self) -> RoutePlan:
         assert self.plan is not None, "the planning steps run before execute"
         return self.plan
@@ -104,6 +110,7 @@ def cache_lookup(r: Router, ctx: QueryContext) -> None:
     """``--engine auto`` only: session memory, then the shared cache (a miss on any outage)."""
     if ctx.engine != "auto" or not ctx.use_cache or ctx.explain:
         return
+    ctx.require_policy()  # a key without the policy fingerprint would share results across users
     key_memo = ("key", ctx.sql, tuple(ctx.versions.items()), ctx.policy_fp)
     ctx.cache_key = r.memo.get_or(key_memo, lambda: r.cache_key(ctx.require_guarded().expression, ctx))
     if ctx.cache_key is not None:
@@ -123,6 +130,7 @@ def cache_store(r: Router, ctx: QueryContext) -> None:
 
 # --- planning (memoised per statement, table versions, engine and policy) ------------------------
 def _plan_memo_key(r: Router, ctx: QueryContext) -> tuple[object, ...]:
+    ctx.require_policy()  # plans are per policy: one made under another user's rules is never reused
     tables = ctx.require_guarded().tables
     return (
         "plan",
@@ -155,7 +163,7 @@ def rollup_rewrite(r: Router, ctx: QueryContext) -> None:
     elif BASE_TABLE not in tables:
         ctx.no_rollup = "the query does not read sales"
     else:
-        found = r.rollup_plan(ctx.require_guarded().expression, ctx.versions, ctx.policy)
+        found = r.rollup_plan(ctx.require_guarded().expression, ctx.versions, ctx.require_policy())
         if isinstance(found, str):
             ctx.no_rollup = found
         else:
@@ -166,8 +174,8 @@ def police_tree(r: Router, ctx: QueryContext) -> None:
     """The access policy rewrites the tree that will run, which is then guarded again."""
     if ctx.planned:
         return
-    assert ctx.policy is not None and ctx.tree is not None
-    ctx.tree = r.apply_policy(ctx.tree, ctx.policy)
+    assert ctx.tree is not None
+    ctx.tree = r.apply_policy(ctx.tree, ctx.require_policy())
 
 
 def prune(r: Router, ctx: QueryContext) -> None:

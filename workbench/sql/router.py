@@ -215,13 +215,13 @@ class Router:
                 fresh.append(r)
         return fresh
 
-    def rollup_plan(self, tree: exp.Expression, versions: dict[str, int], policy: Policy | None) -> RoutePlan | str:
+    def rollup_plan(self, tree: exp.Expression, versions: dict[str, int], policy: Policy) -> RoutePlan | str:
         """The plan over a fresh rollup covering ``tree``, or why there is none."""
         fresh = self.fresh_rollups(versions.get(BASE_TABLE, -1))
         if not fresh:
             stale = [r.name for r in self.rollups]
             return f"no rollup is fresh for sales@v{versions.get(BASE_TABLE)} ({', '.join(stale) or 'none configured'})"
-        require = [c for c, _ in policy.row_filters] if policy is not None and policy.restricted else []
+        require = [c for c, _ in policy.row_filters] if policy.restricted else []
         sizes = {r.name: self.snapshot.meta(r.table).total_bytes for r in fresh}
         match = rewrite(tree, fresh, size=lambda r: sizes[r.name], require=require)
         if isinstance(match, str):

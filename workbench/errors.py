@@ -133,12 +133,18 @@ def error_body(err: BaseException, **details: Any) -> dict[str, Any]:
     """The one error shape for any exception: ``{"type", "message", "hint"}`` (+ ``details``).
 
     A :class:`WorkbenchError` gives its own; anything else (reported as data, e.g. to the
-    assistant's repair loop) gets its class name as the type and no hint.
+    assistant's repair loop) is the root family, its class named under ``details``, so a
+    client only ever sees the error types :func:`error_classes` lists.
     """
     if isinstance(err, WorkbenchError):
         body = err.to_dict()
     else:
-        body = {"type": type(err).__name__, "message": str(err), "hint": ""}
+        body = {
+            "type": WorkbenchError.kind,
+            "message": str(err),
+            "hint": "",
+            "details": {"exception": type(err).__name__},
+        }
     if details:
         body["details"] = {**body.get("details", {}), **{k: _jsonable(v) for k, v in details.items()}}
     return body

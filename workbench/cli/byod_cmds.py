@@ -56,6 +56,8 @@ def register_cmd(
         click.echo(f"partitions: {', '.join(reg.partition_columns)}")
     for old, new in reg.details.get("renamed_columns", {}).items():
         click.echo(f"column {old!r} -> {new}")
+    for note in reg.details.get("type_notes", []):
+        click.echo(f"type: {note}")
     for warning in reg.details.get("column_warnings", []):
         click.echo(f"note: {warning}")
     quality = reg.details.get("quality")

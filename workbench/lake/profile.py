@@ -17,12 +17,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import duckdb
 from sqlglot import exp
 
 from workbench.catalog import profiles as P
 from workbench.catalog.store import Catalog, open_catalog
 from workbench.errors import DataError
 from workbench.lake.storage import Lake
+from workbench.sql.engines.duckdb import view_sql
+from workbench.sql.scan import Snapshot
 
 #: columns profiled per scan
 GROUP = 40
@@ -37,11 +40,6 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 
 def _connect(lake: Lake, tables: list[str]) -> Any:
     """A private DuckDB connection with one view per table (same views as the SQL engine)."""
-    import duckdb
-
-    from workbench.sql.engines.duckdb import view_sql
-    from workbench.sql.scan import Snapshot
-
     con = duckdb.connect(config={"memory_limit": lake.settings.duckdb_memory_limit})
     if lake.is_s3:
         con.register_filesystem(lake.fs)

@@ -244,8 +244,7 @@ class _Compiler:
 
     def _period(self, tr: TimeRange) -> list[exp.Expression]:
         t = self.model.time
-        alias = self._alias(self.model.fact)
-        year, month, date = (exp.column(c, table=alias) for c in (t.year, t.month, t.date))
+        year, month, date = (self._time_part(c) for c in (t.year, t.month, t.date))
         out: list[exp.Expression] = []
         if tr.year is not None:
             if tr.end_year and tr.end_year != tr.year:
@@ -277,6 +276,14 @@ class _Compiler:
             out.append(exp.LTE(this=year, expression=_num(end.year)))
             out.append(exp.LTE(this=date, expression=_date(end)))
         return out
+
+    def _time_part(self, name: str) -> exp.Expression:
+        """A column of the fact, or a dimension derived from its date (``YEAR(order_date)``) when the
+        data has no such column: a user's table gets time filters without re-registering."""
+        d = self.model.dimensions.get(name)
+        if d is not None and d.sql and d.table in (None, self.model.fact):
+            return self._physical(d)
+        return exp.column(name, table=self._alias(self.model.fact))
 
     # --- comparisons ---------------------------------------------------------------------------
     def _comparison_conditions(
@@ -461,7 +468,7 @@ class _Compiler:
         for t in self.joined:
             j = self.model.join_for(t)
             right = self.model.tables[t].alias
-            on = exp.EQ(this=exp.column(j.column, table=base_alias), expression=exp.column(j.column, table=right))
+            on = exp.EQ(this=exp.column(j.column, table=base_alias), expression=exp.column(j.key, table=right))
             frm.append(exp.Join(this=exp.to_table(t, alias=right), on=on, kind="INNER"))
         return frm
 

@@ -15,6 +15,7 @@ agree (``store_id`` = ``store_id``, ``store_id`` -> ``stores.id``) and the value
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import duckdb
@@ -31,6 +32,10 @@ from workbench.sql.scan import Snapshot
 GROUP = 40
 #: at most this many distinct values makes a column low-cardinality (values are stored)
 LOW_CARDINALITY = 50
+#: a table with at most this many rows is a lookup table (joined by value overlap alone)
+LOOKUP_ROWS = 1000
+#: distinct values kept as a sample of a high-cardinality text column
+SAMPLE = 20
 #: share of a column's distinct values found in the other table's key for a candidate join
 JOIN_OVERLAP = 0.9
 
@@ -101,6 +106,7 @@ def column_profiles(con: Any, table: str, rows: int) -> list[dict[str, Any]]:
                 c["distinct"] = len(vals)
                 if len(vals) <= LOW_CARDINALITY:
                     c["values"] = [_jsonable(v) for v in vals]
+    _samples(con, table, [c for c in cols if "values" not in c and c["type"].upper().startswith("VARCHAR")])
     maybe_keys = [  # measurements (floats) are unique by accident, not keys
         c
         for c in cols
@@ -114,6 +120,20 @@ def column_profiles(con: Any, table: str, rows: int) -> list[dict[str, Any]]:
             c["distinct"] = int(n)
             c["key"] = int(n) == rows
     return cols
+
+
+def _samples(con: Any, table: str, cols: list[dict[str, Any]]) -> None:
+    """Up to :data:`SAMPLE` distinct values of high-cardinality text columns: their shape (codes,
+    leading zeros, dates kept as text) tells a drafted model what the column is."""
+    for start in range(0, len(cols), GROUP):
+        group = cols[start : start + GROUP]
+        lists = con.execute(
+            "SELECT "
+            + ", ".join(f"list(DISTINCT {_q(c['name'])})[1:{SAMPLE}]" for c in group)
+            + f" FROM (SELECT * FROM {_q(table)} LIMIT 2000)"
+        ).fetchone()
+        for c, values in zip(group, lists, strict=True):
+            c["sample"] = sorted(str(v) for v in (values or []) if v is not None)
 
 
 def profile_table(lake: Lake, name: str, catalog: Catalog | None = None) -> dict[str, Any]:
@@ -171,12 +191,24 @@ def _singular(word: str) -> str:
     return word
 
 
+def _unprefixed(name: str) -> str:
+    """``l_orderkey`` -> ``orderkey``: TPC-style schemas prefix every column with its table."""
+    return re.sub(r"^[a-z]{1,2}_(?=[a-z])", "", name)
+
+
 def _names_match(col: str, table: str, key: str) -> bool:
     col, key = col.lower(), key.lower()
-    if col == key:
+    if col == key or _unprefixed(col) == _unprefixed(key):
         return True
     stem = _singular(table.lower())
     return col in (f"{stem}_{key}", f"{stem}{key}", f"{table.lower()}_{key}") or (key == "id" and col == f"{stem}_id")
+
+
+def _lookup_candidate(col: dict[str, Any], key: dict[str, Any], right: dict[str, Any]) -> bool:
+    """A text column against the text key of a small lookup table (``region`` -> managers.area):
+    names may differ, so the value overlap alone decides."""
+    text = col["type"].upper().startswith("VARCHAR") and key["type"].upper().startswith("VARCHAR")
+    return text and int(right["rows"]) <= LOOKUP_ROWS and int(col.get("distinct") or 0) >= 2
 
 
 def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
@@ -187,7 +219,8 @@ def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> li
         for col in left["columns"]:
             if col["name"] in left.get("candidate_keys", []) and left["rows"] > right["rows"]:
                 continue
-            if not _names_match(col["name"], right["table"], key):
+            by_name = _names_match(col["name"], right["table"], key)
+            if not (by_name or _lookup_candidate(col, rcols[key], right)):
                 continue
             if _is_numeric(col["type"]) != _is_numeric(rcols[key]["type"]):
                 continue

@@ -120,7 +120,7 @@ def _synonyms(*phrases: str) -> list[str]:
 
 
 def _thesaurus(words: str) -> list[str]:
-    return [alt for w in words.split() for alt in THESAURUS.get(w, [])]
+    return list(THESAURUS.get(words, []))
 
 
 def _dim_name(column: str) -> str:
@@ -158,7 +158,8 @@ def find_joins(d: Draft) -> None:
         d.joins.append(join)
         d.why.append(
             f"join: {d.fact}.{j['left_column']} -> {right}.{j['right_column']} "
-            f"({j['overlap']:.0%} of its values found in {right}'s key)"
+            f"(by {'name and ' if grain.tokens(j['left_column']) == grain.tokens(j['right_column']) else ''}"
+            f"value overlap {j['overlap']:.0%})"
         )
     joined = {d.fact, *best}
     for t in sorted(set(d.profiles) - joined):
@@ -270,8 +271,26 @@ def count_metrics(d: Draft) -> None:
             w = t.replace("_", " ")
             d.metrics[d.unique(f"{t}_count", d.metrics)] = {
                 "sql": "COUNT(*)", "table": t, "format": "count", "description": f"rows of {t}",
-                "synonyms": _synonyms(f"number of {w}", f"{_singular(w)} count", f"how many {w}"),
+                "synonyms": _synonyms(f"number of {w}", f"{_singular(w)} count", f"how many {w}",
+                                      *_subset_phrases(d, t)),
             }  # fmt: skip
+
+
+def _subset_phrases(d: Draft, table: str) -> list[str]:
+    """A table listing some of the fact's entities (returns: ``Returned``, ``Order ID``) counts
+    "returned orders": its other columns' words before the entity's plural."""
+    join = next(j for j in d.joins if j["right"] == table)
+    role = d.roles.get(join["column"])
+    if role is None or role.kind != "entity" or not role.entity:
+        return []
+    key = join.get("right_column", join["column"])
+    ents = _plural(role.entity)
+    out: list[str] = []
+    for c in d.profiles[table]["columns"]:
+        if c["name"] != key:
+            w = grain.words(c["name"])
+            out += [f"{w} {ents}", f"number of {w} {ents}", f"how many {w} {ents}"]
+    return out
 
 
 def measure_metrics(d: Draft) -> None:
@@ -348,20 +367,30 @@ def category_dimensions(d: Draft) -> None:
     for t in d.tables:
         roles = d.roles if t == d.fact else grain.classify(d.profiles[t])
         key = d.tables[t].get("key")
+        lookup = t != d.fact and sum(r.kind in ("category", "key", "text") for r in roles.values()) == 2
         for r in roles.values():
-            if r.kind == "category" and r.column not in join_cols and r.column != key:
-                _category(d, t, r)
+            values = next((c.get("values") for c in d.profiles[t]["columns"] if c["name"] == r.column), None)
+            if r.kind == "key" and t != d.fact and values and r.column != key:
+                r = Role(r.column, "category", r.why, values=values)  # a lookup's other column (the manager)
+            if r.kind == "category" and r.column != key:
+                _category(d, t, r, also=_singular(t.replace("_", " ")) if lookup else None)
             elif r.kind in ("text", "key", "identifier") and "name" in grain.tokens(r.column) and r.column != key:
                 _named(d, t, r)
             elif t == d.fact and r.kind in ("entity", "identifier") and r.column not in join_cols:
                 _named(d, t, r, keep_id=True)
 
 
-def _category(d: Draft, table: str, r: Role) -> None:
+def _category(d: Draft, table: str, r: Role, also: str | None = None) -> None:
+    """A vocabulary dimension; ``also`` names a lookup table's one column after the table (managers)."""
     name = d.unique(_dim_name(r.column), d.dimensions, table)
     words = grain.words(r.column)
+    extra = [also, _plural(also)] if also else []
+    toks = grain.tokens(r.column)
+    if "name" in toks and len(toks) > 1:  # product_name: "products" means its values
+        stem = " ".join(t for t in toks if t != "name")
+        extra += [stem, _plural(stem)]
     dim: dict[str, Any] = {"column": r.column, "vocabulary": True,
-                           "synonyms": _synonyms(words, _plural(words), *_thesaurus(words))}  # fmt: skip
+                           "synonyms": _synonyms(words, _plural(words), *_thesaurus(words), *extra)}  # fmt: skip
     d.dimensions[name] = {"table": table, **dim} if table != d.fact else dim
     d.vocabulary[name] = r.values
 

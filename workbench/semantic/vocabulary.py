@@ -35,7 +35,11 @@ _memory: dict[str, dict[str, list[str]]] = {}
 def load_vocabulary(wb: Workbench, model: SemanticModel) -> dict[str, list[str]]:
     """``{dimension: sorted distinct values}`` for every dimension marked ``vocabulary: true``."""
     versions = _versions(wb, model)
-    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions], sort_keys=True).encode()).hexdigest()[:16]
+    # the dimensions are part of the key: a redrafted model under the same name must not reuse old values
+    dims = sorted((n, d.table, d.column, d.sql) for n, d in model.dimensions.items() if d.vocabulary)
+    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions, dims], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     if key in _memory:
         return _memory[key]
     cache_file = wb.settings.home_path / "vocabulary" / f"{key}.json"

@@ -1,0 +1,153 @@
+"""Datasets the team did not design, registered by the README's commands only, asked in plain English.
+
+For each dataset: its files are generated, registered with ``workbench register``, a model is
+drafted with ``workbench model draft`` and activated with ``workbench model use``; then
+the drafted model's grain is checked (time dimension, no summed identifiers, distinct counts
+for grouping ids) and the dataset's question set (``docs/examples/<dataset>/questions.jsonl``,
+reference SQL written by hand against the raw tables) is graded right / declined / wrong.
+Every question's outcome is written to ``test-artifacts/byod-<dataset>.json``. Key numbers are
+recomputed with pandas straight from the CSV files, not through the workbench.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tests.data.orderlines import write_orderlines
+from workbench.config import reset_settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+#: no wrong answer may be shown; at least this share right (the issue's acceptance)
+MIN_RIGHT = 0.9
+
+
+def _cli(*args: str) -> str:
+    from workbench.cli import main
+
+    out = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    return out.output
+
+
+def _use(mp: pytest.MonkeyPatch, base: Path) -> None:
+    """Point the CLI at the dataset's lake and home (the suite resets WORKBENCH_* for every test)."""
+    mp.setenv("WORKBENCH_LAKE", str(base / "lake"))
+    mp.setenv("WORKBENCH_HOME", str(base / "home"))
+    mp.setenv("WORKBENCH_PII_KEY", "test-only-key")
+    reset_settings()
+
+
+@pytest.fixture
+def env(orderlines: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    _use(monkeypatch, orderlines["base"])
+    return orderlines
+
+
+@pytest.fixture(scope="module")
+def orderlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from workbench.lake.register import invalidate
+
+    base = tmp_path_factory.mktemp("orderlines")
+    data = write_orderlines(base / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        _use(mp, base)
+        registered = {
+            "order_lines": _cli("register", "order_lines", str(data / "Orders.csv")),
+            "returns": _cli("register", "returns", str(data / "Returns.csv")),
+            "managers": _cli("register", "managers", str(data / "People.csv")),
+        }
+        text = _cli("model", "draft")
+        (base / "model.yaml").write_text(text)
+        _cli("model", "use", str(base / "model.yaml"))
+        yield {"base": base, "data": data, "registered": registered, "model_text": text, "model": yaml.safe_load(text)}
+        reset_settings()
+    invalidate()
+
+
+def test_types_of_the_csv(env: dict[str, Any]) -> None:
+    orderlines = env
+    out = orderlines["registered"]["order_lines"]
+    assert "order_date: dates read as m/d/yyyy" in out
+    assert "postal_code: digits with leading zeros kept as text" in out
+    profile = json.loads(_cli("profile", "order_lines", "--json"))
+    types = {c["name"]: c["type"] for c in profile["columns"]}
+    assert types["order_date"] == "DATE" and types["ship_date"] == "DATE"
+    assert types["postal_code"] == "VARCHAR" and types["sales"] == "DOUBLE" and types["quantity"] == "BIGINT"
+    raw = pd.read_csv(orderlines["data"] / "Orders.csv", dtype={"Postal Code": str})
+    postal = next(c for c in profile["columns"] if c["name"] == "postal_code")
+    assert sorted(postal["values"]) == sorted(raw["Postal Code"].unique())  # "02134" kept, not 2134
+
+
+def _summed_columns(model: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for m in model["metrics"].values():
+        found |= {c.strip('"') for c in re.findall(r"(?:SUM|AVG)\(([^)]+)\)", m.get("sql", ""))}
+    return found
+
+
+def test_draft_understands_the_grain(env: dict[str, Any]) -> None:
+    orderlines = env
+    model = orderlines["model"]
+    assert model["time"]["date"] == "order_date"
+    assert {"year", "quarter", "month"} <= set(model["dimensions"])
+    summed = _summed_columns(model)
+    assert not summed & {"row_id", "order_id", "customer_id", "postal_code", "product_id"}, summed
+    assert model["metrics"]["orders"]["sql"] == "COUNT(DISTINCT order_id)"
+    assert model["metrics"]["sales_per_order"]["sql"] == "SUM(sales) / COUNT(DISTINCT order_id)"
+    assert "average order value" in model["metrics"]["sales_per_order"]["synonyms"]
+    assert model["metrics"]["sales"]["format"] == "currency"
+    joins = {(j["right"], j["column"]) for j in model["joins"]}
+    assert joins == {("managers", "region"), ("returns", "order_id")}
+    assert "# grain: several rows of order_lines per order" in orderlines["model_text"]
+
+
+def test_key_numbers_against_pandas(env: dict[str, Any]) -> None:
+    orderlines = env
+    """The answers a user asks first, recomputed from the CSV files with pandas."""
+    from workbench.assistant import ask
+    from workbench.config import get_settings
+    from workbench.lake.storage import Lake
+    from workbench.session import Workbench
+
+    raw = pd.read_csv(orderlines["data"] / "Orders.csv")
+    people = pd.read_csv(orderlines["data"] / "People.csv")
+    settings = get_settings()
+    wb = Workbench(Lake(settings=settings), settings)
+    try:
+        aov = ask(wb, "average order value")
+        assert aov.ok and aov.df.iloc[0, -1] == pytest.approx(raw["Sales"].sum() / raw["Order ID"].nunique())
+        orders = ask(wb, "number of orders in 2023")
+        in_2023 = raw[pd.to_datetime(raw["Order Date"], format="%m/%d/%Y").dt.year == 2023]
+        assert orders.ok and orders.df.iloc[0, -1] == in_2023["Order ID"].nunique()
+        by_manager = ask(wb, "sales by manager").df
+        want = raw.merge(people, on="Region").groupby("Person")["Sales"].sum()
+        got = by_manager.set_index(by_manager.columns[0]).iloc[:, -1]
+        assert got.sort_index().to_numpy() == pytest.approx(want.sort_index().to_numpy())
+    finally:
+        wb.close()
+
+
+def test_question_set(env: dict[str, Any]) -> None:
+    outcomes = json.loads(_cli("model", "check", str(EXAMPLES / "orderlines" / "questions.jsonl"), "--json"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "byod-orderlines.json").write_text(json.dumps(outcomes, indent=1))
+    assert outcomes["total"] >= 30
+    wrong = [q for q in outcomes["questions"] if q["outcome"] != "right" and q["outcome"] != "declined"]
+    assert not wrong, wrong
+    assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT, outcomes
+
+
+def test_committed_draft_is_current(env: dict[str, Any]) -> None:
+    orderlines = env
+    """docs/examples/orderlines/model.yaml is what `workbench model draft` prints today."""
+    assert (EXAMPLES / "orderlines" / "model.yaml").read_text() == orderlines["model_text"]

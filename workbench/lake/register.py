@@ -568,6 +568,29 @@ def _copy_source_files(url: str, fs: fsspec.AbstractFileSystem, fmt: str, lake: 
     return [u[len("file://") :] if u.startswith("file://") else u for u in src.file_uris()]
 
 
+def _read_source(
+    f: str,
+    fs: fsspec.AbstractFileSystem,
+    fmt: str,
+    encoding: str,
+    counts: dict[str, int],
+    renamed: dict[str, str],
+    type_notes: list[str],
+) -> pa.Table:
+    """One source file with plain column names and typed columns (records renames and type notes)."""
+    if fmt == "csv":
+        raw = _read_csv(f, fs, encoding)
+    else:
+        with fs.open(_fs_path(f), "rb") as fh:
+            raw = pq.read_table(fh)
+    names = [plain_name(c) for c in raw.column_names]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"{f}: columns collide as {dup[0]!r} after normalising names", "rename those columns")
+    renamed.update({c: n for c, n in zip(raw.column_names, names, strict=True) if c != n})
+    return _normalise(raw.rename_columns(names), counts, type_notes)
+
+
 def _copy_into_lake(
     name: str, url: str, fs: fsspec.AbstractFileSystem, fmt: str, lake: Lake, partition_by: list[str], encoding: str
 ) -> P.Registration:
@@ -583,19 +606,7 @@ def _copy_into_lake(
     counts = {"trimmed_values": 0, "blank_to_null": 0}
     renamed: dict[str, str] = {}
     type_notes: list[str] = []
-    parts: list[pa.Table] = []
-    for f in files:
-        if fmt == "csv":
-            raw = _read_csv(f, fs, encoding)
-        else:
-            with fs.open(_fs_path(f), "rb") as fh:
-                raw = pq.read_table(fh)
-        names = [plain_name(c) for c in raw.column_names]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise DataError(f"{f}: columns collide as {dup[0]!r} after normalising names", "rename those columns")
-        renamed.update({c: n for c, n in zip(raw.column_names, names, strict=True) if c != n})
-        parts.append(_normalise(raw.rename_columns(names), counts, type_notes))
+    parts = [_read_source(f, fs, fmt, encoding, counts, renamed, type_notes) for f in files]
     data = _unify(files, parts)
     data = _derive_time(data, partition_by)
     missing = [c for c in partition_by if c not in data.column_names]

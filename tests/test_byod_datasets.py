@@ -53,6 +53,43 @@ def env(orderlines: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str
     return orderlines
 
 
+def _register_all(base: Path, files: dict[str, Path]) -> dict[str, Any]:
+    """`workbench register NAME FILE` per table, `model draft > model.yaml`, `model use model.yaml`."""
+    with pytest.MonkeyPatch.context() as mp:
+        _use(mp, base)
+        registered = {name: _cli("register", name, str(path)) for name, path in files.items()}
+        text = _cli("model", "draft")
+        (base / "model.yaml").write_text(text)
+        _cli("model", "use", str(base / "model.yaml"))
+    reset_settings()
+    return {"base": base, "registered": registered, "model_text": text, "model": yaml.safe_load(text)}
+
+
+@pytest.fixture(scope="module")
+def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """TPC-H at scale 0.01 from DuckDB's bundled generator, one Parquet file per table."""
+    import duckdb
+
+    from workbench.lake.register import invalidate
+
+    base = tmp_path_factory.mktemp("tpch")
+    (base / "data").mkdir()
+    con = duckdb.connect()
+    con.execute("CALL dbgen(sf=0.01)")
+    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
+    for t in tables:
+        con.execute(f"COPY {t} TO '{base / 'data' / t}.parquet' (FORMAT parquet)")
+    con.close()
+    yield _register_all(base, {t: base / "data" / f"{t}.parquet" for t in tables})
+    invalidate()
+
+
+@pytest.fixture
+def tpch_env(tpch: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    _use(monkeypatch, tpch["base"])
+    return tpch
+
+
 @pytest.fixture(scope="module")
 def orderlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from workbench.lake.register import invalidate
@@ -151,3 +188,37 @@ def test_committed_draft_is_current(env: dict[str, Any]) -> None:
     orderlines = env
     """docs/examples/orderlines/model.yaml is what `workbench model draft` prints today."""
     assert (EXAMPLES / "orderlines" / "model.yaml").read_text() == orderlines["model_text"]
+
+
+def _grade(dataset: str) -> dict[str, Any]:
+    outcomes = json.loads(_cli("model", "check", str(EXAMPLES / dataset / "questions.jsonl"), "--json"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"byod-{dataset}.json").write_text(json.dumps(outcomes, indent=1))
+    return outcomes
+
+
+def test_tpch_draft_understands_the_grain(tpch_env: dict[str, Any]) -> None:
+    model = tpch_env["model"]
+    assert model["fact"] == "lineitem" and model["time"]["date"] == "l_shipdate"
+    assert not _summed_columns(model) & {"l_orderkey", "l_partkey", "l_suppkey", "l_linenumber"}
+    assert model["metrics"]["orders"]["sql"] == "COUNT(DISTINCT l_orderkey)"
+    assert {"left": "lineitem", "right": "orders", "column": "l_orderkey", "right_column": "o_orderkey"} in model[
+        "joins"
+    ]
+    assert (EXAMPLES / "tpch" / "model.yaml").read_text() == tpch_env["model_text"]
+
+
+def test_tpch_no_wrong_answer(tpch_env: dict[str, Any]) -> None:
+    outcomes = _grade("tpch")
+    assert outcomes["total"] >= 30
+    assert outcomes.get("wrong", 0) == 0 and outcomes.get("broken", 0) == 0, outcomes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="29/33 on this branch: the offline planner declines 'supplier(s)' (its out-of-scope word list) and "
+    "'shipped' (i12 rewrites the planner from the model's vocabulary; remove this marker when it passes)",
+)
+def test_tpch_ninety_percent_right(tpch_env: dict[str, Any]) -> None:
+    outcomes = _grade("tpch")
+    assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT

@@ -259,20 +259,24 @@ def _other_date(d: Draft, column: str) -> None:
 
 def count_metrics(d: Draft) -> None:
     entity_words = {r.entity for r in d.roles.values() if r.kind == "entity"}
-    fact_words = d.fact.replace("_", " ")
+    fact_words = grain.words(d.fact)  # lineitem -> line item
     own = _singular(fact_words) not in entity_words  # "orders" over order lines must not count rows
     syn = _synonyms(f"{fact_words} rows", "rows", "records", "number of rows")
     if own:
-        syn = _synonyms(f"number of {fact_words}", f"{_singular(fact_words)} count", f"how many {fact_words}", *syn)
+        many = _plural(_singular(fact_words))
+        syn = _synonyms(f"number of {many}", f"{_singular(fact_words)} count", f"how many {many}", many, *syn)
     d.metrics[f"{d.fact}_count"] = {"sql": "COUNT(*)", "format": "count", "description": f"rows of {d.fact}",
                                     "synonyms": syn}  # fmt: skip
     for t in d.tables:
         if t != d.fact:
             w = t.replace("_", " ")
+            # an entity of the fact joined to its own table (l_orderkey -> orders) is counted by the
+            # distinct-count metric, which every fact dimension and period applies to
+            counted = _singular(w) in entity_words
+            named = [] if counted else [f"number of {w}", f"{_singular(w)} count", f"how many {w}"]
             d.metrics[d.unique(f"{t}_count", d.metrics)] = {
                 "sql": "COUNT(*)", "table": t, "format": "count", "description": f"rows of {t}",
-                "synonyms": _synonyms(f"number of {w}", f"{_singular(w)} count", f"how many {w}",
-                                      *_subset_phrases(d, t)),
+                "synonyms": _synonyms(*named, f"rows of {w}", f"{w} rows", *_subset_phrases(d, t)),
             }  # fmt: skip
 
 
@@ -283,6 +287,9 @@ def _subset_phrases(d: Draft, table: str) -> list[str]:
     role = d.roles.get(join["column"])
     if role is None or role.kind != "entity" or not role.entity:
         return []
+    listed = d.profiles[table]
+    if len(listed["columns"]) > 3 or int(listed["rows"]) >= _distinct(d.fp, join["column"]):
+        return []  # the entity's own table (orders), not a list of some of them
     key = join.get("right_column", join["column"])
     ents = _plural(role.entity)
     out: list[str] = []
@@ -397,16 +404,37 @@ def _category(d: Draft, table: str, r: Role, also: str | None = None) -> None:
 
 def _named(d: Draft, table: str, r: Role, keep_id: bool = False) -> None:
     toks = grain.tokens(r.column)
-    base = "_".join(toks if keep_id else [t for t in toks if t != "name"]) or _dim_name(r.column)
+    base = "_".join(toks if keep_id else [t for t in toks if t != "name"])
+    if not base or base in ("name", "title"):  # part.p_name is the part
+        base = _singular(table).lower()
     name = d.unique(base, d.dimensions, table)
     words = name.replace("_", " ")
-    dim: dict[str, Any] = {"column": r.column, "synonyms": _synonyms(words, _plural(words), grain.words(r.column))}
+    own = grain.words(r.column)
+    dim: dict[str, Any] = {
+        "column": r.column,
+        "synonyms": _synonyms(words, _plural(words), own if own not in ("name", "title") else f"{words} {own}"),
+    }
     d.dimensions[name] = {"table": table, **dim} if table != d.fact else dim
+
+
+def short_synonyms(d: Draft) -> None:
+    """``priority`` for order_priority when no other dimension ends in that word (``status`` is
+    both line status and order status, so neither gets it)."""
+    last: dict[str, list[str]] = {}
+    for name, dim in d.dimensions.items():
+        words = name.split("_")
+        if len(words) > 1 and dim.get("kind") != "time":
+            last.setdefault(words[-1], []).append(name)
+    taken = set(d.dimensions) | {s for dim in d.dimensions.values() for s in dim.get("synonyms", [])}
+    for word, names in last.items():
+        if len(names) == 1 and word not in taken and word not in grain.ID_WORDS:
+            syn = d.dimensions[names[0]].setdefault("synonyms", [])
+            syn += [word, _plural(word)]
 
 
 PASSES: tuple[Callable[[Draft], None], ...] = (
     pick_fact, find_joins, table_entries, assign_roles, time_dimensions, count_metrics, measure_metrics,
-    entity_metrics, category_dimensions,
+    entity_metrics, category_dimensions, short_synonyms,
 )  # fmt: skip
 
 

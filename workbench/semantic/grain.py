@@ -24,7 +24,7 @@ ENTITY_MIN_DISTINCT = 20
 #: text columns with at most this many distinct values are categories with a vocabulary
 MAX_CATEGORY_VALUES = 50
 
-_ID_WORDS = frozenset({"id", "key", "code", "no", "num", "number", "nr", "uuid", "guid", "sku", "ean", "upc", "isbn"})
+ID_WORDS = frozenset({"id", "key", "code", "no", "num", "number", "nr", "uuid", "guid", "sku", "ean", "upc", "isbn"})
 _PLACE_CODES = frozenset({"zip", "zipcode", "postal", "postcode", "postalcode", "phone", "tel", "telephone", "fax"})
 _TIME_PARTS = frozenset({"year", "month", "quarter", "week", "day", "weekday", "hour", "yr", "mon"})
 _AVERAGED = re.compile(r"(price|rate|pct|percent|ratio|score|age|discount|margin|avg|average|mean|temperature|tax)")
@@ -44,6 +44,8 @@ _ABBREVIATIONS = {
     "cat": "category",
     "dept": "department",
     "mgr": "manager",
+    "mfgr": "manufacturer",
+    "manufact": "manufacturer",
 }
 #: words a compound column name (``shipmode``, ``orderpriority``) is split into, longest first
 _WORDS = sorted(
@@ -181,7 +183,7 @@ class Role:
 def tokens(name: str) -> list[str]:
     """Lower-case words of a column name without a short table prefix (``l_orderkey`` -> order, key)."""
     parts = [p for p in re.split(r"[^0-9a-zA-Z]+", name.lower()) if p]
-    if len(parts) > 1 and len(parts[0]) <= 2 and parts[0] not in _ID_WORDS:
+    if len(parts) > 1 and len(parts[0]) <= 2 and parts[0] not in ID_WORDS:
         parts = parts[1:]
     out: list[str] = []
     for p in parts:
@@ -194,7 +196,7 @@ def split_compound(word: str) -> list[str]:
     for head in _WORDS:
         if word.startswith(head) and len(word) > len(head):
             rest = split_compound(word[len(head) :])
-            if all(r in _WORDS or r in _ID_WORDS or r in _ABBREVIATIONS for r in rest):
+            if all(r in _WORDS or r in ID_WORDS or r in _ABBREVIATIONS for r in rest):
                 return [head, *rest]
     if word.endswith(("id", "key")) and len(word) > 3 and word not in _WORDS:
         cut = 2 if word.endswith("id") else 3
@@ -209,7 +211,7 @@ def words(name: str) -> str:
 
 def entity_of(name: str) -> str:
     """The thing an id column counts (``order_id`` -> order, ``o_custkey`` -> customer)."""
-    kept = [t for t in tokens(name) if t not in _ID_WORDS]
+    kept = [t for t in tokens(name) if t not in ID_WORDS]
     return " ".join(kept) or name
 
 
@@ -231,7 +233,7 @@ def _is_date(t: str) -> bool:
 
 def _id_by_name(name: str) -> str | None:
     toks = tokens(name)
-    if toks and toks[-1] in _ID_WORDS:
+    if toks and toks[-1] in ID_WORDS:
         return f"its name ends in {toks[-1]!r}"
     if set(toks) & _PLACE_CODES:
         return f"its name says {sorted(set(toks) & _PLACE_CODES)[0]} (a code, never a quantity)"

@@ -211,13 +211,24 @@ def _lookup_candidate(col: dict[str, Any], key: dict[str, Any], right: dict[str,
     return text and int(right["rows"]) <= LOOKUP_ROWS and int(col.get("distinct") or 0) >= 2
 
 
+def _contained(con: Any, right: dict[str, Any], key: str, left: dict[str, Any], col: str) -> float:
+    """Share of ``right``'s key values found in ``left.col``: a table listing *some* of the fact's
+    orders (the returned ones) joins on the order id although most orders are not in it."""
+    n, hit = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE k IN (SELECT {_q(col)} FROM {_q(left['table'])})) "
+        f"FROM (SELECT DISTINCT {_q(key)} AS k FROM {_q(right['table'])})"
+    ).fetchone()
+    return round(hit / n, 4) if n else 0.0
+
+
 def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
     """Columns of ``left`` that reference a candidate key of ``right`` (by name, then by value overlap)."""
     found = []
     rcols = {c["name"]: c for c in right["columns"]}
     for key in right.get("candidate_keys", []):
         for col in left["columns"]:
-            if col["name"] in left.get("candidate_keys", []) and left["rows"] > right["rows"]:
+            left_key = col["name"] in left.get("candidate_keys", [])
+            if left_key and left["rows"] > right["rows"]:
                 continue
             by_name = _names_match(col["name"], right["table"], key)
             if not (by_name or _lookup_candidate(col, rcols[key], right)):
@@ -231,6 +242,8 @@ def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> li
                 f"ON l.{lq} = r.k"
             ).fetchone()
             overlap = (hit / n) if n else 0.0
+            if overlap < JOIN_OVERLAP and by_name and not left_key:
+                overlap = _contained(con, right, key, left, col["name"])  # a list of some orders (returns)
             if overlap >= JOIN_OVERLAP:
                 found.append(
                     {

@@ -84,6 +84,34 @@ def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     invalidate()
 
 
+@pytest.fixture(scope="module")
+def tpcds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """TPC-DS at scale 0.01 (the store channel) from the tpcgen-cli generator, Parquet per table."""
+    import shutil
+    import subprocess
+    import sys
+
+    from workbench.lake.register import invalidate
+
+    exe = shutil.which("tpcgen-cli") or str(Path(sys.executable).with_name("tpcgen-cli"))
+    base = tmp_path_factory.mktemp("tpcds")
+    tables = ["store_sales", "date_dim", "item", "store", "customer", "promotion"]
+    subprocess.run(
+        [exe, "tpcds", "parquet", "-s", "0.01", f"--tables={','.join(tables)}", f"--output-dir={base / 'data'}"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    yield _register_all(base, {t: base / "data" / f"{t}.parquet" for t in tables})
+    invalidate()
+
+
+@pytest.fixture
+def tpcds_env(tpcds: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    _use(monkeypatch, tpcds["base"])
+    return tpcds
+
+
 @pytest.fixture
 def tpch_env(tpch: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     _use(monkeypatch, tpch["base"])
@@ -175,9 +203,7 @@ def test_key_numbers_against_pandas(env: dict[str, Any]) -> None:
 
 
 def test_question_set(env: dict[str, Any]) -> None:
-    outcomes = json.loads(_cli("model", "check", str(EXAMPLES / "orderlines" / "questions.jsonl"), "--json"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "byod-orderlines.json").write_text(json.dumps(outcomes, indent=1))
+    outcomes = _grade("orderlines")
     assert outcomes["total"] >= 30
     wrong = [q for q in outcomes["questions"] if q["outcome"] != "right" and q["outcome"] != "declined"]
     assert not wrong, wrong
@@ -222,3 +248,27 @@ def test_tpch_no_wrong_answer(tpch_env: dict[str, Any]) -> None:
 def test_tpch_ninety_percent_right(tpch_env: dict[str, Any]) -> None:
     outcomes = _grade("tpch")
     assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT
+
+
+def test_tpcds_draft_understands_the_grain(tpcds_env: dict[str, Any]) -> None:
+    model = tpcds_env["model"]
+    assert model["fact"] == "store_sales"
+    assert model["dimensions"]["year"] == {
+        "table": "date_dim", "column": "d_year", "kind": "time", "synonyms": ["yearly", "annual", "years"]
+    }  # fmt: skip
+    summed = _summed_columns(model)
+    assert not {c for c in summed if c.endswith(("_sk", "_number"))}, summed  # surrogate keys never summed
+    assert model["metrics"]["tickets"]["sql"] == "COUNT(DISTINCT ss_ticket_number)"
+    assert model["metrics"]["net_paid_per_ticket"]["sql"] == "SUM(ss_net_paid) / COUNT(DISTINCT ss_ticket_number)"
+    joins = {j["right"]: j for j in model["joins"]}
+    assert joins["date_dim"] == {
+        "left": "store_sales", "right": "date_dim", "column": "ss_sold_date_sk", "right_column": "d_date_sk"
+    }  # fmt: skip
+    assert (EXAMPLES / "tpcds" / "model.yaml").read_text() == tpcds_env["model_text"]
+
+
+def test_tpcds_question_set(tpcds_env: dict[str, Any]) -> None:
+    outcomes = _grade("tpcds")
+    assert outcomes["total"] >= 30
+    assert outcomes.get("wrong", 0) == 0 and outcomes.get("broken", 0) == 0, outcomes
+    assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT, outcomes

@@ -200,6 +200,8 @@ def _names_match(col: str, table: str, key: str) -> bool:
     col, key = col.lower(), key.lower()
     if col == key or _unprefixed(col) == _unprefixed(key):
         return True
+    if "_" in _unprefixed(key) and _unprefixed(col).endswith("_" + _unprefixed(key)):
+        return True  # a role of the key: ss_sold_date_sk -> d_date_sk
     stem = _singular(table.lower())
     return col in (f"{stem}_{key}", f"{stem}{key}", f"{table.lower()}_{key}") or (key == "id" and col == f"{stem}_id")
 

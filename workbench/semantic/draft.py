@@ -69,6 +69,7 @@ class Draft:
     metrics: dict[str, Any] = field(default_factory=dict)
     dimensions: dict[str, Any] = field(default_factory=dict)
     time: dict[str, str] | None = None
+    time_table: str = ""
     why: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     vocabulary: dict[str, list[Any]] = field(default_factory=dict)
@@ -99,8 +100,10 @@ def _plural(word: str) -> str:
     last = word.split(" ")[-1]
     if last.endswith("y") and not last.endswith(("ay", "ey", "oy", "uy")):
         return word[:-1] + "ies"
-    if last.endswith(("s", "x", "ch", "sh")):
-        return word if last.endswith("s") else word + "es"
+    if last.endswith(("ss", "x", "ch", "sh")):
+        return word + "es"
+    if last.endswith("s"):
+        return word
     return word + "s"
 
 
@@ -202,39 +205,51 @@ def _distinct(profile: dict[str, Any], column: str) -> int:
 
 
 def time_dimensions(d: Draft) -> None:
-    dates = [r.column for r in grain.classify(d.fp).values() if r.kind == "time"]
+    """The main date of the fact, else the date of a joined date table (TPC-DS ``date_dim``)."""
+    table, dates = d.fact, [r.column for r in grain.classify(d.fp).values() if r.kind == "time"]
+    if not dates:
+        for j in d.joins:
+            found = [r.column for r in grain.classify(d.profiles[j["right"]]).values() if r.kind == "time"]
+            if found:
+                table, dates = j["right"], found
+                break
     if not dates:
         d.notes.append(f"{d.fact} has no date column: questions about years or months cannot be answered")
         return
     main = _main_date(dates)
-    names = {c["name"] for c in d.fp["columns"]}
-    real = "year" in names and "month" in names
-    q = _col(main)
-    d.dimensions["date"] = {
-        "column": main,
-        "kind": "time",
-        "synonyms": _synonyms("day", "daily", "days", grain.words(main)),
-    }
-    parts = {"year": "YEAR", "month": "MONTH", "quarter": "QUARTER", "week": "WEEK"}
+    # the table's own year/month/quarter columns win over derived ones: they are the data's
+    # definition (TPC-DS d_qoy puts a quarter's first day in the previous quarter)
+    own = {grain.time_part(c["name"]): c["name"] for c in d.profiles[table]["columns"] if _integer(c["type"])}
+    own.pop(None, None)
+    real = "year" in own and "month" in own
+    on = {"table": table} if table != d.fact else {}
+    d.dimensions["date"] = {**on, "column": main, "kind": "time",
+                            "synonyms": _synonyms("day", "daily", "days", grain.words(main))}  # fmt: skip
     syn = {"year": ["yearly", "annual", "years"], "month": ["monthly", "months"], "quarter": ["quarterly", "quarters"],
            "week": ["weekly", "weeks"]}  # fmt: skip
-    for part, fn in parts.items():
-        dim: dict[str, Any] = {"sql": f"{fn}({q})"}
-        if real and part in ("year", "month"):
-            dim = {"column": part}
+    for part, words in syn.items():
+        dim: dict[str, Any] = (
+            {"column": own[part]} if real and part in own else {"sql": f"{part.upper()}({_col(main)})"}
+        )
         if part != "year":
             dim["with"] = ["year"]
-        d.dimensions[part] = {**dim, "kind": "time", "synonyms": syn[part]}
+        d.dimensions[part] = {**on, **dim, "kind": "time", "synonyms": words}
     d.time = {"date": main, "year": "year", "month": "month"}
     how = (
         "its year and month columns"
         if real
         else "YEAR/MONTH/QUARTER/WEEK of it (derived in SQL, nothing re-registered)"
     )
-    d.why.append(f"time column: {main}; year, quarter, month, week from {how}")
-    for other in dates:
+    where = f" of the joined table {table}" if table != d.fact else ""
+    d.why.append(f"time column: {main}{where}; year, quarter, month, week from {how}")
+    d.time_table = table
+    for other in dates if table == d.fact else []:
         if other != main:
             _other_date(d, other)
+
+
+def _integer(t: str) -> bool:
+    return t.upper().startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINY", "USMALL", "UINT"))
 
 
 def _main_date(dates: list[str]) -> str:
@@ -323,10 +338,17 @@ def measure_metrics(d: Draft) -> None:
         }  # fmt: skip
 
 
+#: per-entity ratios are drafted for at most this many entities and summed measures each
+MAX_RATIO_ENTITIES = 3
+MAX_RATIO_MEASURES = 4
+
+
 def entity_metrics(d: Draft) -> None:
     """Distinct counts of grouping entities and per-entity ratios (totals over distinct entities)."""
     entities = sorted((r for r in d.roles.values() if r.kind == "entity"), key=lambda r: -_distinct(d.fp, r.column))
-    summed = [n for n, m in d.metrics.items() if str(m.get("sql", "")).startswith("SUM(")]
+    summed = _ratio_measures(d)
+    # ratios only over entities named in plain words (order, customer), not cdemo/hdemo surrogate keys
+    ratio_entities = [r for r in entities if grain.known_words(r.entity or "")][:MAX_RATIO_ENTITIES]
     for r in entities:
         ent = r.entity or r.column
         plural = _plural(ent)
@@ -336,15 +358,32 @@ def entity_metrics(d: Draft) -> None:
             "synonyms": _synonyms(f"number of {plural}", f"how many {plural}", f"{ent} count", f"distinct {plural}",
                                   plural, f"count of {plural}", *[f"number of {_plural(a)}" for a in _thesaurus(ent)]),
         }  # fmt: skip
+        if r not in ratio_entities:
+            continue
         for i, m in enumerate(summed):
             _ratio(d, m, ent, count_sql, value_phrase=i == _value_measure(d, summed))
-        for other in entities:
+        for other in ratio_entities:
             if _distinct(d.fp, other.column) > _distinct(d.fp, r.column):
                 o_plural = _plural(other.entity or other.column)
                 d.metrics[d.unique(f"{o_plural}_per_{ent}".replace(" ", "_"), d.metrics)] = {
                     "sql": f"COUNT(DISTINCT {_col(other.column)}) / {count_sql}", "format": "number",
                     "synonyms": _synonyms(f"{o_plural} per {ent}", f"average {o_plural} per {ent}"),
                 }  # fmt: skip
+
+
+def _ratio_measures(d: Draft) -> list[str]:
+    """Summed metrics worth a per-entity ratio: money and quantities, the sales-like ones first."""
+    summed = [n for n, m in d.metrics.items() if str(m.get("sql", "")).startswith("SUM(")]
+
+    preferred = ("net_paid", "sales", "revenue", "amount", "paid", "profit", "total", "value", "quantity")
+
+    def rank(n: str) -> int:
+        hit = next((i for i, w in enumerate(preferred) if w in n), None)
+        if hit is not None:
+            return hit
+        return len(preferred) if d.metrics[n]["format"] == "currency" else 99
+
+    return sorted((n for n in summed if rank(n) < 99), key=rank)[:MAX_RATIO_MEASURES]
 
 
 def _value_measure(d: Draft, summed: list[str]) -> int:
@@ -372,6 +411,8 @@ def _ratio(d: Draft, metric: str, ent: str, count_sql: str, value_phrase: bool) 
 def category_dimensions(d: Draft) -> None:
     join_cols = {j["column"] for j in d.joins}
     for t in d.tables:
+        if t == d.time_table and t != d.fact:
+            continue  # a date table's flags and names (d_holiday, d_current_day) are not categories
         roles = d.roles if t == d.fact else grain.classify(d.profiles[t])
         key = d.tables[t].get("key")
         lookup = t != d.fact and sum(r.kind in ("category", "key", "text") for r in roles.values()) == 2
@@ -405,6 +446,8 @@ def _category(d: Draft, table: str, r: Role, also: str | None = None) -> None:
 def _named(d: Draft, table: str, r: Role, keep_id: bool = False) -> None:
     toks = grain.tokens(r.column)
     base = "_".join(toks if keep_id else [t for t in toks if t != "name"])
+    if base in ("first", "last", "middle", "full", "given", "family", "user", "login", "display"):
+        base = f"{base}_name"  # c_first_name stays "first name"
     if not base or base in ("name", "title"):  # part.p_name is the part
         base = _singular(table).lower()
     name = d.unique(base, d.dimensions, table)

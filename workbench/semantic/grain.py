@@ -24,7 +24,9 @@ ENTITY_MIN_DISTINCT = 20
 #: text columns with at most this many distinct values are categories with a vocabulary
 MAX_CATEGORY_VALUES = 50
 
-ID_WORDS = frozenset({"id", "key", "code", "no", "num", "number", "nr", "uuid", "guid", "sku", "ean", "upc", "isbn"})
+ID_WORDS = frozenset(
+    {"id", "sk", "key", "code", "no", "num", "number", "nr", "uuid", "guid", "sku", "ean", "upc", "isbn"}
+)
 _PLACE_CODES = frozenset({"zip", "zipcode", "postal", "postcode", "postalcode", "phone", "tel", "telephone", "fax"})
 _TIME_PARTS = frozenset({"year", "month", "quarter", "week", "day", "weekday", "hour", "yr", "mon"})
 _AVERAGED = re.compile(r"(price|rate|pct|percent|ratio|score|age|discount|margin|avg|average|mean|temperature|tax)")
@@ -45,6 +47,11 @@ _ABBREVIATIONS = {
     "dept": "department",
     "mgr": "manager",
     "mfgr": "manufacturer",
+    "ext": "extended",
+    "moy": "month",
+    "qoy": "quarter",
+    "dow": "weekday",
+    "amt": "amount",
     "manufact": "manufacturer",
 }
 #: words a compound column name (``shipmode``, ``orderpriority``) is split into, longest first
@@ -160,6 +167,16 @@ _WORDS = sorted(
         "shop",
         "cups",
         "tip",
+        "ticket",
+        "basket",
+        "invoice",
+        "transaction",
+        "session",
+        "visit",
+        "cart",
+        "shipment",
+        "trip",
+        "booking",
     ],
     key=len,
     reverse=True,
@@ -202,6 +219,18 @@ def split_compound(word: str) -> list[str]:
         cut = 2 if word.endswith("id") else 3
         return [*split_compound(word[:-cut]), word[-cut:]]
     return [word]
+
+
+def time_part(name: str) -> str | None:
+    """``year``/``month``/``quarter`` when the column is exactly that part (``d_moy`` is the month)."""
+    toks = tokens(name)
+    return toks[0] if len(toks) == 1 and toks[0] in ("year", "month", "quarter") else None
+
+
+def known_words(phrase: str) -> bool:
+    """Every word of ``phrase`` is an everyday business word (not ``cdemo``, ``hdemo``)."""
+    toks = phrase.split()
+    return bool(toks) and all(t in _WORDS or t in _ABBREVIATIONS.values() for t in toks)
 
 
 def words(name: str) -> str:
@@ -274,15 +303,25 @@ def classify_column(c: dict[str, Any], rows: int) -> Role:
         return _identifier(c, rows, reason)
     if _is_numeric(t) or _is_float(t):
         return _measure(c)
-    if _is_text(t) and c.get("values") is not None and len(c["values"]) <= MAX_CATEGORY_VALUES:
+    if _is_text(t) and _labels(c.get("values")):
         return Role(name, "category", f"text with {len(c['values'])} distinct values", values=c["values"])
+    if _is_text(t) and c.get("values") is not None:
+        return Role(name, "text", "one value only, or sentences rather than labels")
     return Role(name, "text", f"text with {c['distinct']:,} distinct values (free text or names)")
+
+
+def _labels(values: list[Any] | None) -> bool:
+    """Values worth a dimension: a few short labels (one value alone or sentences are not)."""
+    if values is None or not 2 <= len(values) <= MAX_CATEGORY_VALUES:
+        return False
+    return max(len(str(v)) for v in values) <= 40
 
 
 def _identifier(c: dict[str, Any], rows: int, reason: str) -> Role:
     name, distinct = c["name"], int(c["distinct"])
     place = bool(set(tokens(name)) & _PLACE_CODES)
-    if not place and ENTITY_MIN_DISTINCT < distinct < rows:
+    timed = bool(set(tokens(name)) & {"date", "time", "day"})  # ss_sold_date_sk: a date, not an entity
+    if not place and not timed and ENTITY_MIN_DISTINCT < distinct < rows:
         why = f"{reason}; {distinct:,} distinct values repeat over {rows:,} rows, so it groups rows"
         return Role(name, "entity", why, entity=entity_of(name))
     if c.get("values") is not None and len(c["values"]) <= MAX_CATEGORY_VALUES and _is_text(c["type"]):

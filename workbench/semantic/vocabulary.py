@@ -73,12 +73,26 @@ def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
     """The latest date of the fact table (relative dates resolve against it), pruned to its last year."""
     t = model.time
     query = exp.select(exp.Max(this=exp.column(t.date)).as_("latest")).from_(model.fact)
+    on = next((d for d in model.dimensions.values() if d.column == t.date and d.kind == "time"), None)
+    if on is not None and on.table not in (None, model.fact):  # a joined date table (TPC-DS date_dim)
+        j = model.join_for(on.table)
+        cond = exp.column(j.column, table="f").eq(exp.column(j.key, table="d"))
+        query = (
+            exp.select(exp.Max(this=exp.column(t.date, table="d")).as_("latest"))
+            .from_(exp.to_table(model.fact, alias="f"))
+            .join(exp.to_table(on.table, alias="d"), on=cond)
+        )
+        return _latest(wb, query)
     try:
         years = wb.snapshot.meta(model.fact).values.get(t.year)
         if years:
             query = query.where(exp.column(t.year).eq(max(int(y) for y in years)))
     except (WorkbenchError, AttributeError):
         pass
+    return _latest(wb, query)
+
+
+def _latest(wb: Workbench, query: exp.Select) -> dt.date | None:
     value = wb.sql(query.sql(dialect="duckdb")).df.iloc[0, 0]
     if value is None or str(value) in ("NaT", "nan", "None"):
         return None

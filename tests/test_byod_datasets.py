@@ -272,3 +272,53 @@ def test_tpcds_question_set(tpcds_env: dict[str, Any]) -> None:
     assert outcomes["total"] >= 30
     assert outcomes.get("wrong", 0) == 0 and outcomes.get("broken", 0) == 0, outcomes
     assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT, outcomes
+
+
+def test_llm_words_and_validated_metrics(env: dict[str, Any], scripted_llm: Any) -> None:
+    """A scripted OpenAI-compatible server proposes words and metrics; only metrics that compile,
+    run and give a number enter the model; the kept one computes what pandas computes."""
+    scripted_llm.queue(
+        {
+            "metrics": {"sales": {"description": "Sales in dollars", "synonyms": ["gross sales", "revenue", "x" * 99]}},
+            "dimensions": {"person": {"synonyms": ["account manager"]}, "no_such_dimension": {"synonyms": ["a"]}},
+            "new_metrics": {
+                "profit_margin": {"sql": "SUM(profit) / SUM(sales)", "format": "fraction", "synonyms": ["margin"]},
+                "bogus": {"sql": "SUM(no_such_column)"},
+                "dropper": {"sql": "DROP TABLE order_lines"},
+                "not_aggregated": {"sql": "profit"},
+            },
+        }
+    )
+    text = _cli("model", "draft", "--llm")
+    model = yaml.safe_load(text)
+    assert model["metrics"]["profit_margin"]["sql"] == "SUM(profit) / SUM(sales)"
+    assert not {"bogus", "dropper", "not_aggregated"} & set(model["metrics"])
+    assert "gross sales" in model["metrics"]["sales"]["synonyms"]
+    assert model["metrics"]["sales"]["synonyms"].count("revenue") == 1  # no duplicate, no 99-char phrase
+    assert not any(len(s) > 60 for s in model["metrics"]["sales"]["synonyms"])
+    assert "account manager" in model["dimensions"]["person"]["synonyms"]
+    assert "language model metric bogus: rejected (does not run" in text
+    assert "language model metric dropper: rejected (not one aggregate expression)" in text
+    sent = json.dumps(scripted_llm.requests[0])
+    assert "order_date" in sent and "postal_code" in sent  # the columns went to the model
+    path = env["base"] / "refined.yaml"
+    path.write_text(text)
+    _cli("model", "use", str(path))
+    margin = json.loads(_cli("ask", "profit margin", "--json"))
+    raw = pd.read_csv(env["data"] / "Orders.csv")
+    assert margin["rows"][0][-1] == pytest.approx(raw["Profit"].sum() / raw["Sales"].sum())
+    _cli("model", "use", str(env["base"] / "model.yaml"))
+
+
+def test_llm_unreachable_keeps_the_draft(env: dict[str, Any], scripted_llm: Any) -> None:
+    text = _cli("model", "draft", "--llm")  # nothing scripted: the server answers 503
+    assert "language model not used" in text
+    assert yaml.safe_load(text)["metrics"] == env["model"]["metrics"]
+
+
+def test_model_check_probes_and_explain(env: dict[str, Any]) -> None:
+    probes = json.loads(_cli("model", "check", "--json"))
+    assert probes["total"] >= 8 and probes.get("answered", 0) == probes["total"], probes
+    explained = _cli("model", "draft", "--explain")
+    assert "grain: several rows of order_lines per order" in explained
+    assert "time column: order_date" in explained and "join: order_lines.order_id -> returns.order_id" in explained

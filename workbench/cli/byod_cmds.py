@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -134,20 +134,39 @@ def model_group() -> None:
 @click.argument("tables", nargs=-1)
 @click.option("--name", default="draft", show_default=True)
 @click.option("--explain", is_flag=True, help="only say what was inferred and why (grain, keys, time, joins)")
+@click.option("--llm/--no-llm", "use_llm", default=None, help="words and metrics from the LLM (default: if configured)")
 @click.pass_context
 @handles_errors
-def model_draft_cmd(ctx: click.Context, tables: tuple[str, ...], name: str, explain: bool) -> None:
+def model_draft_cmd(
+    ctx: click.Context, tables: tuple[str, ...], name: str, explain: bool, use_llm: bool | None
+) -> None:
     """Print a draft model (YAML) for TABLES (default: every registered table), with the reasons
     for each inference as comments above it."""
     from workbench.lake.profile import load_profiles
     from workbench.semantic import draft
 
-    profiles = load_profiles(_lake(ctx.find_root()), list(tables) or None)
+    lake = _lake(ctx.find_root())
+    profiles = load_profiles(lake, list(tables) or None)
     model = draft.draft_model(profiles, name)
+    if use_llm or (use_llm is None and lake.settings.llm_configured):
+        model = _refined(model, profiles, lake)
     if explain:
         click.echo("\n".join(draft.explain(model)))
         return
     click.echo(draft.to_yaml(model, sorted(profiles)), nl=False)
+
+
+def _refined(model: dict[str, Any], profiles: dict[str, Any], lake: Lake) -> dict[str, Any]:
+    from workbench.assistant.llm.client import LLMClient
+    from workbench.semantic.refine import refine
+    from workbench.session import Workbench
+
+    client = LLMClient(lake.settings)
+    wb = Workbench(lake, lake.settings)
+    try:
+        return refine(model, profiles, wb, client)
+    finally:
+        wb.close()
 
 
 @model_group.command("check")

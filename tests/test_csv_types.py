@@ -69,3 +69,47 @@ def test_registered_copy_types(tmp_path: Path) -> None:
     assert [str(d)[:10] for d in df.order_date] == ["2023-12-01", "2024-03-14"]
     assert list(df.postal_code) == ["90036", "02134"] and list(df.amount) == [5.25, 1200.0]
     assert list(df.paid) == [False, True]
+
+
+def test_text_dates_read_in_place_get_time_without_reregistering(tmp_path: Path) -> None:
+    """Parquet whose dates are text (``3/14/2024``) is read in place, so nothing retypes it; the
+    drafted model reads the text with its format and answers by year and month."""
+    import random
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from workbench.assistant import ask
+    from workbench.config import Settings
+    from workbench.lake.profile import load_profiles
+    from workbench.lake.register import invalidate, register
+    from workbench.lake.storage import Lake
+    from workbench.semantic.draft import draft_model, to_yaml, use_model
+    from workbench.session import Workbench
+
+    rng = random.Random(3)
+    days = [dt.date(2023, 1, 1) + dt.timedelta(days=rng.randrange(700)) for _ in range(400)]
+    frame = pd.DataFrame(
+        {"sold_on": [f"{d.month}/{d.day}/{d.year}" for d in days], "amount": [rng.randint(1, 99) for _ in days]}
+    )
+    (tmp_path / "src").mkdir()
+    pq.write_table(pa.Table.from_pandas(frame), tmp_path / "src" / "sales.parquet")
+    settings = Settings(lake=str(tmp_path / "lake"), home=str(tmp_path / "home"), pii_key="test-only-key")
+    lake = Lake(settings=settings)
+    register("tickets", str(tmp_path / "src"), lake=lake)
+    model = draft_model(load_profiles(lake))
+    assert model["dimensions"]["year"]["sql"] == "YEAR(CAST(STRPTIME(sold_on, '%m/%d/%Y') AS DATE))"
+    (tmp_path / "model.yaml").write_text(to_yaml(model, ["tickets"]))
+    use_model(tmp_path / "model.yaml", settings)
+    wb = Workbench(lake, settings)
+    try:
+        total = ask(wb, "amount in 2023")
+        monthly = ask(wb, "monthly amount in 2024")
+    finally:
+        wb.close()
+        invalidate()
+    dates = pd.to_datetime(frame.sold_on, format="%m/%d/%Y")
+    assert total.ok and total.df.iloc[0, -1] == frame.amount[dates.dt.year == 2023].sum()
+    want = frame.amount[dates.dt.year == 2024].groupby(dates.dt.month[dates.dt.year == 2024]).sum()
+    got = monthly.df.set_index("month").iloc[:, -1]
+    assert list(got.sort_index()) == list(want.sort_index())

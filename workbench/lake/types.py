@@ -85,6 +85,22 @@ def _symbol_number(name: str, col: pa.ChunkedArray, values: list[str]) -> Inferr
     )
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def date_format(values: list[str]) -> str | None:
+    """The ``strptime`` format that reads every one of ``values`` as a date (no time), if one does."""
+    if values and all(_ISO_DATE.match(v) for v in values):
+        return "%Y-%m-%d"
+    order = date_order(values)
+    if order is None or any(":" in v for v in values):
+        return None  # with a time of day: read those at registration (a copy), not per query
+    m = _SLASH_DATE.match(values[0])
+    assert m is not None
+    sep, year = m.group(2), "%Y" if len(m.group(4)) == 4 else "%y"
+    return f"%m{sep}%d{sep}{year}" if order[0] == "mdy" else f"%d{sep}%m{sep}{year}"
+
+
 def date_order(values: list[str]) -> tuple[str, bool] | None:
     """``("mdy"|"dmy", ambiguous)`` for values that all look like ``a/b/yyyy``; ``None`` otherwise."""
     parts = [_SLASH_DATE.match(v) for v in values]

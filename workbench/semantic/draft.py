@@ -204,47 +204,66 @@ def _distinct(profile: dict[str, Any], column: str) -> int:
     return int(next(c["distinct"] for c in profile["columns"] if c["name"] == column))
 
 
+_TIME_SYNONYMS = {
+    "year": ["yearly", "annual", "years"],
+    "month": ["monthly", "months"],
+    "quarter": ["quarterly", "quarters"],
+    "week": ["weekly", "weeks"],
+}
+
+
+def _date_source(d: Draft) -> tuple[str, dict[str, Role]]:
+    """The table holding the dates (the fact, else a joined date table) and its date columns."""
+    dates = {r.column: r for r in grain.classify(d.fp).values() if r.kind == "time"}
+    if dates:
+        return d.fact, dates
+    for j in d.joins:
+        found = {r.column: r for r in grain.classify(d.profiles[j["right"]]).values() if r.kind == "time"}
+        if found:
+            return j["right"], found
+    return d.fact, {}
+
+
+def _date_sql(r: Role) -> str:
+    """The date as SQL: the column, or the text read with its format (``3/14/2024`` kept as text)."""
+    if r.date_format:
+        return f"CAST(STRPTIME({_col(r.column)}, '{r.date_format}') AS DATE)"
+    return _col(r.column)
+
+
 def time_dimensions(d: Draft) -> None:
-    """The main date of the fact, else the date of a joined date table (TPC-DS ``date_dim``)."""
-    table, dates = d.fact, [r.column for r in grain.classify(d.fp).values() if r.kind == "time"]
-    if not dates:
-        for j in d.joins:
-            found = [r.column for r in grain.classify(d.profiles[j["right"]]).values() if r.kind == "time"]
-            if found:
-                table, dates = j["right"], found
-                break
+    """date, year, quarter, month, week from the main date; other dates get their own year and month."""
+    table, dates = _date_source(d)
     if not dates:
         d.notes.append(f"{d.fact} has no date column: questions about years or months cannot be answered")
         return
-    main = _main_date(dates)
+    main = dates[_main_date(list(dates))]
     # the table's own year/month/quarter columns win over derived ones: they are the data's
     # definition (TPC-DS d_qoy puts a quarter's first day in the previous quarter)
     own = {grain.time_part(c["name"]): c["name"] for c in d.profiles[table]["columns"] if _integer(c["type"])}
     own.pop(None, None)
     real = "year" in own and "month" in own
     on = {"table": table} if table != d.fact else {}
-    d.dimensions["date"] = {**on, "column": main, "kind": "time",
-                            "synonyms": _synonyms("day", "daily", "days", grain.words(main))}  # fmt: skip
-    syn = {"year": ["yearly", "annual", "years"], "month": ["monthly", "months"], "quarter": ["quarterly", "quarters"],
-           "week": ["weekly", "weeks"]}  # fmt: skip
-    for part, words in syn.items():
-        dim: dict[str, Any] = (
-            {"column": own[part]} if real and part in own else {"sql": f"{part.upper()}({_col(main)})"}
-        )
+    expr = _date_sql(main)
+    where = {"sql": expr} if main.date_format else {"column": main.column}
+    d.dimensions["date"] = {**on, **where, "kind": "time",
+                            "synonyms": _synonyms("day", "daily", "days", grain.words(main.column))}  # fmt: skip
+    for part, words in _TIME_SYNONYMS.items():
+        dim: dict[str, Any] = {"column": own[part]} if real and part in own else {"sql": f"{part.upper()}({expr})"}
         if part != "year":
             dim["with"] = ["year"]
         d.dimensions[part] = {**on, **dim, "kind": "time", "synonyms": words}
-    d.time = {"date": main, "year": "year", "month": "month"}
+    d.time = {"date": "date" if main.date_format else main.column, "year": "year", "month": "month"}
     how = (
         "its year and month columns"
         if real
         else "YEAR/MONTH/QUARTER/WEEK of it (derived in SQL, nothing re-registered)"
     )
-    where = f" of the joined table {table}" if table != d.fact else ""
-    d.why.append(f"time column: {main}{where}; year, quarter, month, week from {how}")
+    of = f" of the joined table {table}" if table != d.fact else ""
+    d.why.append(f"time column: {main.column}{of}; year, quarter, month, week from {how}")
     d.time_table = table
-    for other in dates if table == d.fact else []:
-        if other != main:
+    for other in dates.values() if table == d.fact else []:
+        if other is not main:
             _other_date(d, other)
 
 
@@ -261,15 +280,16 @@ def _main_date(dates: list[str]) -> str:
     return sorted(dates, key=rank)[0]
 
 
-def _other_date(d: Draft, column: str) -> None:
-    stem = "_".join(t for t in grain.tokens(column) if t not in ("date", "time", "dt")) or column
+def _other_date(d: Draft, r: Role) -> None:
+    stem = "_".join(t for t in grain.tokens(r.column) if t not in ("date", "time", "dt")) or r.column
     words = stem.replace("_", " ")
+    expr = _date_sql(r)
     year = d.unique(f"{stem}_year", d.dimensions)
-    d.dimensions[year] = {"sql": f"YEAR({_col(column)})", "kind": "time", "synonyms": [f"{words} year"]}
+    d.dimensions[year] = {"sql": f"YEAR({expr})", "kind": "time", "synonyms": [f"{words} year"]}
     month = d.unique(f"{stem}_month", d.dimensions)
-    d.dimensions[month] = {"sql": f"MONTH({_col(column)})", "with": [year], "kind": "time",
+    d.dimensions[month] = {"sql": f"MONTH({expr})", "with": [year], "kind": "time",
                            "synonyms": [f"{words} month"]}  # fmt: skip
-    d.why.append(f"date column {column}: its own year and month ({year}, {month})")
+    d.why.append(f"date column {r.column}: its own year and month ({year}, {month})")
 
 
 def count_metrics(d: Draft) -> None:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.lake.types import date_format
+
 #: a column with more distinct values than this (and repeats) groups rows into entities
 ENTITY_MIN_DISTINCT = 20
 #: text columns with at most this many distinct values are categories with a vocabulary
@@ -195,6 +197,8 @@ class Role:
     averaged: bool = False
     fraction: bool = False
     values: list[Any] = field(default_factory=list)
+    #: strptime format of a date column stored as text
+    date_format: str | None = None
 
 
 def tokens(name: str) -> list[str]:
@@ -292,6 +296,11 @@ def classify_column(c: dict[str, Any], rows: int) -> Role:
     name, t = c["name"], c["type"]
     if _is_date(t):
         return Role(name, "time", "a date column")
+    fmt = _text_date(c)
+    if fmt:
+        return Role(
+            name, "time", f"dates stored as text ({fmt}); read with STRPTIME, no re-registering", date_format=fmt
+        )
     if t.upper().startswith("BOOL"):
         return Role(name, "flag", "true/false values")
     if name.lower() in _TIME_PARTS or (tokens(name) and tokens(name)[-1] in _TIME_PARTS and _is_numeric(t)):
@@ -308,6 +317,14 @@ def classify_column(c: dict[str, Any], rows: int) -> Role:
     if _is_text(t) and c.get("values") is not None:
         return Role(name, "text", "one value only, or sentences rather than labels")
     return Role(name, "text", f"text with {c['distinct']:,} distinct values (free text or names)")
+
+
+def _text_date(c: dict[str, Any]) -> str | None:
+    """The format of a text column whose every sampled value is a date (``3/14/2024``)."""
+    if not _is_text(c["type"]):
+        return None
+    sample = [str(v) for v in (c.get("values") or c.get("sample") or []) if v is not None]
+    return date_format(sample) if sample else None
 
 
 def _labels(values: list[Any] | None) -> bool:

@@ -16,6 +16,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
 from sqlglot import exp
 
 from workbench.errors import WorkbenchError
@@ -73,6 +74,10 @@ def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
     """The latest date of the fact table (relative dates resolve against it), pruned to its last year."""
     t = model.time
     query = exp.select(exp.Max(this=exp.column(t.date)).as_("latest")).from_(model.fact)
+    derived = model.dimensions.get(t.date)
+    if derived is not None and derived.sql and derived.table in (None, model.fact):  # dates kept as text
+        latest = exp.Max(this=sqlglot.parse_one(derived.sql, read="duckdb")).as_("latest")
+        return _latest(wb, exp.select(latest).from_(model.fact))
     on = next((d for d in model.dimensions.values() if d.column == t.date and d.kind == "time"), None)
     if on is not None and on.table not in (None, model.fact):  # a joined date table (TPC-DS date_dim)
         j = model.join_for(on.table)

@@ -322,3 +322,34 @@ def test_model_check_probes_and_explain(env: dict[str, Any]) -> None:
     explained = _cli("model", "draft", "--explain")
     assert "grain: several rows of order_lines per order" in explained
     assert "time column: order_date" in explained and "join: order_lines.order_id -> returns.order_id" in explained
+
+
+def test_invoice_lines_without_an_amount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Online Retail shape: revenue is quantity x unit price (never SUM(unit price)), orders are
+    distinct invoices, and the customer id (floats with blanks) is never summed; numbers from pandas."""
+    from tests.data.onlineretail import write_onlineretail
+    from workbench.lake.register import invalidate
+
+    path = write_onlineretail(tmp_path / "data")
+    _use(monkeypatch, tmp_path)
+    try:
+        assert "invoicedate: dates read as m/d/yyyy with time" in _cli("register", "online_retail", str(path))
+        text = _cli("model", "draft")
+        model = yaml.safe_load(text)
+        assert model["metrics"]["revenue"]["sql"] == "SUM(quantity * unitprice)"
+        assert not _summed_columns(model) & {"customerid", "invoiceno"}
+        assert "SUM(unitprice)" not in json.dumps(model["metrics"])  # a unit price is averaged, never summed
+        (tmp_path / "model.yaml").write_text(text)
+        _cli("model", "use", str(tmp_path / "model.yaml"))
+        raw = pd.read_csv(path)
+        raw["revenue"] = raw.Quantity * raw.UnitPrice
+        year = pd.to_datetime(raw.InvoiceDate, format="%m/%d/%Y %H:%M").dt.year
+        aov = json.loads(_cli("ask", "average order value", "--json"))["rows"][0][-1]
+        assert aov == pytest.approx(raw.revenue.sum() / raw.InvoiceNo.nunique())
+        orders = json.loads(_cli("ask", "number of orders in 2011", "--json"))["rows"][0][-1]
+        assert orders == raw.InvoiceNo[year == 2011].nunique()
+        by_country = json.loads(_cli("ask", "revenue by country", "--json"))["rows"]
+        want = raw.groupby("Country").revenue.sum()
+        assert {r[0]: r[-1] for r in by_country} == pytest.approx(want.to_dict())
+    finally:
+        invalidate()

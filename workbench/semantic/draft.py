@@ -54,6 +54,11 @@ THESAURUS = {
     "manager": ["regional manager", "person in charge"],
     "segment": ["customer segment"],
     "category": ["product category"],
+    "invoice": ["order", "transaction"],
+    "ticket": ["order", "basket", "transaction"],
+    "basket": ["order", "transaction"],
+    "receipt": ["order", "transaction"],
+    "transaction": ["order"],
 }
 
 
@@ -187,9 +192,9 @@ def assign_roles(d: Draft) -> None:
     entities = [r for r in d.roles.values() if r.kind == "entity"]
     keys = [r.column for r in d.roles.values() if r.kind == "key"]
     if entities:
-        top = max(entities, key=lambda r: _distinct(d.fp, r.column))
+        top = max(entities, key=lambda r: (grain.known_words(r.entity or ""), _distinct(d.fp, r.column)))
         d.why.append(
-            f"grain: several rows of {d.fact} per {top.entity} ({top.column}: "
+            f"grain: several rows of {d.fact} per {top.entity} ({top.column}: about "
             f"{_distinct(d.fp, top.column):,} distinct over {d.fp['rows']:,} rows); "
             f"'{_plural(top.entity or '')}' counts distinct {top.column}"
         )
@@ -363,6 +368,25 @@ MAX_RATIO_ENTITIES = 3
 MAX_RATIO_MEASURES = 4
 
 
+def derived_amount(d: Draft) -> None:
+    """Order lines with a quantity and a unit price but no amount (the Online Retail shape):
+    revenue is SUM(quantity * unit price), never SUM(unit price)."""
+    measures = [r for r in d.roles.values() if r.kind == "measure"]
+    if any(r.money and not r.averaged for r in measures):
+        return
+    qty = next((r for r in measures if set(grain.tokens(r.column)) & {"quantity", "units", "qty", "count"}), None)
+    price = next((r for r in measures if r.money and r.averaged and "price" in grain.tokens(r.column)), None)
+    if qty is None or price is None:
+        return
+    name = d.unique("revenue", d.metrics)
+    d.metrics[name] = {
+        "sql": f"SUM({_col(qty.column)} * {_col(price.column)})", "format": "currency",
+        "description": f"{qty.column} times {price.column}, summed",
+        "synonyms": _synonyms("revenue", "sales", "total sales", "sales amount", "turnover", "total revenue"),
+    }  # fmt: skip
+    d.why.append(f"metric {name}: no amount column, so {qty.column} x {price.column} summed")
+
+
 def entity_metrics(d: Draft) -> None:
     """Distinct counts of grouping entities and per-entity ratios (totals over distinct entities)."""
     entities = sorted((r for r in d.roles.values() if r.kind == "entity"), key=lambda r: -_distinct(d.fp, r.column))
@@ -376,7 +400,8 @@ def entity_metrics(d: Draft) -> None:
         d.metrics[d.unique(plural.replace(" ", "_"), d.metrics)] = {
             "sql": count_sql, "format": "count", "description": f"distinct {r.column}",
             "synonyms": _synonyms(f"number of {plural}", f"how many {plural}", f"{ent} count", f"distinct {plural}",
-                                  plural, f"count of {plural}", *[f"number of {_plural(a)}" for a in _thesaurus(ent)]),
+                                  plural, f"count of {plural}",
+                                  *[f"number of {_plural(a)}" for a in _free_alternatives(d, ent)]),
         }  # fmt: skip
         if r not in ratio_entities:
             continue
@@ -413,13 +438,20 @@ def _value_measure(d: Draft, summed: list[str]) -> int:
     return (named or money or [-1])[0]
 
 
+def _free_alternatives(d: Draft, ent: str) -> list[str]:
+    """Everyday names of an entity that no other entity of the table has (invoice -> order)."""
+    others = {r.entity for r in d.roles.values() if r.kind == "entity"} | {_singular(d.fact.replace("_", " "))}
+    return [a for a in _thesaurus(ent) if a not in others]
+
+
 def _ratio(d: Draft, metric: str, ent: str, count_sql: str, value_phrase: bool) -> None:
     m = d.metrics[metric]
     words = metric.replace("_", " ")
     syn = _synonyms(f"{words} per {ent}", f"average {words} per {ent}", f"avg {words} per {ent}",
                     f"mean {words} per {ent}", f"average {ent} {words}")  # fmt: skip
     if value_phrase:
-        syn += [f"average {ent} value", f"{ent} value", f"average {ent} size", f"mean {ent} value"]
+        for e in (ent, *_free_alternatives(d, ent)):  # "average order value" over invoices
+            syn += [f"average {e} value", f"{e} value", f"average {e} size", f"mean {e} value", f"{words} per {e}"]
     inner = str(m["sql"])
     d.metrics[d.unique(f"{metric}_per_{ent.replace(' ', '_')}", d.metrics)] = {
         "sql": f"{inner} / {count_sql}", "format": m["format"],
@@ -497,7 +529,7 @@ def short_synonyms(d: Draft) -> None:
 
 PASSES: tuple[Callable[[Draft], None], ...] = (
     pick_fact, find_joins, table_entries, assign_roles, time_dimensions, count_metrics, measure_metrics,
-    entity_metrics, category_dimensions, short_synonyms,
+    derived_amount, entity_metrics, category_dimensions, short_synonyms,
 )  # fmt: skip
 
 

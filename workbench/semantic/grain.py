@@ -339,7 +339,7 @@ def _identifier(c: dict[str, Any], rows: int, reason: str) -> Role:
     place = bool(set(tokens(name)) & _PLACE_CODES)
     timed = bool(set(tokens(name)) & {"date", "time", "day"})  # ss_sold_date_sk: a date, not an entity
     if not place and not timed and ENTITY_MIN_DISTINCT < distinct < rows:
-        why = f"{reason}; {distinct:,} distinct values repeat over {rows:,} rows, so it groups rows"
+        why = f"{reason}; about {distinct:,} distinct values repeat over {rows:,} rows, so it groups rows"
         return Role(name, "entity", why, entity=entity_of(name))
     if c.get("values") is not None and len(c["values"]) <= MAX_CATEGORY_VALUES and _is_text(c["type"]):
         return Role(name, "category", f"{reason}; {len(c['values'])} distinct values", values=c["values"])

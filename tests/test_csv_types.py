@@ -113,3 +113,26 @@ def test_text_dates_read_in_place_get_time_without_reregistering(tmp_path: Path)
     want = frame.amount[dates.dt.year == 2024].groupby(dates.dt.month[dates.dt.year == 2024]).sum()
     got = monthly.df.set_index("month").iloc[:, -1]
     assert list(got.sort_index()) == list(want.sort_index())
+
+
+def test_one_date_order_for_all_files_of_a_table(tmp_path: Path) -> None:
+    """March's export says 14/3 (day first); April's 3/4 alone would read as March 4: the table decides once."""
+    from workbench.config import Settings
+    from workbench.lake.register import invalidate, register
+    from workbench.lake.storage import Lake
+    from workbench.session import Workbench
+
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "a_march.csv").write_text("day,amount\n14/3/2024,1\n")
+    (tmp_path / "exports" / "b_april.csv").write_text("day,amount\n3/4/2024,2\n")
+    settings = Settings(lake=str(tmp_path / "lake"), home=str(tmp_path / "home"), pii_key="test-only-key")
+    lake = Lake(settings=settings)
+    reg = register("exports", str(tmp_path / "exports"), lake=lake)
+    assert any("d/m/yyyy" in n for n in reg.details["type_notes"])
+    wb = Workbench(lake, settings)
+    try:
+        df = wb.sql("SELECT day, amount FROM exports ORDER BY amount").df
+    finally:
+        wb.close()
+        invalidate()
+    assert [str(d)[:10] for d in df.day] == ["2024-03-14", "2024-04-03"]

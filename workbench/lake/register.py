@@ -568,16 +568,8 @@ def _copy_source_files(url: str, fs: fsspec.AbstractFileSystem, fmt: str, lake: 
     return [u[len("file://") :] if u.startswith("file://") else u for u in src.file_uris()]
 
 
-def _read_source(
-    f: str,
-    fs: fsspec.AbstractFileSystem,
-    fmt: str,
-    encoding: str,
-    counts: dict[str, int],
-    renamed: dict[str, str],
-    type_notes: list[str],
-) -> pa.Table:
-    """One source file with plain column names and typed columns (records renames and type notes)."""
+def _read_source(f: str, fs: fsspec.AbstractFileSystem, fmt: str, encoding: str, renamed: dict[str, str]) -> pa.Table:
+    """One source file with plain column names (CSV fields still text; records the renames)."""
     if fmt == "csv":
         raw = _read_csv(f, fs, encoding)
     else:
@@ -588,7 +580,7 @@ def _read_source(
     if dup:
         raise DataError(f"{f}: columns collide as {dup[0]!r} after normalising names", "rename those columns")
     renamed.update({c: n for c, n in zip(raw.column_names, names, strict=True) if c != n})
-    return _normalise(raw.rename_columns(names), counts, type_notes)
+    return raw.rename_columns(names)
 
 
 def _copy_into_lake(
@@ -606,8 +598,9 @@ def _copy_into_lake(
     counts = {"trimmed_values": 0, "blank_to_null": 0}
     renamed: dict[str, str] = {}
     type_notes: list[str] = []
-    parts = [_read_source(f, fs, fmt, encoding, counts, renamed, type_notes) for f in files]
-    data = _unify(files, parts)
+    parts = [_read_source(f, fs, fmt, encoding, renamed) for f in files]
+    # typed once over all files: a folder of monthly exports gets one date order, not one per file
+    data = _normalise(_unify(files, parts), counts, type_notes)
     data = _derive_time(data, partition_by)
     missing = [c for c in partition_by if c not in data.column_names]
     if missing:

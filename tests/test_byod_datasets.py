@@ -58,7 +58,7 @@ def _register_all(base: Path, files: dict[str, Path]) -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as mp:
         _use(mp, base)
         registered = {name: _cli("register", name, str(path)) for name, path in files.items()}
-        text = _cli("model", "draft")
+        text = _cli("model", "draft", "--no-llm")
         (base / "model.yaml").write_text(text)
         _cli("model", "use", str(base / "model.yaml"))
     reset_settings()
@@ -131,7 +131,7 @@ def orderlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             "returns": _cli("register", "returns", str(data / "Returns.csv")),
             "managers": _cli("register", "managers", str(data / "People.csv")),
         }
-        text = _cli("model", "draft")
+        text = _cli("model", "draft", "--no-llm")
         (base / "model.yaml").write_text(text)
         _cli("model", "use", str(base / "model.yaml"))
         yield {"base": base, "data": data, "registered": registered, "model_text": text, "model": yaml.safe_load(text)}
@@ -334,7 +334,7 @@ def test_invoice_lines_without_an_amount(tmp_path: Path, monkeypatch: pytest.Mon
     _use(monkeypatch, tmp_path)
     try:
         assert "invoicedate: dates read as m/d/yyyy with time" in _cli("register", "online_retail", str(path))
-        text = _cli("model", "draft")
+        text = _cli("model", "draft", "--no-llm")
         model = yaml.safe_load(text)
         assert model["metrics"]["revenue"]["sql"] == "SUM(quantity * unitprice)"
         assert not _summed_columns(model) & {"customerid", "invoiceno"}

@@ -16,6 +16,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
 from sqlglot import exp
 
 from workbench.errors import WorkbenchError
@@ -35,7 +36,11 @@ _memory: dict[str, dict[str, list[str]]] = {}
 def load_vocabulary(wb: QueryRunner, model: SemanticModel) -> dict[str, list[str]]:
     """``{dimension: sorted distinct values}`` for every dimension marked ``vocabulary: true``."""
     versions = _versions(wb, model)
-    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions], sort_keys=True).encode()).hexdigest()[:16]
+    # the dimensions are part of the key: a redrafted model under the same name must not reuse old values
+    dims = sorted((n, d.table, d.column, d.sql) for n, d in model.dimensions.items() if d.vocabulary)
+    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions, dims], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     if key in _memory:
         return _memory[key]
     cache_file = wb.settings.home_path / "vocabulary" / f"{key}.json"
@@ -69,12 +74,30 @@ def latest_date(wb: QueryRunner, model: SemanticModel) -> dt.date | None:
     """The latest date of the fact table (relative dates resolve against it), pruned to its last year."""
     t = model.time
     query = exp.select(exp.Max(this=exp.column(t.date)).as_("latest")).from_(model.fact)
+    derived = model.dimensions.get(t.date)
+    if derived is not None and derived.sql and derived.table in (None, model.fact):  # dates kept as text
+        latest = exp.Max(this=sqlglot.parse_one(derived.sql, read="duckdb")).as_("latest")
+        return _latest(wb, exp.select(latest).from_(model.fact))
+    on = next((d for d in model.dimensions.values() if d.column == t.date and d.kind == "time"), None)
+    if on is not None and on.table not in (None, model.fact):  # a joined date table (TPC-DS date_dim)
+        j = model.join_for(on.table)
+        cond = exp.column(j.column, table="f").eq(exp.column(j.key, table="d"))
+        query = (
+            exp.select(exp.Max(this=exp.column(t.date, table="d")).as_("latest"))
+            .from_(exp.to_table(model.fact, alias="f"))
+            .join(exp.to_table(on.table, alias="d"), on=cond)
+        )
+        return _latest(wb, query)
     try:
         years = wb.snapshot.meta(model.fact).values.get(t.year)
         if years:
             query = query.where(exp.column(t.year).eq(max(int(y) for y in years)))
     except (WorkbenchError, AttributeError):
         pass
+    return _latest(wb, query)
+
+
+def _latest(wb: Workbench, query: exp.Select) -> dt.date | None:
     value = wb.sql(query.sql(dialect="duckdb")).df.iloc[0, 0]
     if value is None or str(value) in ("NaT", "nan", "None"):
         return None

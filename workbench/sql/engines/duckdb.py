@@ -34,6 +34,7 @@ from sqlglot import exp
 
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout
+from workbench.lake.registry import allowed_directories
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
@@ -64,8 +65,7 @@ class DuckDBEngine(Engine):
         self.con = duckdb.connect(config=config)
         if lake.is_s3:
             self.con.register_filesystem(lake.fs)
-        from workbench.lake.register import allowed_directories  # the lake + folders registered in place
-
+        # the lake + folders registered in place
         self.con.execute("SET allowed_directories = ?", [allowed_directories(lake)])
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")

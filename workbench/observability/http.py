@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import tornado.web
 from tornado.ioloop import IOLoop
 
-from workbench.config import Settings, get_settings
 from workbench.auth import ApiAuth, Identity, api_authenticator
+from workbench.config import Settings, get_settings
 from workbench.errors import (
     AccessDenied,
     AuthenticationError,

@@ -8,6 +8,7 @@ it on loopback.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from workbench.auth.identity import Authenticator, Identity
@@ -39,13 +40,32 @@ def auth_required(settings: Settings, tokens: Any = None) -> bool:
 
 
 class ApiAuth:
-    """Resolve the caller of one API request from its ``Authorization`` header."""
+    """Resolve the caller of one API request from its ``Authorization`` header.
 
-    def __init__(self, authenticators: list[Authenticator], required: bool, settings: Settings) -> None:
+    Whether credentials are required is re-checked every few seconds while it is not: a token
+    created while the server runs without authentication switches it to requiring tokens. Once
+    required, always required until a restart (revoking every token never reopens the API).
+    """
+
+    RECHECK_S = 5.0
+
+    def __init__(self, authenticators: list[Authenticator], settings: Settings, tokens: Any = None) -> None:
         self.authenticators = authenticators
-        self.required = required
+        self.settings = settings
+        self.tokens = tokens
         self.local_user = settings.user
         self.limiter = Limiter(settings.auth.login_attempts, settings.auth.login_window_s)
+        self._required = auth_required(settings, tokens)
+        self._checked = time.monotonic()
+
+    @property
+    def required(self) -> bool:
+        if self._required or self.settings.auth.required is not None:
+            return self._required
+        if time.monotonic() - self._checked > self.RECHECK_S:
+            self._required = auth_required(self.settings, self.tokens)
+            self._checked = time.monotonic()
+        return self._required
 
     def identify(self, header: str | None, client: str) -> Identity:
         """The caller's identity; raises AuthenticationError (HTTP 401) or RateLimited (429)."""
@@ -94,4 +114,4 @@ def api_authenticator(settings: Settings, catalog: Any = None) -> ApiAuth:
         from workbench.auth.oidc import OidcProvider
 
         chain.append(OidcProvider(settings.auth.oidc))
-    return ApiAuth(chain, auth_required(settings, tokens), settings)
+    return ApiAuth(chain, settings, tokens)

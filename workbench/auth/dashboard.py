@@ -66,8 +66,9 @@ class UsersAuthProvider(BasicAuthProvider):
     """Panel's basic-auth provider with :class:`UsersLoginHandler` as its login page."""
 
     def __init__(self, users: UsersFile, limiter: Limiter, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # set before Panel's constructor, which validates the login handler
         self._handler = type("BoundUsersLoginHandler", (UsersLoginHandler,), {"users": users, "limiter": limiter})
+        super().__init__(**kwargs)
 
     @property
     def login_handler(self) -> type[UsersLoginHandler]:

@@ -21,10 +21,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.fixtures import oidc as oidc_fixtures
 from tests.fixtures.browser import VIEWPORT, serve_dashboard, stop
+from tests.fixtures.oidc import NoRedirect, oidc_access_token
 from workbench.lake.storage import Lake
 
 pytestmark = pytest.mark.browser
+oidc_issuer = oidc_fixtures.oidc_issuer  # the provider fixture, shared
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = str(ROOT / "policies.yaml")
@@ -142,7 +145,7 @@ def two_viewers(browser: Any, url: str, lake: str, sign_in: Any, artifacts: Path
 def assert_login_required(url: str) -> None:
     """Without a session the dashboard itself is not served (the request goes to sign-in)."""
     req = urllib.request.Request(url)
-    opener = urllib.request.build_opener(_NoRedirect())
+    opener = urllib.request.build_opener(NoRedirect())
     try:
         opener.open(req, timeout=30)
     except urllib.error.HTTPError as e:
@@ -150,11 +153,6 @@ def assert_login_required(url: str) -> None:
         assert "login" in (e.headers.get("Location") or "")
     else:
         raise AssertionError("the dashboard was served without signing in")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 # --- the local users file ----------------------------------------------------------------------------
@@ -208,15 +206,6 @@ def test_users_file_wrong_password_and_rate_limit(browser: Any, users_dashboard:
 
 
 @pytest.fixture(scope="module")
-def oidc_issuer() -> Iterator[str]:
-    from oidc_provider_mock import User, run_server_in_thread
-
-    users = [User(sub=u, claims={"preferred_username": u, "email": f"{u}@example.com"}) for u in PASSWORDS]
-    with run_server_in_thread(port=0, user_claims=users) as server:
-        yield f"http://localhost:{server.server_port}"
-
-
-@pytest.fixture(scope="module")
 def oidc_dashboard(
     small_lake: str, oidc_issuer: str, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[str]:
@@ -256,36 +245,3 @@ def test_oidc_api_on_the_served_dashboard(oidc_dashboard: str, oidc_issuer: str,
         urllib.request.urlopen(req, timeout=60)
     assert err.value.code == 401
     assert json.loads(err.value.read())["error"]["type"] == "unauthenticated"
-
-
-def oidc_access_token(issuer: str, user: str, client_id: str = "api-client") -> str:
-    """An access token for ``user`` from the provider's authorization-code flow (as a client app gets one)."""
-    return oidc_tokens(issuer, user, client_id)["access_token"]
-
-
-def oidc_tokens(issuer: str, user: str, client_id: str = "api-client") -> dict[str, Any]:
-    import urllib.parse
-
-    redirect = "http://localhost/callback"
-    query = urllib.parse.urlencode(
-        {"client_id": client_id, "redirect_uri": redirect, "response_type": "code", "scope": "openid profile"}
-    )
-    form = urllib.parse.urlencode({"sub": user}).encode()
-    opener = urllib.request.build_opener(_NoRedirect())
-    try:
-        opener.open(urllib.request.Request(f"{issuer}/oauth2/authorize?{query}", data=form), timeout=30)
-        raise AssertionError("the provider did not redirect back with a code")
-    except urllib.error.HTTPError as e:
-        location = e.headers["Location"]
-    code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
-    data = urllib.parse.urlencode(
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect,
-            "client_id": client_id,
-            "client_secret": "api-client-secret",
-        }
-    ).encode()
-    with urllib.request.urlopen(urllib.request.Request(f"{issuer}/oauth2/token", data=data), timeout=30) as r:
-        return dict(json.loads(r.read()))

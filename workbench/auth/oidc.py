@@ -84,15 +84,10 @@ class OidcProvider:
         algorithms = self.discovery.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [a for a in algorithms if a != "none"]
         try:
-            key = self._jwks.get_signing_key_from_jwt(token)
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=algorithms,
-                issuer=self.discovery["issuer"],
-                audience=self.settings.audience,
-                options={"require": ["exp", "iss"], "verify_aud": bool(self.settings.audience)},
-            )
+            kid = jwt.get_unverified_header(token).get("kid")
+            # a token without a key id may be signed by any of the provider's signing keys
+            keys = [self._jwks.get_signing_key(kid)] if kid else self._jwks.get_signing_keys()
+            claims = self._decode(token, keys, algorithms)
         except jwt.PyJWKClientConnectionError as e:
             raise ServiceUnavailable(
                 f"cannot read the OIDC provider's keys: {e}", "check that the provider is reachable"
@@ -102,6 +97,24 @@ class OidcProvider:
                 f"invalid OIDC token: {e}", "sign in again at the provider for a fresh access token"
             ) from e
         return claims
+
+    def _decode(self, token: str, keys: list[jwt.PyJWK], algorithms: list[str]) -> dict[str, Any]:
+        error: jwt.PyJWTError = jwt.InvalidSignatureError("no signing key")
+        for key in keys:
+            try:
+                return dict(
+                    jwt.decode(
+                        token,
+                        key.key,
+                        algorithms=algorithms,
+                        issuer=self.discovery["issuer"],
+                        audience=self.settings.audience,
+                        options={"require": ["exp", "iss"], "verify_aud": bool(self.settings.audience)},
+                    )
+                )
+            except jwt.InvalidSignatureError as e:
+                error = e
+        raise error
 
     def _userinfo_claims(self, token: str) -> dict[str, Any]:
         key = hashlib.sha256(token.encode()).hexdigest()

@@ -67,14 +67,14 @@ class UsersAuthProvider(BasicAuthProvider):
 
     def __init__(self, users: UsersFile, limiter: Limiter, **kwargs: Any) -> None:
         # set before Panel's constructor, which validates the login handler
-        self._handler = type("BoundUsersLoginHandler", (UsersLoginHandler,), {"users": users, "limiter": limiter})
+        self._handler: Any = type("BoundUsersLoginHandler", (UsersLoginHandler,), {"users": users, "limiter": limiter})
         super().__init__(**kwargs)
 
     @property
     def login_handler(self) -> type[UsersLoginHandler]:
         self._handler._login_endpoint = self._login_endpoint
         self._handler._login_template = self._login_template
-        return self._handler
+        return self._handler  # type: ignore[no-any-return]
 
 
 def dashboard_auth(settings: Settings) -> dict[str, Any]:
@@ -84,7 +84,8 @@ def dashboard_auth(settings: Settings) -> dict[str, Any]:
     mode = dashboard_auth_mode(settings)
     if mode is None:
         return {}
-    pn.config.oauth_expiry = settings.auth.session_hours / 24  # days, Panel's unit
+    # Panel's unit is days; its config maps the public name onto the parameter behind it
+    pn.config.oauth_expiry = settings.auth.session_hours / 24  # type: ignore[misc]
     common: dict[str, Any] = {"cookie_secret": cookie_secret(settings)}
     if mode == "users":
         users = UsersFile.for_settings(settings)

@@ -1,12 +1,15 @@
-"""Load test: concurrent users asking questions and running SQL against the served HTTP API.
+"""Load test: concurrent authenticated users asking questions and running SQL against the HTTP API.
 
 ``python -m benchmarks.load`` (``make load``): builds a ~1M-row lake if absent (generate +
-ingest under ``data/load/``), starts ``workbench api`` on a free loopback port, records a
-single-user answer for every request, then runs ``--users`` threads for ``--duration``
-seconds, each sending a random mix of ``/api/sql`` and ``/api/ask`` requests. Every
-response is compared with the single-user response of the same request (columns, rows with
-a 1e-9 relative tolerance for floats, status, SQL): a concurrency bug shows up as a mismatch,
-not as a silent wrong number. Writes ``benchmarks/results/load.json`` and ``load.md``.
+ingest under ``data/load/``), starts ``workbench api`` on a free loopback port with API tokens
+in its catalog (so every request must authenticate), and gives each of ``--users`` virtual
+users its own bearer token for one of the policies' users (admin, analyst, north_analyst in
+turn). It records a single-user answer for every request under every policy, then runs the
+users as threads for ``--duration`` seconds, each sending a random mix of ``/api/sql`` and
+``/api/ask`` requests. Every response is compared with the single-user response of the same
+request *for that user's policy* (columns, rows with a 1e-9 relative tolerance for floats,
+status, SQL): a concurrency bug or one user's rows leaking into another's answer shows up as
+a mismatch, not as a silent wrong number. Writes ``benchmarks/results/load.json`` and ``load.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 REGIONS = ["North", "South", "East", "West", "Central"]
+#: users of policies.yaml the virtual users act as, in turn (all regions, all regions without
+#: personal fields, North only)
+IDENTITIES = ["admin", "analyst", "north_analyst"]
+POLICIES = ROOT / "policies.yaml"
 SQL_TEMPLATES = [
     "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = {year} GROUP BY region ORDER BY region",
     "SELECT category, SUM(profit) AS profit FROM sales WHERE year = {year} GROUP BY category ORDER BY profit DESC",
@@ -125,14 +132,17 @@ def _free_port() -> int:
 class Server:
     """``workbench api`` as a subprocess on loopback; always stopped."""
 
-    def __init__(self, lake: str, home: Path, sessions: int) -> None:
+    def __init__(self, lake: str, home: Path, sessions: int, tokens_for: list[str]) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # tokens exist before the server starts, so it demands one on every request
+        self.tokens = create_tokens(lake, home, tokens_for)
         env = {
             **os.environ,
             "WORKBENCH_LAKE": lake,
             "WORKBENCH_HOME": str(home),
             "WORKBENCH_LLM_MODEL": "",
+            "WORKBENCH_POLICIES": str(POLICIES),
             "PYTHONPATH": str(ROOT),
         }
         env.pop("OPENAI_API_KEY", None)
@@ -179,9 +189,28 @@ class Server:
         self.log.close()
 
 
-def post(url: str, path: str, body: dict[str, Any], timeout: float = 300) -> tuple[int, dict[str, Any]]:
+def create_tokens(lake: str, home: Path, users: list[str]) -> list[str]:
+    """One API token per entry of ``users`` in the catalog under ``home`` (`workbench token create`)."""
+    from workbench.auth.tokens import TokenStore
+    from workbench.catalog import open_catalog
+    from workbench.config import Settings
+
+    settings = Settings(lake=lake, home=str(home), policies=str(POLICIES))
+    catalog = open_catalog(settings)
+    try:
+        store = TokenStore(catalog)
+        return [store.create(u, dt.timedelta(days=1), note="load test")[0] for u in users]
+    finally:
+        catalog.close()
+
+
+def post(
+    url: str, path: str, body: dict[str, Any], timeout: float = 300, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST")
     req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read())
@@ -226,30 +255,47 @@ def percentile(values: list[float], p: float) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 
+def reference_answers(lake: str, home: Path, sessions: int, mix: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each request once per identity, one at a time, on its own server and cache."""
+    server = Server(lake, home, sessions, IDENTITIES)
+    baseline: dict[str, list[dict[str, Any]]] = {}
+    single_ms: list[float] = []
+    try:
+        server.wait_ready()
+        anonymous = post(server.url, "/api/sql", {"sql": "SELECT 1 AS x"})[0]
+        for who, token in zip(IDENTITIES, server.tokens, strict=True):
+            baseline[who] = []
+            for r in mix:
+                t0 = time.perf_counter()
+                status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
+                single_ms.append((time.perf_counter() - t0) * 1000)
+                baseline[who].append(canonical(r["kind"], status, body))
+    finally:
+        server.stop()
+    failing = sorted({str(mix[i]["body"]) for b in baseline.values() for i, x in enumerate(b) if x["status"] != 200})
+    differ = sum(1 for a, n in zip(baseline["admin"], baseline["north_analyst"], strict=True) if not same(a, n))
+    return {
+        "baseline": baseline,
+        "single_ms": single_ms,
+        "failing": failing,
+        "anonymous_status": anonymous,
+        "north_differs_from_admin": differ,
+    }
+
+
 def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed: int) -> dict[str, Any]:
     lake, lake_info = ensure_lake(rows, data)
     stamp = int(time.time())
     mix = requests_mix()
-    # single-user reference: each request once, one at a time, on its own server and cache
     ref_home = data / f"api-home-{stamp}-single"
     ref_home.mkdir(parents=True, exist_ok=True)
-    reference = Server(lake, ref_home, sessions)
-    baseline: list[dict[str, Any]] = []
-    single_ms: list[float] = []
-    try:
-        reference.wait_ready()
-        for r in mix:
-            t0 = time.perf_counter()
-            status, body = post(reference.url, f"/api/{r['kind']}", r["body"])
-            single_ms.append((time.perf_counter() - t0) * 1000)
-            baseline.append(canonical(r["kind"], status, body))
-    finally:
-        reference.stop()
-    failing = [mix[i]["body"] for i, b in enumerate(baseline) if b["status"] != 200]
+    ref = reference_answers(lake, ref_home, sessions, mix)
+    baseline, single_ms, failing = ref["baseline"], ref["single_ms"], ref["failing"]
     # the loaded server starts with an empty cache: first occurrences run cold under load
     home = data / f"api-home-{stamp}-load"
     home.mkdir(parents=True, exist_ok=True)
-    server = Server(lake, home, sessions)
+    who_is = [IDENTITIES[n % len(IDENTITIES)] for n in range(users)]
+    server = Server(lake, home, sessions, who_is)
     try:
         server.wait_ready()
 
@@ -259,12 +305,13 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
 
         def user(n: int) -> None:
             rnd = random.Random(seed * 1000 + n)
+            who, token = who_is[n], server.tokens[n]
             while time.perf_counter() < stop_at:
                 i = rnd.randrange(len(mix))
                 r = mix[i]
                 t0 = time.perf_counter()
                 try:
-                    status, body = post(server.url, f"/api/{r['kind']}", r["body"])
+                    status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
                     error = None
                 except Exception as e:  # transport errors count as errors
                     status, body, error = 0, {}, f"{type(e).__name__}: {e}"
@@ -272,11 +319,12 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
                 got = canonical(r["kind"], status, body) if status else {"status": 0}
                 sample = {
                     "kind": r["kind"],
+                    "user": who,
                     "i": i,
                     "ms": ms,
                     "status": status,
                     "error": error or ((body.get("error") or {}).get("type") if status != 200 else None),
-                    "match": same(got, baseline[i]),
+                    "match": same(got, baseline[who][i]),
                     "cached": bool(body.get("cached")),
                     "route": body.get("route"),
                 }
@@ -319,6 +367,7 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
             "sessions": sessions,
             "seed": seed,
             "distinct_requests": len(mix),
+            "authenticated": True,
         },
         "lake": lake_info,
         "machine": {
@@ -331,6 +380,12 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
             "p50_ms": round(percentile(single_ms, 50), 1),
             "p95_ms": round(percentile(single_ms, 95), 1),
             "failing_requests": failing,
+        },
+        "auth": {
+            "identities": {w: who_is.count(w) for w in IDENTITIES},
+            "request_without_token_status": ref["anonymous_status"],
+            "requests_where_north_analyst_differs_from_admin": ref["north_differs_from_admin"],
+            "per_identity": {w: summary([x for x in samples if x["user"] == w]) for w in IDENTITIES},
         },
         "elapsed_s": round(elapsed, 1),
         "throughput_rps": round(len(samples) / elapsed, 2) if elapsed else None,
@@ -353,19 +408,25 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
 def to_markdown(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
-        "# Load test: HTTP API under concurrent users",
+        "# Load test: HTTP API under concurrent authenticated users",
         "",
         f"Measured {r['measured_at']} on {r['machine']['cpus']} shared cores ({r['machine']['platform']}), "
         f"load average at the end {r['machine']['load_avg_at_end']}.",
         f"{c['users']} users for {c['duration_s']:.0f} s against `workbench api --sessions {c['sessions']}` on "
         f"loopback over a lake of {r['lake']['sales_rows']:,} sales rows; {c['distinct_requests']} distinct "
-        "requests (SQL and offline-planner questions), each response compared with the single-user response.",
+        "requests (SQL and offline-planner questions). Every user sends its own bearer token and acts as "
+        + ", ".join(f"{w} ({n} users)" for w, n in r["auth"]["identities"].items())
+        + "; each response is compared with the single-user response for the same user's policy. "
+        f"A request without a token got HTTP {r['auth']['request_without_token_status']}; "
+        f"{r['auth']['requests_where_north_analyst_differs_from_admin']} of the distinct requests answer "
+        "differently for north_analyst than for admin.",
         "",
         "| requests | count | p50 ms | p95 ms | p99 ms | max ms | errors | mismatches | cached |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("overall", "sql", "ask"):
-        s = r[name]
+    rows = [(name, r[name]) for name in ("overall", "sql", "ask")]
+    rows += [(f"as {w}", s) for w, s in r["auth"]["per_identity"].items()]
+    for name, s in rows:
         lines.append(
             f"| {name} | {s['requests']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} | "
             f"{s['errors']} | {s['mismatches']} | {s['cached_share']} |"

@@ -342,3 +342,17 @@ def test_api_cli_refuses_a_public_bind_without_auth(assistant_lake: str, tmp_pat
     assert out.returncode == 2, out.stderr
     assert "refusing to serve the API on 0.0.0.0 without authentication" in out.stderr
     assert "workbench token create" in out.stderr
+
+
+def test_secrets_never_reach_the_logs(api: ApiServer, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    for name in ("", "tornado", "tornado.access", "tornado.application", "workbench"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    token = api.tokens["north_analyst"]
+    assert api.request("/api/sql", {"sql": BY_REGION}, token=token)[0] == 200
+    assert api.request("/api/sql", {"sql": BY_REGION}, token=token[:-3] + "xyz")[0] == 401
+    api.backend.flush()
+    secret = token.split("_", 2)[2]
+    assert any(r.name == "tornado.access" for r in caplog.records), "no access log: the check would be empty"
+    assert secret not in caplog.text and secret[:-3] not in caplog.text

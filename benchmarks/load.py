@@ -228,7 +228,23 @@ def canonical(kind: str, status: int, body: dict[str, Any]) -> dict[str, Any]:
     out = {"status": status, "columns": body.get("columns"), "rows": body.get("rows")}
     if kind == "ask":
         out |= {"answer_status": body.get("status"), "sql": body.get("sql")}
+        if body.get("sql") and not _ordered(str(body["sql"])):
+            out["rows"] = sorted(out["rows"] or [], key=_row_key)  # any order is a correct order
     return out
+
+
+def _ordered(sql: str) -> bool:
+    """Whether the statement fixes its row order (a top-level ORDER BY)."""
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(sql, read="duckdb").args.get("order") is not None
+    except sqlglot.errors.ParseError:
+        return True  # compare as returned
+
+
+def _row_key(row: list[Any]) -> str:
+    return json.dumps([round(v, 6) if isinstance(v, float) else v for v in row], default=str)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -290,7 +306,6 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
     ref_home = data / f"api-home-{stamp}-single"
     ref_home.mkdir(parents=True, exist_ok=True)
     ref = reference_answers(lake, ref_home, sessions, mix)
-    baseline, single_ms, failing = ref["baseline"], ref["single_ms"], ref["failing"]
     # the loaded server starts with an empty cache: first occurrences run cold under load
     home = data / f"api-home-{stamp}-load"
     home.mkdir(parents=True, exist_ok=True)
@@ -298,64 +313,93 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
     server = Server(lake, home, sessions, who_is)
     try:
         server.wait_ready()
-
-        samples: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        stop_at = time.perf_counter() + duration
-
-        def user(n: int) -> None:
-            rnd = random.Random(seed * 1000 + n)
-            who, token = who_is[n], server.tokens[n]
-            while time.perf_counter() < stop_at:
-                i = rnd.randrange(len(mix))
-                r = mix[i]
-                t0 = time.perf_counter()
-                try:
-                    status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
-                    error = None
-                except Exception as e:  # transport errors count as errors
-                    status, body, error = 0, {}, f"{type(e).__name__}: {e}"
-                ms = (time.perf_counter() - t0) * 1000
-                got = canonical(r["kind"], status, body) if status else {"status": 0}
-                sample = {
-                    "kind": r["kind"],
-                    "user": who,
-                    "i": i,
-                    "ms": ms,
-                    "status": status,
-                    "error": error or ((body.get("error") or {}).get("type") if status != 200 else None),
-                    "match": same(got, baseline[who][i]),
-                    "cached": bool(body.get("cached")),
-                    "route": body.get("route"),
-                }
-                with lock:
-                    samples.append(sample)
-
-        threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
-        t_start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t_start
+        samples, elapsed = drive(server, who_is, mix, ref["baseline"], duration, seed)
         metrics_text = urllib.request.urlopen(server.url + "/metrics", timeout=30).read().decode()
     finally:
         server.stop()
+    loaded = {"samples": samples, "elapsed": elapsed, "metrics": metrics_text, "who_is": who_is}
+    return report(loaded, ref, lake_info, mix, users, duration, sessions, seed)
 
-    def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
-        ms = [s["ms"] for s in sel]
-        return {
-            "requests": len(sel),
-            "p50_ms": round(percentile(ms, 50), 1),
-            "p95_ms": round(percentile(ms, 95), 1),
-            "p99_ms": round(percentile(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None,
-            "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
-            "errors": sum(1 for s in sel if s["status"] != 200),
-            "mismatches": sum(1 for s in sel if not s["match"]),
-            "cached_share": round(sum(1 for s in sel if s["cached"]) / len(sel), 3) if sel else None,
-        }
 
+def drive(
+    server: Server,
+    who_is: list[str],
+    mix: list[dict[str, Any]],
+    baseline: dict[str, list[dict[str, Any]]],
+    duration: float,
+    seed: int,
+) -> tuple[list[dict[str, Any]], float]:
+    """Run the virtual users (one thread each, own token) for ``duration`` seconds; return samples."""
+    samples: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def user(n: int) -> None:
+        rnd = random.Random(seed * 1000 + n)
+        who, token = who_is[n], server.tokens[n]
+        while time.perf_counter() < stop_at:
+            i = rnd.randrange(len(mix))
+            r = mix[i]
+            t0 = time.perf_counter()
+            try:
+                status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
+                error = None
+            except Exception as e:  # transport errors count as errors
+                status, body, error = 0, {}, f"{type(e).__name__}: {e}"
+            ms = (time.perf_counter() - t0) * 1000
+            got = canonical(r["kind"], status, body) if status else {"status": 0}
+            sample = {
+                "kind": r["kind"],
+                "user": who,
+                "i": i,
+                "ms": ms,
+                "status": status,
+                "error": error or ((body.get("error") or {}).get("type") if status != 200 else None),
+                "match": same(got, baseline[who][i]),
+                "got": None if same(got, baseline[who][i]) else got,
+                "cached": bool(body.get("cached")),
+                "route": body.get("route"),
+            }
+            with lock:
+                samples.append(sample)
+
+    threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(len(who_is))]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t_start
+    return samples, elapsed
+
+
+def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
+    ms = [s["ms"] for s in sel]
+    return {
+        "requests": len(sel),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1) if ms else None,
+        "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
+        "errors": sum(1 for s in sel if s["status"] != 200),
+        "mismatches": sum(1 for s in sel if not s["match"]),
+        "cached_share": round(sum(1 for s in sel if s["cached"]) / len(sel), 3) if sel else None,
+    }
+
+
+def report(
+    loaded: dict[str, Any],
+    ref: dict[str, Any],
+    lake_info: dict[str, Any],
+    mix: list[dict[str, Any]],
+    users: int,
+    duration: float,
+    sessions: int,
+    seed: int,
+) -> dict[str, Any]:
+    samples, elapsed, metrics_text, who_is = loaded["samples"], loaded["elapsed"], loaded["metrics"], loaded["who_is"]
+    single_ms, failing = ref["single_ms"], ref["failing"]
     routes: dict[str, int] = {}
     for s in samples:
         routes[str(s["route"])] = routes.get(str(s["route"]), 0) + 1
@@ -394,6 +438,16 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
         "ask": summary([s for s in samples if s["kind"] == "ask"]),
         "routes": dict(sorted(routes.items(), key=lambda kv: -kv[1])),
         "error_types": sorted({str(s["error"]) for s in samples if s["error"]}),
+        # what differed, for the first few mismatches (request, user, loaded vs single-user answer)
+        "mismatch_examples": [
+            {
+                "user": s["user"],
+                "request": mix[s["i"]]["body"],
+                "got": s["got"],
+                "single": ref["baseline"][s["user"]][s["i"]],
+            }
+            for s in [x for x in samples if not x["match"]][:5]
+        ],
         "server_metrics_sample": [
             line
             for line in metrics_text.splitlines()

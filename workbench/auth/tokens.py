@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 from workbench.auth.identity import Identity
 from workbench.catalog import schema as S
@@ -97,15 +96,8 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def _begin(self) -> Any:
-        try:
-            if not getattr(self.catalog, "_ready", False):
-                self.catalog.ensure_schema()
-            return self.catalog.engine.begin()
-        except sa_exc.DBAPIError as e:
-            raise ServiceUnavailable(
-                f"the catalog holding API tokens is unavailable: {e.__class__.__name__}",
-                "check WORKBENCH_CATALOG_URL and that its database is running",
-            ) from e
+        """A catalog transaction (its schema ensured; database outages become ServiceUnavailable)."""
+        return self.catalog._tx()
 
     def create(
         self, user: str, expires_in: dt.timedelta | None = None, note: str | None = None
@@ -179,7 +171,7 @@ class TokenStore:
         try:
             with self._begin() as conn:
                 conn.execute(sa.update(S.api_tokens).where(S.api_tokens.c.id == token_id).values(last_used_at=now))
-        except (ServiceUnavailable, sa_exc.DBAPIError):
+        except ServiceUnavailable:
             pass  # a last-used time is informative; it never fails a request
 
 

@@ -109,3 +109,18 @@ def test_dashboard_sessions_expire() -> None:
     assert decode_signed_value(secret, "user", old, max_age_days=pn.config.oauth_expiry) is None
     # the secret is generated once per home and reused (sessions survive a restart)
     assert dashboard_auth(settings)["cookie_secret"] == secret
+
+
+def test_serve_refuses_a_public_address_without_auth(small_lake: str, tmp_path: Path) -> None:
+    """`workbench serve --address 0.0.0.0` with no sign-in configured exits, saying how to configure it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-c", "from workbench.cli import main; main()", "--lake", small_lake, "serve"]
+    out = subprocess.run([*cmd, "--address", "0.0.0.0", "--port", "0"], capture_output=True, text=True, env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = out.stdout + out.stderr
+    assert "refusing to serve the dashboard on 0.0.0.0 without authentication" in text
+    assert "workbench users add NAME" in text and "WORKBENCH_AUTH__OIDC__CLIENT_SECRET" in text

@@ -373,11 +373,13 @@ def serve(
 
     from workbench.auth.binding import check_bind
     from workbench.auth.dashboard import dashboard_auth
+    from workbench.config import get_settings
     from workbench.ui.routes import routes
 
+    settings = get_settings(lake=lake) if lake else get_settings()
+    auth = dashboard_auth(settings)
+    print(check_bind("dashboard", address, bool(auth), settings.user), flush=True)
     wb = workbench_for(lake)
-    auth = dashboard_auth(wb.settings)
-    print(check_bind("dashboard", address, bool(auth), wb.settings.user), flush=True)
     # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
     options_for(wb, wb.settings.user)
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]

@@ -202,6 +202,29 @@ def test_users_file_wrong_password_and_rate_limit(browser: Any, users_dashboard:
         ctx.close()
 
 
+def test_session_expires_on_an_open_page(browser: Any, small_lake: str, tmp_path: Path, artifacts_dir: Path) -> None:
+    """A page left open ends when its sign-in expires; reloading asks for the password again."""
+    from workbench.auth.users import UsersFile
+
+    home = tmp_path / "home"
+    UsersFile(home / "users.json").add("north_analyst", PASSWORDS["north_analyst"])
+    env = {"WORKBENCH_POLICIES": POLICIES, "WORKBENCH_AUTH__SESSION_HOURS": str(40 / 3600)}  # 40 s
+    proc, url = serve_dashboard(small_lake, home, artifacts_dir / "dashboard-expiry.log", extra_env=env)
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(120_000)
+        sign_in_users_file(page, url, "north_analyst")
+        wait_dashboard(page)
+        page.locator(".wb-session-expired").first.wait_for(state="attached", timeout=90_000)
+        assert page.locator(".wb-kpi").count() == 0
+        page.goto(url, wait_until="domcontentloaded")
+        page.locator("input[name='password']").wait_for(state="visible")
+    finally:
+        ctx.close()
+        stop(proc)
+
+
 # --- a real OIDC provider on loopback ---------------------------------------------------------------
 
 

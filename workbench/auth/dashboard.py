@@ -140,3 +140,51 @@ def viewer(settings: Settings, signed_in: bool) -> str:
     if not user or user == "guest":
         raise AuthenticationError("this dashboard session is not signed in", "reload the page and sign in")
     return str(user)
+
+
+def session_seconds_left(settings: Settings) -> float | None:
+    """Seconds until this browser session's sign-in expires (from its signed cookie's timestamp).
+
+    None when the session has no valid signed ``user`` cookie. Tornado only checks the cookie's
+    age when the websocket opens, so a page left open would outlive its sign-in without this.
+    """
+    import time
+
+    import panel as pn
+    from tornado.web import decode_signed_value
+
+    raw = pn.state.cookies.get("user") if pn.state.cookies else None
+    secret = pn.config.cookie_secret
+    max_days = settings.auth.session_hours / 24
+    if not raw or not secret or decode_signed_value(secret, "user", raw, max_age_days=max_days) is None:
+        return None
+    try:  # tornado's v2 format: 2|<len>:<key version>|<len>:<timestamp>|...
+        issued = int(str(raw).split("|")[2].split(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+    return issued + settings.auth.session_hours * 3600 - time.time()
+
+
+def end_at_expiry(page: Any, settings: Settings) -> None:
+    """Replace ``page`` (a Panel template) by a sign-in notice when the session's sign-in expires."""
+    import panel as pn
+
+    left = session_seconds_left(settings)
+    if left is None or pn.state.curdoc is None:
+        return
+
+    def expire() -> None:
+        note = pn.pane.Alert(
+            "Your session has expired. Reload the page to sign in again.",
+            name="Session expired",
+            alert_type="warning",
+            css_classes=["wb-session-expired"],
+        )
+        # a served template's areas are fixed; the layouts inside them can be emptied
+        for area in (page.sidebar, page.main):
+            for layout in area:
+                if hasattr(layout, "objects"):
+                    layout.objects = []
+        page.main[0].objects = [note]
+
+    pn.state.curdoc.add_timeout_callback(expire, max(0, int(left * 1000)))

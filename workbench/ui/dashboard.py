@@ -348,10 +348,13 @@ def app(lake: str | None = None, signed_in: bool = False) -> Any:
     With sign-in configured (``signed_in``) every query, the assistant and its retrieved
     summaries run under ``pn.state.user``'s policy; a session without a user gets nothing.
     """
-    from workbench.auth.dashboard import viewer
+    from workbench.auth.dashboard import end_at_expiry, viewer
 
-    user = viewer(workbench_for(lake).settings, signed_in)
-    return build_dashboard(lake=lake, user=user).layout()
+    settings = workbench_for(lake).settings
+    page = build_dashboard(lake=lake, user=viewer(settings, signed_in)).layout()
+    if signed_in:
+        end_at_expiry(page, settings)
+    return page
 
 
 def serve(

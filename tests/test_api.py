@@ -356,3 +356,16 @@ def test_secrets_never_reach_the_logs(api: ApiServer, caplog: pytest.LogCaptureF
     secret = token.split("_", 2)[2]
     assert any(r.name == "tornado.access" for r in caplog.records), "no access log: the check would be empty"
     assert secret not in caplog.text and secret[:-3] not in caplog.text
+
+
+def test_retrieved_summaries_follow_the_callers_policy(api: ApiServer) -> None:
+    """The summaries an answer cites are filtered by the token's user, whatever the body says."""
+    others = ("South", "East", "West", "Central")
+    question = {"question": "How did revenue develop by region in 2023?", "user": "admin"}
+    status, body, _ = api.request("/api/ask", question, token=api.tokens["admin"])
+    assert status == 200, body
+    assert any(r in s["text"] for s in body["sources"] for r in others), body["sources"]
+    status, body, _ = api.request("/api/ask", question, token=api.tokens["north_analyst"])
+    assert status == 200, body
+    assert body["sources"], "no summaries retrieved: the check would be empty"
+    assert not [s["text"] for s in body["sources"] if any(r in s["text"] for r in others)]

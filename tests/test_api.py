@@ -276,12 +276,17 @@ def test_admin_impersonation_is_audited_with_both_names(api: ApiServer, assistan
     status, body, _ = api.request("/api/sql", {"sql": sql, "as_user": "north_analyst"}, token=api.tokens["admin"])
     assert status == 200, body
     assert_rows(body, region_truth(assistant_lake, ["North"]))
+    status, body, _ = api.request(
+        "/api/ask", {"question": "Show revenue by region", "as_user": "north_analyst"}, token=api.tokens["admin"]
+    )
+    assert status == 200 and {r[body["columns"].index("region")] for r in body["rows"]} == {"North"}
     # a non-admin may not impersonate: 403, audited as denied
     status, body, _ = api.request("/api/sql", {"sql": sql, "as_user": "admin"}, token=api.tokens["north_analyst"])
     assert status == 403 and body["error"]["type"] == "access_denied"
     api.backend.flush()
     new = [e for e in catalog.audit_entries(limit=10_000) if e.id not in before]
-    acted = [e for e in new if e.outcome == "impersonation"]
+    acted = [e for e in new if e.outcome == "impersonation" and e.route == "api:sql"]
+    assert [e.user for e in new if e.outcome == "impersonation" and e.route == "api:ask"] == ["admin"]
     assert len(acted) == 1 and acted[0].user == "admin" and acted[0].sql == sql
     assert json.loads(acted[0].detail)["as_user"] == "north_analyst"
     assert json.loads(acted[0].detail)["method"] == "token"

@@ -87,7 +87,11 @@ class Backend:
         self.auth: ApiAuth = api_authenticator(self.settings)
 
     async def identify(self, header: str | None, client: str) -> Identity:
-        return await IOLoop.current().run_in_executor(self._auth_executor, self.auth.identify, header, client)
+        return await self.run_auth(lambda: self.auth.identify(header, client))
+
+    async def run_auth(self, fn: Callable[[], T]) -> T:
+        """Run a credential or impersonation check (catalog reads, audit writes) off the IOLoop."""
+        return await IOLoop.current().run_in_executor(self._auth_executor, fn)
 
     def _new_session(self) -> Any:
         from workbench.lake.storage import Lake
@@ -149,9 +153,12 @@ class _Base(tornado.web.RequestHandler):
     def _client(self) -> str:
         return str(self.request.remote_ip or "unknown")
 
-    def acting_user(self, body: dict[str, Any], what: str, text: str) -> str:
+    async def acting_user(self, body: dict[str, Any], what: str, text: str) -> str:
         """The user whose policy applies: the caller, or ``as_user`` when an administrator asks."""
-        return act_as(self.backend.settings, self.identity, body.get("as_user"), what, text)
+        if body.get("as_user") is None:
+            return self.identity.name
+        settings, identity, as_user = self.backend.settings, self.identity, body.get("as_user")
+        return await self.backend.run_auth(lambda: act_as(settings, identity, as_user, what, text))
 
     def check_xsrf_cookie(self) -> None:  # a JSON API: no cookies, no XSRF
         return None
@@ -216,7 +223,7 @@ class SqlHandler(_Base):
         try:
             body = self.json_body("sql")
             sql = body["sql"]
-            user = self.acting_user(body, "sql", sql)
+            user = await self.acting_user(body, "sql", sql)
             engine = str(body.get("engine") or "auto")
 
             def run() -> Any:
@@ -241,7 +248,7 @@ class AskHandler(_Base):
         start = time.perf_counter()
         try:
             body = self.json_body("question")
-            user = self.acting_user(body, "ask", body["question"])
+            user = await self.acting_user(body, "ask", body["question"])
         except WorkbenchError as e:
             self.write_error_body(e)
             return

@@ -191,7 +191,7 @@ class Settings(BaseSettings):
 
     # --- trust -----------------------------------------------------------------------------
     policies: str | None = Field(None, description="policies.yaml; default ./policies.yaml when present")
-    user: str = Field("admin", description="identity when none is given")
+    user: str = Field("admin", description="who the local user is when no authentication is configured")
     auth: AuthSettings = AuthSettings()
 
     @classmethod

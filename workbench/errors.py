@@ -78,6 +78,19 @@ class AccessDenied(QueryRefused):
     kind = "access_denied"
 
 
+class AuthenticationError(WorkbenchError):
+    """A served surface could not tell who is asking: no, wrong, expired or revoked credentials."""
+
+    kind = "unauthenticated"
+    exit_code = 9
+
+
+class RateLimited(AuthenticationError):
+    """Too many failed sign-in attempts from one client or for one user; retry after a pause."""
+
+    kind = "rate_limited"
+
+
 class QueryFailed(WorkbenchError):
     """An engine accepted a query and failed while running it (bad column, timeout, ...)."""
 

@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "workbench.cli.trust_cmds",
     "workbench.cli.byod_cmds",
     "workbench.cli.rollup_cmds",
+    "workbench.cli.auth_cmds",
 ]
 
 

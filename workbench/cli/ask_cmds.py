@@ -17,17 +17,19 @@ if TYPE_CHECKING:
 @click.command("ask")
 @click.argument("question")
 @click.option("--session", "session", default=None, help="conversation id: follow-ups refine the previous question")
-@click.option("--user", default=None, help="identity whose access policies apply")
+@click.option("--user", default=None, help="evaluate under this user's access policy (audited as such)")
 @json_option
 @click.pass_context
 @handles_errors
 def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | None, as_json: bool) -> None:
     """Answer QUESTION about the lake (e.g. "revenue by region in 2024")."""
     from workbench.assistant import ask
+    from workbench.auth.local import evaluate_as
     from workbench.session import Workbench
 
     wb = Workbench.open(lake=(ctx.obj or {}).get("lake"))
     try:
+        evaluate_as(wb.settings, user, "ask", question)
         answer = ask(wb, question, session=session, user=user)
     finally:
         wb.close()

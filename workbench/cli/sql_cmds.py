@@ -11,17 +11,19 @@ from workbench.cli.output import handles_errors, json_option, to_json
 @click.argument("query")
 @click.option("--engine", type=click.Choice(["auto", "duckdb", "dask"]), default="auto", show_default=True)
 @click.option("--explain", is_flag=True, help="print the engine's plan instead of rows")
-@click.option("--user", default=None, help="identity whose access policies apply")
+@click.option("--user", default=None, help="evaluate under this user's access policy (audited as such)")
 @json_option
 @click.pass_context
 @handles_errors
 def sql_cmd(ctx: click.Context, query: str, engine: str, explain: bool, user: str | None, as_json: bool) -> None:
     """Run QUERY (a single SELECT over sales, products, stores, customers)."""
+    from workbench.auth.local import evaluate_as
     from workbench.session import Workbench
 
     lake = (ctx.obj or {}).get("lake")
     wb = Workbench.open(lake=lake)
     try:
+        evaluate_as(wb.settings, user, "sql", query)
         result = wb.sql(query, engine=engine, explain=explain, user=user)
     finally:
         wb.close()

@@ -97,7 +97,7 @@ def latest_date(wb: QueryRunner, model: SemanticModel) -> dt.date | None:
     return _latest(wb, query)
 
 
-def _latest(wb: Workbench, query: exp.Select) -> dt.date | None:
+def _latest(wb: QueryRunner, query: exp.Select) -> dt.date | None:
     value = wb.sql(query.sql(dialect="duckdb")).df.iloc[0, 0]
     if value is None or str(value) in ("NaT", "nan", "None"):
         return None

@@ -44,7 +44,7 @@ CSS = """
 
 _lock = threading.Lock()
 _sessions: dict[str, Any] = {}
-_options: weakref.WeakKeyDictionary[Any, FilterOptions] = weakref.WeakKeyDictionary()
+_options: weakref.WeakKeyDictionary[Any, dict[str | None, FilterOptions]] = weakref.WeakKeyDictionary()
 
 
 def workbench_for(lake: str | None = None) -> Any:
@@ -58,14 +58,14 @@ def workbench_for(lake: str | None = None) -> Any:
         return _sessions[key]
 
 
-def options_for(wb: QueryRunner) -> FilterOptions:
-    """Filter choices of ``wb``'s lake, read once per server (not once per browser session)."""
+def options_for(wb: QueryRunner, user: str | None = None) -> FilterOptions:
+    """Filter choices of ``wb``'s lake that ``user`` may see, read once per server and user."""
     with _lock:
-        found = _options.get(wb)
+        found = _options.get(wb, {}).get(user)
     if found is None:
-        found = filter_options(wb)
+        found = filter_options(wb, user)
         with _lock:
-            _options[wb] = found
+            _options.setdefault(wb, {})[user] = found
     return found
 
 
@@ -77,8 +77,8 @@ class Dashboard:
 
         self.wb = wb
         self.user = user
-        self.options = options or options_for(wb)
-        self.names = NameLookup(wb)
+        self.options = options or options_for(wb, user)
+        self.names = NameLookup(wb, user)
         self.data: ViewData | None = None
         self.refreshes = 0
         self.last_refresh_ms: float | None = None
@@ -153,7 +153,7 @@ class Dashboard:
     def refresh_sync(self) -> ViewData:
         """Load and show the views for the current filters (blocking; used at start-up and in tests)."""
         started = time.perf_counter()
-        data = load_view(self.wb, self.filters(), names=self.names)
+        data = load_view(self.wb, self.filters(), names=self.names, user=self.user)
         self._show(data, started)
         return data
 
@@ -164,7 +164,7 @@ class Dashboard:
         started = time.perf_counter()
         self.status.object = _status_html("Updating…", self.refreshes, busy=True)
         try:
-            data = await asyncio.to_thread(load_view, self.wb, self.filters(), self.names)
+            data = await asyncio.to_thread(load_view, self.wb, self.filters(), self.names, 10, self.user)
         except Exception as err:
             log.exception("dashboard refresh failed")
             if generation == self._generation:
@@ -345,9 +345,19 @@ def build_dashboard(wb: QueryRunner | None = None, lake: str | None = None, user
     return Dashboard(wb if wb is not None else workbench_for(lake), user=user)
 
 
-def app(lake: str | None = None) -> Any:
-    """A servable page (the Panel app of one browser session)."""
-    return build_dashboard(lake=lake).layout()
+def app(lake: str | None = None, signed_in: bool = False) -> Any:
+    """A servable page (the Panel app of one browser session), as the signed-in viewer.
+
+    With sign-in configured (``signed_in``) every query, the assistant and its retrieved
+    summaries run under ``pn.state.user``'s policy; a session without a user gets nothing.
+    """
+    from workbench.auth.dashboard import end_at_expiry, viewer
+
+    settings = workbench_for(lake).settings
+    page = build_dashboard(lake=lake, user=viewer(settings, signed_in)).layout()
+    if signed_in:
+        end_at_expiry(page, settings)
+    return page
 
 
 def serve(
@@ -360,19 +370,27 @@ def serve(
 ) -> None:
     """Serve the dashboard on ``address:port`` until interrupted, printing its URL first.
 
-    Bound to loopback by default; extra routes (``/healthz``, ``/metrics`` when available)
-    come from :mod:`workbench.ui.routes`.
+    Viewers sign in when ``settings.auth`` configures it (OIDC or the local users file);
+    without it the server binds to loopback only and says so. Extra routes (``/healthz``,
+    ``/metrics``, the API) come from :mod:`workbench.ui.routes`.
     """
     import hvplot.pandas  # noqa: F401  (import the plotting stack before the first session)
     import panel as pn
 
+    from workbench.auth.binding import check_bind
+    from workbench.auth.dashboard import dashboard_auth
+    from workbench.config import get_settings
     from workbench.ui.routes import routes
 
+    settings = get_settings(lake=lake) if lake else get_settings()
+    auth = dashboard_auth(settings)
+    print(check_bind("dashboard", address, bool(auth), settings.user), flush=True)
+    wb = workbench_for(lake)
     # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
-    options_for(workbench_for(lake))
+    options_for(wb, wb.settings.user)
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     server = pn.serve(
-        {"/": lambda: app(lake)},
+        {"/": lambda: app(lake, signed_in=bool(auth))},
         port=port,
         address=address,
         show=False,
@@ -381,6 +399,7 @@ def serve(
         title=TITLE,
         websocket_origin=origins,
         extra_patterns=routes(lake),
+        **auth,
         **kwargs,
     )
     server.start()

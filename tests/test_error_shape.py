@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.test_api import ApiServer
+from tests.test_api import ApiServer, api_settings
 from workbench.errors import ERROR_KEYS, error_classes, exit_code_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,9 +60,18 @@ def policies(assistant_lake: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def api(assistant_lake: str, policies: None) -> Iterator[ApiServer]:
-    with ApiServer(assistant_lake) as server:
+def api(assistant_lake: str, policies: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """An authenticated API: the caller is whoever the bearer token names (never the body)."""
+    settings = api_settings(assistant_lake, tmp_path_factory.mktemp("shape_home"), required=True, login_attempts=50)
+    with ApiServer(assistant_lake, settings) as server:
         yield server
+
+
+def _token(api: ApiServer, user: str | None) -> str:
+    """A token for ``user``, or for the default user the CLI runs as when no --user is given."""
+    from workbench.config import get_settings
+
+    return api.token(user or get_settings().user)
 
 
 def _cli(lake: str, *args: str) -> tuple[int, dict[str, Any]]:
@@ -102,7 +111,7 @@ def test_ask_json_error_shape_and_exit_code(assistant_lake: str, question: str, 
 def test_api_sql_error_shape(api: ApiServer, assistant_lake: str, sql: str, user: str | None, kind: str) -> None:
     from workbench.observability.http import status_for
 
-    status, body, ctype = api.request("/api/sql", {"sql": sql, "user": user})
+    status, body, ctype = api.request("/api/sql", {"sql": sql}, token=_token(api, user))
     assert "json" in ctype and set(body) == {"error"}
     assert_shape(body["error"])
     assert body["error"]["type"] == kind
@@ -113,7 +122,7 @@ def test_api_sql_error_shape(api: ApiServer, assistant_lake: str, sql: str, user
 
 @pytest.mark.parametrize(("question", "user", "kind"), ASK_ERRORS)
 def test_api_ask_error_shape(api: ApiServer, question: str, user: str | None, kind: str) -> None:
-    status, body, _ = api.request("/api/ask", {"question": question, "user": user})
+    status, body, _ = api.request("/api/ask", {"question": question}, token=_token(api, user))
     assert_shape(body["error"])
     assert body["error"]["type"] == kind
     assert (status == 200) == ("question" in body), "an answer (200) or a failed request (4xx/5xx)"
@@ -121,6 +130,6 @@ def test_api_ask_error_shape(api: ApiServer, question: str, user: str | None, ki
 
 @pytest.mark.parametrize("body", [{}, {"sql": ""}, {"sql": 42}])
 def test_api_malformed_request_error_shape(api: ApiServer, body: dict[str, Any]) -> None:
-    status, got, _ = api.request("/api/sql", body)
+    status, got, _ = api.request("/api/sql", body, token=_token(api, None))
     assert status == 400
     assert_shape(got["error"])

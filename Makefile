@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ROWS ?= 2000000
 DATA ?= data/landing
+PORT ?= 5006
 export WORKBENCH_LAKE ?= lake
 
 .PHONY: install demo test test-slow bench lint typecheck lab load clean services-stop
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python -m workbench.demo --rows $(ROWS) --landing $(DATA)
+	$(BIN)/python -m workbench.demo --rows $(ROWS) --landing $(DATA) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

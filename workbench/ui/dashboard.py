@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import html
 import logging
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.ui.charts import LiveChart
 from workbench.ui.data import FilterOptions, NameLookup, ViewData, filter_options, load_view
 from workbench.ui.queries import Filters
@@ -347,6 +349,20 @@ def app(lake: str | None = None) -> Any:
     return build_dashboard(lake=lake).layout()
 
 
+def port_error(address: str, port: int, e: OSError) -> WorkbenchError:
+    """A bind failure said for a person: which port, and how to pick another (no traceback)."""
+    if e.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"port {port} on {address} is already in use (another dashboard or program listens there)",
+            f"choose another port: `workbench serve --port {port + 1}` (or --port 0 for any free one; "
+            f"`make demo PORT={port + 1}`), or stop the program using {port}",
+        )
+    return ConfigError(
+        f"cannot listen on {address}:{port}: {e.strerror or e}",
+        "check --address names an interface of this machine, or choose another port with --port",
+    )
+
+
 def serve(
     port: int = 5006,
     address: str = "127.0.0.1",
@@ -368,18 +384,21 @@ def serve(
     # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
     options_for(workbench_for(lake))
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    server = pn.serve(
-        {"/": lambda: app(lake)},
-        port=port,
-        address=address,
-        show=False,
-        threaded=False,
-        start=False,
-        title=TITLE,
-        websocket_origin=origins,
-        extra_patterns=routes(lake),
-        **kwargs,
-    )
+    try:
+        server = pn.serve(
+            {"/": lambda: app(lake)},
+            port=port,
+            address=address,
+            show=False,
+            threaded=False,
+            start=False,
+            title=TITLE,
+            websocket_origin=origins,
+            extra_patterns=routes(lake),
+            **kwargs,
+        )
+    except OSError as e:
+        raise port_error(address, port, e) from e
     server.start()
     url = f"http://{address}:{server.port}/"
     print(f"Dashboard: {url}", flush=True)

@@ -47,7 +47,7 @@ def run(rows: int, landing: str, lake: str | None, serve: bool, port: int) -> No
     marker = Path(landing) / ".generated"
     if not marker.exists() or marker.read_text().strip() != str(rows):
         t0 = _step(f"generating {rows:,} raw sales rows into {landing}")
-        generate(rows, landing, progress=True)
+        generate(rows, landing, progress=True, overwrite=True)  # its own files, for another ROWS
         marker.write_text(str(rows))
         _done(t0)
     else:

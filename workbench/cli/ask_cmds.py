@@ -29,16 +29,32 @@ _EXIT = {
 
 @click.command("ask")
 @click.argument("question")
-@click.option("--session", "session", default=None, help="conversation id: follow-ups refine the previous question")
+@click.option(
+    "--session",
+    "session",
+    default=None,
+    help="conversation id: follow-ups refine the previous question (default: one per working folder)",
+)
+@click.option("--no-session", is_flag=True, help="answer on its own, outside the folder's conversation")
 @click.option("--user", default=None, help="identity whose access policies apply")
 @json_option
 @click.pass_context
 @handles_errors
-def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | None, as_json: bool) -> None:
-    """Answer QUESTION about the lake (e.g. "revenue by region in 2024")."""
+def ask_cmd(
+    ctx: click.Context, question: str, session: str | None, no_session: bool, user: str | None, as_json: bool
+) -> None:
+    """Answer QUESTION about the lake (e.g. "revenue by region in 2024").
+
+    Questions asked from the same folder form one conversation, so "and in 2023?" follows up
+    the previous question as a person expects; --session names another, --no-session opts out.
+    """
     from workbench.assistant import ask
     from workbench.session import Workbench
 
+    if no_session:
+        session = None
+    elif session is None:
+        session = folder_session()
     wb = Workbench.open(lake=(ctx.obj or {}).get("lake"))
     try:
         answer = ask(wb, question, session=session, user=user)
@@ -51,6 +67,19 @@ def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | 
     if not answer.ok:
         code = _EXIT.get((answer.error or {}).get("type", ""), 8 if answer.status == "failed" else 5)
         sys.exit(code)
+
+
+def folder_session(folder: str | None = None) -> str:
+    """The default conversation of a working folder: stable there, distinct between folders.
+
+    Derived from the absolute path (not a fixed name) so a shared WORKBENCH_HOME does not mix
+    the conversations of two projects.
+    """
+    import hashlib
+    import os
+
+    path = os.path.abspath(folder or os.getcwd())
+    return "folder-" + hashlib.sha1(path.encode()).hexdigest()[:12]
 
 
 def _print(a: Answer) -> None:

@@ -17,10 +17,16 @@ def _lake_url(ctx: click.Context, lake: str | None) -> str | None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--chunk-rows", type=int, default=1_000_000, show_default=True, help="sales rows per file")
+@click.option("--overwrite", is_flag=True, help="replace the files an earlier generate wrote in --out")
 @json_option
 @handles_errors
-def generate_cmd(rows: int, out: str | None, seed: int, fmt: str, chunk_rows: int, as_json: bool) -> None:
-    """Write landing files (sales, products, stores, customers) of the reference retail dataset."""
+def generate_cmd(
+    rows: int, out: str | None, seed: int, fmt: str, chunk_rows: int, overwrite: bool, as_json: bool
+) -> None:
+    """Write landing files (sales, products, stores, customers) of the reference retail dataset.
+
+    Refuses a folder that is not empty (the next ingest would mix datasets) unless --overwrite.
+    """
     from workbench.config import get_settings
     from workbench.lake.generate import generate
 
@@ -33,6 +39,7 @@ def generate_cmd(rows: int, out: str | None, seed: int, fmt: str, chunk_rows: in
         chunk_rows=chunk_rows,
         workers=max(1, settings.n_workers),
         progress=not as_json,
+        overwrite=overwrite,
     )
     if as_json:
         click.echo(to_json({"out": result.out, "rows": result.rows, "files": result.files}))

@@ -9,7 +9,7 @@ nearest real column of the tables the query reads, plus the command that lists t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from workbench.errors import did_you_mean
 
@@ -31,7 +31,7 @@ def unknown_column(error_text: str) -> str | None:
     return None
 
 
-def column_hint(error_text: str, columns: dict[str, Iterable[str]]) -> str | None:
+def column_hint(error_text: str, columns: Mapping[str, Iterable[str]]) -> str | None:
     """A hint for an unknown-column error over ``columns`` (table -> names), or None.
 
     Names the nearest real column when one is close ("did you mean 'region'?") and always the

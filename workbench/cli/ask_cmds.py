@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from workbench.cli.output import handles_errors, json_option, to_json
+from workbench.cli.output import handles_errors, json_option, table_text, to_json
 
 if TYPE_CHECKING:
     from workbench.assistant.answer import Answer
@@ -83,16 +83,13 @@ def folder_session(folder: str | None = None) -> str:
 
 
 def _print(a: Answer) -> None:
-    import pandas as pd
-
     click.secho(a.answer, fg=None if a.ok else "red")
     if not a.ok:
         return
     if a.rows:
-        with pd.option_context("display.max_rows", 25, "display.width", 120):
-            df = a.df
-            click.echo("")
-            click.echo(df.head(25).to_string(index=False) + ("\n..." if len(df) > 25 else ""))
+        df = a.df
+        click.echo("")
+        click.echo(table_text(df, 25) + (f"\n... ({len(df):,} rows; --json prints them all)" if len(df) > 25 else ""))
     click.echo("")
     click.echo(f"period: {a.period}")
     if a.sql:

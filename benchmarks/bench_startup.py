@@ -117,8 +117,8 @@ def write(result: dict[str, Any]) -> None:
     if len(trees) == 2:
         (new, n), (old, o) = trees.items()
         ratios = [
-            f"{cmd} wall {o[cmd]['wall_p50'] / n[cmd]['wall_p50']:.2f}x, CPU {o[cmd]['cpu_p50'] / n[cmd]['cpu_p50']:.2f}x"
-            for cmd in ("help", "ask")
+            f"{c} wall {o[c]['wall_p50'] / n[c]['wall_p50']:.2f}x, CPU {o[c]['cpu_p50'] / n[c]['cpu_p50']:.2f}x"
+            for c in ("help", "ask")
         ]
         lines += ["", f"Speed-up of {new} over {old}: " + "; ".join(ratios)]
     (RESULTS / "startup.md").write_text("\n".join(lines) + "\n")

@@ -70,7 +70,7 @@ def test_answer_html_has_narrative_table_chart_sql() -> None:
     page = answer_html(_answer())
     assert "East leads." in page and "<table" in page and "<svg" in page
     assert "<summary>SQL</summary>" in page and "SUM(revenue)" in page
-    assert "route duckdb" in page and "15 ms" in page
+    assert "answered by scanning the lake in 15 ms" in page
 
 
 def test_failed_answer_shows_message_not_traceback() -> None:

@@ -21,17 +21,30 @@ MAX_TABLE_ROWS = 50
 
 
 def route_text(answer: Answer) -> str:
-    """ "route duckdb · 182 ms (plan 41 ms, execute 143 ms)" for the footer of an answer."""
-    total = answer.timings.get("total")
-    parts = [f"route {answer.route or '-'}"]
-    if answer.cached:
-        parts.append("cached")
-    if total is not None:
-        steps = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings.items() if k != "total")
-        parts.append(f"{total:.0f} ms" + (f" ({steps})" if steps else ""))
-    if answer.planner:
-        parts.append(f"planner {answer.planner}")
-    return " · ".join(parts)
+    """ "answered from a pre-computed monthly summary by region in 0.2 s" for the footer of an answer.
+
+    Said for a person; the route name and step timings stay in ``Answer.to_dict()`` and the logs.
+    """
+    from workbench.ui.wording import answered
+
+    text = answered(answer.route, answer.timings.get("total"), answer.cached)
+    if answer.planner == "offline":
+        text += " (question read by the offline parser)"
+    elif answer.planner:
+        text += f" (question read by the {answer.planner} planner)"
+    return text
+
+
+def column_alignment_css(df: pd.DataFrame) -> str:
+    """Numbers right-aligned (digits line up), everything else left-aligned, header included.
+
+    Panel's table style right-aligns every cell, which makes category names hard to read.
+    """
+    rules = ["table td, table th {text-align: left !important}"]
+    for i, column in enumerate(df.columns, start=1):
+        if pd.api.types.is_numeric_dtype(df[column]) and not pd.api.types.is_bool_dtype(df[column]):
+            rules.append(f"table td:nth-child({i}), table th:nth-child({i}) {{text-align: right !important}}")
+    return "\n".join(rules)
 
 
 def sources_text(answer: Answer) -> str:
@@ -60,6 +73,7 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
                 max_height=240,
                 float_format=_float,
                 css_classes=["wb-answer-table"],
+                stylesheets=[column_alignment_css(df)],
             )
         )
         if answer.chart and answer.chart.get("kind") != "table":

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 TITLE = "Retail Insights Workbench"
 
+#: pixels of the chat panel (fits a 800 px high window under the header and the tabs)
+CHAT_HEIGHT = 620
+
 PRESETS = ("All data", "Last 12 months", "Last 3 months", "Year to date")
 
 CSS = """
@@ -182,12 +185,10 @@ class Dashboard:
             self._update(data)
         self.refreshes += 1
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
-        routes = sorted(set(data.routes.values()))
-        text = (
-            f"{html.escape(data.filters.describe())} · {len(data.routes)} queries in "
-            f"{data.timings_ms.get('total', 0):.0f} ms (refresh {self.last_refresh_ms:.0f} ms) · "
-            f"route {', '.join(routes) or '-'}"
-        )
+        from workbench.ui.wording import refreshed
+
+        answered = refreshed(data.routes.values(), len(data.routes), self.last_refresh_ms)
+        text = f"{html.escape(data.filters.describe())} · {html.escape(answered)}"
         self.status.object = _status_html(text, self.refreshes)
 
     def _update(self, data: ViewData) -> None:
@@ -265,7 +266,9 @@ class Dashboard:
         if self._chat is None:
             from workbench.ui.chat import chat_interface
 
-            self._chat = chat_interface(self.wb, user=self.user)
+            # a fixed height makes the conversation scroll inside the chat (to the newest
+            # answer) instead of growing the page below the fold
+            self._chat = chat_interface(self.wb, user=self.user, height=CHAT_HEIGHT, sizing_mode="stretch_width")
         return self._chat
 
     def sidebar(self) -> list[Any]:
@@ -317,12 +320,14 @@ class Dashboard:
             self.refresh_sync()
         tabs = pn.Tabs(
             ("Overview", self.overview()),
-            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_both", min_height=560)),
+            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_width")),
             sizing_mode="stretch_width",
             dynamic=False,
         )
         template = pn.template.FastListTemplate(
             title=TITLE,
+            design=offline_design(),
+            font=SYSTEM_FONTS,
             # one root per area: Bokeh recomputes the document's models once per root
             sidebar=[pn.Column(*self.sidebar(), sizing_mode="stretch_width")],
             main=[tabs],
@@ -333,6 +338,23 @@ class Dashboard:
             accent="#1f6feb",
         )
         return template
+
+
+#: the page's fonts: the machine's own (the Fast design's default pulls Open Sans from Google)
+SYSTEM_FONTS = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def offline_design() -> type:
+    """Panel's Fast design without its web font: every asset of the page is served locally.
+
+    Why: the page requested Open Sans from fonts.googleapis.com, which fails (slowly) on an
+    offline or locked-down network and leaks a request outside the machine.
+    """
+    from panel.theme.fast import Fast
+
+    resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+    # same class name: Panel finds the design's bundled files under the lower-cased name
+    return type("Fast", (Fast,), {"_resources": {**resources, "font": {}}})
 
 
 def build_dashboard(wb: Any = None, lake: str | None = None, user: str | None = None) -> Dashboard:

@@ -13,7 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli.output import table_text
 from workbench.errors import WorkbenchError
+from workbench.ui.wording import answered
 
 EXAMPLE_QUESTIONS = [
     "What was the total revenue in 2023?",
@@ -21,6 +23,10 @@ EXAMPLE_QUESTIONS = [
     "and in 2023?",
     "Which region had the highest revenue in Q4 2023?",
 ]
+
+
+#: rows of an example result printed in full (every example has at most 12)
+EXAMPLE_ROWS = 12
 
 
 def _step(title: str) -> float:
@@ -72,7 +78,7 @@ def run(rows: int, landing: str, lake: str | None, serve: bool, port: int) -> No
             shown.add(ex["example"])
             print(f"\n   {ex['example']}:  {ex['sql']}")
             try:
-                print(_indent(wb.sql(ex["sql"]).df.head(8).to_string(index=False)))
+                print(_indent(table_text(wb.sql(ex["sql"]).df, EXAMPLE_ROWS)))
             except WorkbenchError as err:
                 print(f"      refused: {err.message}")
         if ex["ok"]:
@@ -86,7 +92,8 @@ def run(rows: int, landing: str, lake: str | None, serve: bool, port: int) -> No
     for question in EXAMPLE_QUESTIONS:
         try:
             answer = wb.ask(question, session="demo")
-            print(f"   Q: {question}\n   A: {answer.answer}\n      route={answer.route}")
+            how = answered(answer.route, answer.timings.get("total"), answer.cached)
+            print(f"   Q: {question}\n   A: {answer.answer}\n      ({how})")
         except WorkbenchError as err:
             print(f"   Q: {question}\n   ! {err}")
     _done(t0)

@@ -134,3 +134,16 @@ def test_explore_and_assistant_widgets_build(wb: Any) -> None:
     chat = ww.assistant(wb=wb)
     assert type(chat).__name__ == "ChatInterface"
     assert len(chat.objects) == 1  # the welcome message
+
+
+def test_static_chart_keeps_axes_ticks_and_labels() -> None:
+    """What an executed notebook saves (static HTML) carries its own axes, not just bars."""
+    from workbench.ui.answers import _svg_chart
+
+    df = pd.DataFrame({"month": range(1, 13), "revenue": [1000.0 * m for m in range(1, 13)]})
+    svg = _svg_chart({"kind": "bar", "x": "month", "y": "revenue", "title": "Revenue by month"}, df)
+    assert svg is not None
+    assert ">month</text>" in svg and ">revenue</text>" in svg  # axis titles
+    assert ">12k</text>" in svg and ">0</text>" in svg  # value ticks
+    assert ">1</text>" in svg and ">11</text>" in svg  # category labels
+    assert svg.count("<rect") == 12 and svg.count("<line") >= 7  # bars, axes and gridlines

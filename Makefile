@@ -43,8 +43,9 @@ typecheck: install
 load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
+# DASK_CONFIG: dashboard links through jupyter-server-proxy, so dask-labextension's panels open in JupyterLab
 lab: install
-	$(BIN)/jupyter lab notebooks --ip 127.0.0.1
+	DASK_CONFIG=$(CURDIR)/cluster/dask $(BIN)/jupyter lab notebooks --ip 127.0.0.1
 
 clean:
 	rm -rf lake data .workbench test-artifacts

@@ -272,7 +272,9 @@ def _sales_task(
 
 
 #: names generate (and the demo's marker) write; --overwrite removes only these
-_GENERATED = re.compile(r"^(?:(?:products|stores|customers)\.(?:csv|parquet)|sales-\d{5}\.(?:csv|parquet)|\.generated)$")
+_GENERATED = re.compile(
+    r"^(?:(?:products|stores|customers)\.(?:csv|parquet)|sales-\d{5}\.(?:csv|parquet)|\.generated)$"
+)
 
 
 def prepare_out(out: str, fs: Any, overwrite: bool) -> None:

@@ -1,4 +1,4 @@
-""""Did you mean ...?" for a column an engine could not find.
+""" "Did you mean ...?" for a column an engine could not find.
 
 The guard lets a query through without resolving every column (aliases, CTEs and registered
 tables make that an engine's job), so an unknown column surfaces as an engine error. Each

@@ -468,6 +468,15 @@ def _status_html(text: str, refreshes: int, busy: bool = False) -> str:
 
 
 def _dask_link_html() -> str:
+    return dask_link_html()
+
+
+def dask_link_html() -> str:
+    """The Dask dashboard link, with where it also opens: JupyterLab's Dask sidebar.
+
+    With ``make lab`` (cluster/dask/labextension.yaml) the link is a Jupyter server path
+    (``/proxy/8787/status``) that dask-labextension's panels load through the Jupyter port.
+    """
     try:
         from workbench.cluster import dashboard_link
 
@@ -476,4 +485,8 @@ def _dask_link_html() -> str:
         link = None
     if not link:
         return "<small>Dask dashboard: no cluster connected (queries run in-process)</small>"
-    return f"<small><a href='{html.escape(link)}' target='_blank' rel='noopener'>Dask dashboard</a></small>"
+    url = html.escape(link)
+    return (
+        f"<small><a href='{url}' target='_blank' rel='noopener'>Dask dashboard</a> "
+        f"(<code>{url}</code>; in JupyterLab paste it into the Dask sidebar to dock its panels)</small>"
+    )

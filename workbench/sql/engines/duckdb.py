@@ -34,10 +34,10 @@ from sqlglot import exp
 
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout
-from workbench.sql.suggest import column_hint
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
+from workbench.sql.suggest import column_hint
 
 
 class DuckDBEngine(Engine):

@@ -117,6 +117,23 @@ class DaskEngine(Engine):
                 self._ctx.create_table(name, ddf)
         return self._ctx
 
+    def _plan_context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
+        """A throw-away Context whose tables are empty frames with the right schema.
+
+        ``--explain`` runs nothing: planning needs column names and types only, which come from
+        one Parquet footer per table; no dimension table is loaded or persisted on the cluster.
+        """
+        import dask.dataframe as dd
+        from dask_sql import Context
+
+        self._context(exp.select("1"), {})  # the FrameCache (filesystem, footers cache)
+        assert self._frames is not None
+        ctx = Context()
+        for name, scan in scans.items():
+            columns = needed_columns(tree, self._frames.columns(scan))
+            ctx.create_table(name, dd.from_pandas(self._frames.empty(scan, columns), npartitions=1))
+        return ctx
+
     # --- running ----------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
         start = time.monotonic()
@@ -231,7 +248,7 @@ class DaskEngine(Engine):
         plan = self._plan_of(tree)
         try:
             with self._lock:
-                text = str(self._context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
+                text = str(self._plan_context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
         except Exception as e:
             raise QueryFailed(
                 f"dask-sql could not plan the query: {_first_line(e)}", "run it with --engine duckdb"

@@ -3,6 +3,7 @@
 On the dask engine explain used to load (and persist on the cluster) every dimension table
 the query joined. Here the cluster's task stream must stay empty while a join is explained,
 and DuckDB must read no data file (its EXPLAIN is a plan, not EXPLAIN ANALYZE).
+The engines' error path is checked here too: an unknown column gets the nearest real one.
 """
 
 from __future__ import annotations
@@ -40,3 +41,14 @@ def test_explain_on_duckdb_returns_a_plan_and_no_rows(small_lake: str, engine: s
         result = wb.sql(JOIN, engine=engine, explain=True)
     assert result.df.empty
     assert result.explain and "EXPLAIN ANALYZE" not in result.explain
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+def test_unknown_column_gets_the_nearest_real_one(small_lake: str, dask_client: Any, engine: str) -> None:
+    from workbench.errors import QueryFailed
+
+    with Workbench.open(small_lake, dask_client=dask_client) as wb:
+        with pytest.raises(QueryFailed) as info:
+            wb.sql("SELECT regoin, SUM(revenue) AS revenue FROM sales GROUP BY regoin", engine=engine)
+    assert "did you mean 'region'?" in info.value.hint
+    assert "`workbench columns sales`" in info.value.hint

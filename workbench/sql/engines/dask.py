@@ -30,6 +30,7 @@ from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import FrameCache, needed_columns, read_file
 from workbench.sql.engines.split import STAGE, SplitPlan, plan_split
 from workbench.sql.scan import TableScan
+from workbench.sql.suggest import column_hint
 
 __all__ = ["DaskEngine", "read_file"]
 
@@ -161,8 +162,18 @@ class DaskEngine(Engine):
             except Exception as e:  # dask-sql raises plain exceptions from its planner
                 raise QueryFailed(
                     f"dask-sql could not plan the query: {_first_line(e)}",
-                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
+                    self._columns_hint(e, scans) or "run it with --engine duckdb; dask-sql supports a subset of SQL",
                 ) from e
+
+    def _columns_hint(self, e: Exception, scans: dict[str, TableScan]) -> str | None:
+        """ "did you mean 'region'?" when the planner could not find a column (from the files' footers)."""
+        if self._frames is None:
+            return None
+        try:
+            columns = {name: self._frames.columns(scan) for name, scan in scans.items()}
+        except Exception:  # no footer to read: the generic hint stays
+            return None
+        return column_hint(str(e), columns)
 
     def _inline_scalar_subqueries(
         self, tree: exp.Expression, scans: dict[str, TableScan], timeout_s: float

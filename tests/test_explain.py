@@ -47,8 +47,7 @@ def test_explain_on_duckdb_returns_a_plan_and_no_rows(small_lake: str, engine: s
 def test_unknown_column_gets_the_nearest_real_one(small_lake: str, dask_client: Any, engine: str) -> None:
     from workbench.errors import QueryFailed
 
-    with Workbench.open(small_lake, dask_client=dask_client) as wb:
-        with pytest.raises(QueryFailed) as info:
-            wb.sql("SELECT regoin, SUM(revenue) AS revenue FROM sales GROUP BY regoin", engine=engine)
+    with Workbench.open(small_lake, dask_client=dask_client) as wb, pytest.raises(QueryFailed) as info:
+        wb.sql("SELECT regoin, SUM(revenue) AS revenue FROM sales GROUP BY regoin", engine=engine)
     assert "did you mean 'region'?" in info.value.hint
     assert "`workbench columns sales`" in info.value.hint

@@ -81,7 +81,7 @@ def test_readme_using_it_runs_literally(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKBENCH_", "OPENAI_"))}
     env["WORKBENCH_HOME"] = str(tmp_path / ".workbench")
     env["PYTHONPATH"] = str(REPO)
-    outputs: list[str] = []
+    outputs: list[tuple[list[str], str]] = []
     for line in _using_it_lines():
         words = shlex.split(line, comments=True)
         if words[:1] == ["source"]:  # the test already runs inside the virtual environment
@@ -98,10 +98,11 @@ def test_readme_using_it_runs_literally(tmp_path: Path) -> None:
             [*_workbench_exe(), *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
         )
         assert proc.returncode == 0, f"{line}\n-> exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        outputs.append(proc.stdout)
-    text = "\n".join(outputs)
+        outputs.append((words, proc.stdout))
+    text = "\n".join(out for _, out in outputs)
     assert "I do not understand" not in text and "could not answer" not in text
-    assert "(2023)" in text  # the follow-up "and in 2023?" answered 2023, from the folder's conversation
+    follow_up = [out for words, out in outputs if words[1:3] == ["ask", "and in 2023?"]]
+    assert follow_up and "2023" in follow_up[0].split("Context:")[0]  # answered for 2023, in the conversation
 
 
 # --- every command a hint or the README names exists --------------------------------------------

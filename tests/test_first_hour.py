@@ -199,3 +199,28 @@ def test_every_make_target_the_readme_names_exists() -> None:
 )
 def test_the_command_check_can_fail(text: str, ok: bool) -> None:
     assert (_check_command(text) is None) is ok
+
+
+def test_every_environment_variable_a_hint_names_is_read() -> None:
+    """``WORKBENCH_X`` in a hint is a setting (config.Settings) or a variable the code reads itself."""
+    from workbench.config import Settings
+
+    def settings_vars(model: type, prefix: str) -> set[str]:
+        out = set()
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            out.add(f"{prefix}{name.upper()}")
+            nested = field.annotation
+            if isinstance(nested, type) and hasattr(nested, "model_fields"):
+                out |= settings_vars(nested, f"{prefix}{name.upper()}__")
+        return out
+
+    known = settings_vars(Settings, "WORKBENCH_")
+    code = "\n".join(p.read_text() for p in (REPO / "workbench").rglob("*.py"))
+    read_directly = set(re.findall(r"environ(?:\.get)?[\[(]\s*\"(WORKBENCH_[A-Z0-9_]+)\"", code))
+    read_directly |= set(re.findall(r"envvar=\"(WORKBENCH_[A-Z0-9_]+)\"", code))
+    named = {v for _, text in _package_strings() for v in re.findall(r"WORKBENCH_[A-Z0-9_]*[A-Z0-9]", text)}
+    named |= set(re.findall(r"WORKBENCH_[A-Z0-9_]*[A-Z0-9]", README))
+    assert {"WORKBENCH_ROW_LIMIT", "WORKBENCH_HOME", "WORKBENCH_LAKE"} <= named  # the scan finds hints at all
+    assert "WORKBENCH_NO_SUCH_SETTING" not in known | read_directly
+    unknown = sorted(named - known - read_directly)
+    assert not unknown, f"named in hints/README but read by nothing: {unknown}"

@@ -147,3 +147,21 @@ def test_static_chart_keeps_axes_ticks_and_labels() -> None:
     assert ">12k</text>" in svg and ">0</text>" in svg  # value ticks
     assert ">1</text>" in svg and ">11</text>" in svg  # category labels
     assert svg.count("<rect") == 12 and svg.count("<line") >= 7  # bars, axes and gridlines
+
+
+def test_jupyterlab_gets_the_dask_extension_and_a_proxied_dashboard_link() -> None:
+    """`make lab` points DASK_CONFIG at cluster/dask: dashboard links go through the Jupyter port."""
+    import importlib.util
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert importlib.util.find_spec("dask_labextension") is not None
+    lab = re.search(r"^lab:.*\n\t(.*)$", (repo / "Makefile").read_text(), re.M)
+    assert lab and "DASK_CONFIG=$(CURDIR)/cluster/dask" in lab.group(1)
+    probe = "from distributed.utils import format_dashboard_link as f; print(f('127.0.0.1', 8787))"
+    env = {"DASK_CONFIG": str(repo / "cluster" / "dask"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "/proxy/8787/status"

@@ -129,36 +129,11 @@ def show_newest_answer(chat: Any) -> None:
         doc.add_timeout_callback(scroll, delay)
 
 
-def chat_interface(wb: Any, user: str | None = None, session: str | None = None, **params: Any) -> Any:
-    """A ``pn.chat.ChatInterface`` whose callback asks the assistant over ``wb``.
-
-    ``session`` keeps follow-ups; by default each chat panel gets its own conversation id.
-    """
+def _options() -> dict[str, Any]:
+    """The chat's look: letter avatars, inline-SVG buttons, scroll to each new message."""
     import panel as pn
 
-    conversation = session or f"ui-{uuid.uuid4().hex[:12]}"
-
-    async def callback(contents: Any, sender: str, instance: Any) -> Any:
-        question = str(contents).strip()
-        if not question:
-            return None
-        try:
-            answer = await asyncio.to_thread(ask_answer, wb, question, conversation, user)
-        except Exception as err:
-            log.exception("assistant failed on %r", question)
-            return pn.chat.ChatMessage(
-                pn.pane.Alert(error_text(err), alert_type="danger", css_classes=["wb-answer-error"]),
-                user=ASSISTANT_NAME,
-                avatar=AVATARS["error"],
-                **MESSAGE_PARAMS,
-            )
-        show_newest_answer(instance)
-        return pn.chat.ChatMessage(
-            answer_panel(answer), user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], **MESSAGE_PARAMS
-        )
-
-    options: dict[str, Any] = {
-        "callback": callback,
+    return {
         "callback_user": ASSISTANT_NAME,
         "callback_exception": "summary",
         "placeholder_text": "Thinking: retrieving summaries, planning and querying…",
@@ -177,6 +152,38 @@ def chat_interface(wb: Any, user: str | None = None, session: str | None = None,
         "message_params": dict(MESSAGE_PARAMS),
         "placeholder_params": dict(MESSAGE_PARAMS),
     }
+
+
+def chat_interface(wb: Any, user: str | None = None, session: str | None = None, **params: Any) -> Any:
+    """A ``pn.chat.ChatInterface`` whose callback asks the assistant over ``wb``.
+
+    ``session`` keeps follow-ups; by default each chat panel gets its own conversation id.
+    """
+    import panel as pn
+
+    conversation = session or f"ui-{uuid.uuid4().hex[:12]}"
+
+    async def callback(contents: Any, sender: str, instance: Any) -> Any:
+        question = str(contents).strip()
+        if not question:
+            return None
+        try:
+            answer = await asyncio.to_thread(ask_answer, wb, question, conversation, user)
+        except Exception as err:
+            log.exception("assistant failed on %r", question)
+            show_newest_answer(instance)
+            return pn.chat.ChatMessage(
+                pn.pane.Alert(error_text(err), alert_type="danger", css_classes=["wb-answer-error"]),
+                user=ASSISTANT_NAME,
+                avatar=AVATARS["error"],
+                **MESSAGE_PARAMS,
+            )
+        show_newest_answer(instance)
+        return pn.chat.ChatMessage(
+            answer_panel(answer), user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], **MESSAGE_PARAMS
+        )
+
+    options = {**_options(), "callback": callback}
     options.update(params)
     chat = _interface_class()(**options)
     chat.send(WELCOME, user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], respond=False, **MESSAGE_PARAMS)

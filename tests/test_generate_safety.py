@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
@@ -49,3 +51,17 @@ def test_overwrite_never_deletes_files_generate_did_not_write(tmp_path: Path) ->
     assert "my-notes.txt" in output
     assert (out / "my-notes.txt").read_text() == "mine"
     assert (out / "sales-00000.csv").exists()
+
+
+@pytest.mark.s3
+def test_the_same_rules_on_s3(s3_env: Any) -> None:
+    from workbench.lake.generate import generate
+    from workbench.lake.storage import filesystem_for
+
+    out = f"s3://{s3_env.bucket}/generate-safety"
+    generate(600, out, chunk_rows=300)
+    with pytest.raises(ConfigError, match="not empty"):
+        generate(100, out, chunk_rows=300)
+    generate(100, out, chunk_rows=300, overwrite=True)
+    names = sorted(p.rsplit("/", 1)[-1] for p in filesystem_for(out).ls(out, detail=False))
+    assert names == ["customers.csv", "products.csv", "sales-00000.csv", "stores.csv"]

@@ -23,7 +23,31 @@ def ask(wb: QueryRunner, question: str, session: str | None = None, user: str | 
     """
     from workbench.assistant.graph import assistant_for
 
-    return assistant_for(wb).ask(question, session=session, user=user)
+    assistant = assistant_for(wb)
+    had_history = bool(session and assistant.sessions.history(session))
+    answer = assistant.ask(question, session=session, user=user)
+    if not had_history:
+        _hint_follow_up(answer, question, session)
+    return answer
+
+
+def _hint_follow_up(answer: Answer, question: str, session: str | None) -> None:
+    """A failed question that reads like a follow-up ("and in 2023?") gets told why it failed.
+
+    Without an earlier question in the same session there is nothing to follow up on; the
+    user's next step is to ask the full question first, in the same session.
+    """
+    from workbench.assistant.memory import looks_like_follow_up
+
+    if answer.ok or not looks_like_follow_up(question):
+        return
+    where = "no session was given" if session is None else f"session {session!r} has no earlier question"
+    hint = (
+        "ask the full question first, then the follow-up in the same session "
+        "(`workbench ask` keeps one per working folder; `--session ID` names one)"
+    )
+    answer.answer = f"I could not answer {question!r} on its own: it reads like a follow-up, but {where}. Hint: {hint}."
+    answer.error = {**(answer.error or {}), "hint": hint}
 
 
 def build_summaries(wb: QueryRunner) -> int:

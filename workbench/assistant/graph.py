@@ -100,6 +100,20 @@ def _timed(name: str, fn: Callable[[AssistantState], dict[str, Any]]) -> Callabl
     return node
 
 
+#: the assistant's graph: each step and the one that follows it (None: the end). From a
+#: branching step the state decides: the next step, back to "plan" (LLM repair) or "finish".
+ENTRY = "retrieve"
+EDGES: dict[str, str | None] = {
+    "retrieve": "plan",
+    "plan": "validate",
+    "validate": "execute",
+    "execute": "explain",
+    "explain": None,
+    "finish": None,
+}
+BRANCHES = frozenset({"plan", "validate", "execute"})
+
+
 class Assistant:
     """Answers questions about one workbench's lake."""
 
@@ -115,7 +129,14 @@ class Assistant:
         self._columns: dict[str, set[str]] = {}
         self._offline: Planner | None = None
         self._llm: Any = None
-        self.graph = self._build()
+        self._graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        """The compiled LangGraph graph (built on first use: importing LangGraph costs ~0.3 CPU-s)."""
+        if self._graph is None:
+            self._graph = self._build()
+        return self._graph
 
     # --- resources ---------------------------------------------------------------------------
     def index(self) -> SummaryIndex | None:
@@ -203,20 +224,44 @@ class Assistant:
         from langgraph.graph import END, StateGraph
 
         g = StateGraph(AssistantState)
-        g.add_node("retrieve", _timed("retrieve", self.retrieve))
-        g.add_node("plan", _timed("plan", self.plan))
-        g.add_node("validate", _timed("validate", self.validate))
-        g.add_node("execute", _timed("execute", self.execute))
-        g.add_node("explain", _timed("explain", self.explain))
-        g.add_node("finish", _timed("finish", self.finish))
-        g.set_entry_point("retrieve")
-        g.add_edge("retrieve", "plan")
-        g.add_conditional_edges("plan", self._after, {"next": "validate", "plan": "plan", "finish": "finish"})
-        g.add_conditional_edges("validate", self._after, {"next": "execute", "plan": "plan", "finish": "finish"})
-        g.add_conditional_edges("execute", self._after, {"next": "explain", "plan": "plan", "finish": "finish"})
-        g.add_edge("explain", END)
-        g.add_edge("finish", END)
+        for name, fn in self._nodes().items():
+            g.add_node(name, fn)
+        g.set_entry_point(ENTRY)
+        for name, following in EDGES.items():
+            if following is None:
+                g.add_edge(name, END)
+            elif name in BRANCHES:
+                g.add_conditional_edges(name, self._after, {"next": following, "plan": "plan", "finish": "finish"})
+            else:
+                g.add_edge(name, following)
         return g.compile()
+
+    def _nodes(self) -> dict[str, Callable[[AssistantState], dict[str, Any]]]:
+        steps = (self.retrieve, self.plan, self.validate, self.execute, self.explain, self.finish)
+        return {fn.__name__: _timed(fn.__name__, fn) for fn in steps}
+
+    def _run_steps(self, state: AssistantState, limit: int) -> AssistantState:
+        """The same graph (:data:`EDGES`, :data:`BRANCHES`) walked in process, without LangGraph.
+
+        Why: an offline plan is deterministic and never loops back to a planner, and importing
+        LangGraph (LangChain core, LangSmith) cost a third of a cold ``workbench ask``'s CPU
+        (benchmarks/results/startup.md). With an LLM configured, LangGraph runs the graph.
+        Updates replace keys, as LangGraph does for a state without reducers.
+        """
+        nodes = self._nodes()
+        name: str | None = ENTRY
+        for _ in range(limit):
+            assert name is not None
+            state = {**state, **nodes[name](state)}  # type: ignore[typeddict-item]
+            following = EDGES[name]
+            if following is None:
+                return state
+            name = (
+                {"next": following, "plan": "plan", "finish": "finish"}[self._after(state)]
+                if name in BRANCHES
+                else following
+            )
+        raise PlanningError(f"the assistant did not finish within {limit} steps", "rephrase the question")
 
     def _after(self, state: AssistantState) -> str:
         if state.get("status"):
@@ -502,7 +547,11 @@ class Assistant:
             "notes": [],
             "timings": {},
         }
-        final = self.graph.invoke(state, {"recursion_limit": 12 + 4 * self.settings.repair_attempts})
+        limit = 12 + 4 * self.settings.repair_attempts
+        if self.settings.llm_configured:
+            final = self.graph.invoke(state, {"recursion_limit": limit})
+        else:
+            final = self._run_steps(state, limit)
         answer: Answer = final["answer"]
         answer.timings = dict(final.get("timings") or {})
         answer.timings["total"] = (time.perf_counter() - start) * 1000

@@ -8,7 +8,9 @@ from workbench.cli.output import handles_errors
 
 
 @click.command("serve")
-@click.option("--port", type=int, default=5006, show_default=True, help="TCP port (0 = any free port)")
+@click.option(
+    "--port", type=int, default=5006, show_default=True, envvar="WORKBENCH_PORT", help="TCP port (0 = any free port)"
+)
 @click.option(
     "--address",
     default="127.0.0.1",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import html
 import logging
 import threading
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.ui.charts import LiveChart
 from workbench.ui.data import FilterOptions, NameLookup, ViewData, filter_options, load_view
 from workbench.ui.queries import Filters
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TITLE = "Retail Insights Workbench"
+
+#: pixels of the chat panel (fits a 800 px high window under the header and the tabs)
+CHAT_HEIGHT = 620
 
 PRESETS = ("All data", "Last 12 months", "Last 3 months", "Year to date")
 
@@ -183,12 +188,10 @@ class Dashboard:
             self._update(data)
         self.refreshes += 1
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
-        routes = sorted(set(data.routes.values()))
-        text = (
-            f"{html.escape(data.filters.describe())} · {len(data.routes)} queries in "
-            f"{data.timings_ms.get('total', 0):.0f} ms (refresh {self.last_refresh_ms:.0f} ms) · "
-            f"route {', '.join(routes) or '-'}"
-        )
+        from workbench.ui.wording import refreshed
+
+        answered = refreshed(data.routes.values(), len(data.routes), self.last_refresh_ms)
+        text = f"{html.escape(data.filters.describe())} · {html.escape(answered)}"
         self.status.object = _status_html(text, self.refreshes)
 
     def _update(self, data: ViewData) -> None:
@@ -266,7 +269,9 @@ class Dashboard:
         if self._chat is None:
             from workbench.ui.chat import chat_interface
 
-            self._chat = chat_interface(self.wb, user=self.user)
+            # a fixed height makes the conversation scroll inside the chat (to the newest
+            # answer) instead of growing the page below the fold
+            self._chat = chat_interface(self.wb, user=self.user, height=CHAT_HEIGHT, sizing_mode="stretch_width")
         return self._chat
 
     def sidebar(self) -> list[Any]:
@@ -318,12 +323,14 @@ class Dashboard:
             self.refresh_sync()
         tabs = pn.Tabs(
             ("Overview", self.overview()),
-            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_both", min_height=560)),
+            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_width")),
             sizing_mode="stretch_width",
             dynamic=False,
         )
         template = pn.template.FastListTemplate(
             title=TITLE,
+            design=offline_design(),
+            font=SYSTEM_FONTS,
             # one root per area: Bokeh recomputes the document's models once per root
             sidebar=[pn.Column(*self.sidebar(), sizing_mode="stretch_width")],
             main=[tabs],
@@ -334,6 +341,23 @@ class Dashboard:
             accent="#1f6feb",
         )
         return template
+
+
+#: the page's fonts: the machine's own (the Fast design's default pulls Open Sans from Google)
+SYSTEM_FONTS = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def offline_design() -> type:
+    """Panel's Fast design without its web font: every asset of the page is served locally.
+
+    Why: the page requested Open Sans from fonts.googleapis.com, which fails (slowly) on an
+    offline or locked-down network and leaks a request outside the machine.
+    """
+    from panel.theme.fast import Fast
+
+    resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+    # same class name: Panel finds the design's bundled files under the lower-cased name
+    return type("Fast", (Fast,), {"_resources": {**resources, "font": {}}})
 
 
 def build_dashboard(wb: QueryRunner | None = None, lake: str | None = None, user: str | None = None) -> Dashboard:
@@ -358,6 +382,20 @@ def app(lake: str | None = None, signed_in: bool = False) -> Any:
     if signed_in:
         end_at_expiry(page, settings)
     return page
+
+
+def port_error(address: str, port: int, e: OSError) -> WorkbenchError:
+    """A bind failure said for a person: which port, and how to pick another (no traceback)."""
+    if e.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"port {port} on {address} is already in use (another dashboard or program listens there)",
+            f"choose another port: `workbench serve --port {port + 1}` (or --port 0 for any free one; "
+            f"`make demo PORT={port + 1}`), or stop the program using {port}",
+        )
+    return ConfigError(
+        f"cannot listen on {address}:{port}: {e.strerror or e}",
+        "check --address names an interface of this machine, or choose another port with --port",
+    )
 
 
 def serve(
@@ -389,19 +427,22 @@ def serve(
     # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
     options_for(wb, wb.settings.user)
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    server = pn.serve(
-        {"/": lambda: app(lake, signed_in=bool(auth))},
-        port=port,
-        address=address,
-        show=False,
-        threaded=False,
-        start=False,
-        title=TITLE,
-        websocket_origin=origins,
-        extra_patterns=routes(lake),
-        **auth,
-        **kwargs,
-    )
+    try:
+        server = pn.serve(
+            {"/": lambda: app(lake, signed_in=bool(auth))},
+            port=port,
+            address=address,
+            show=False,
+            threaded=False,
+            start=False,
+            title=TITLE,
+            websocket_origin=origins,
+            extra_patterns=routes(lake),
+            **auth,
+            **kwargs,
+        )
+    except OSError as e:
+        raise port_error(address, port, e) from e
     server.start()
     url = f"http://{address}:{server.port}/"
     print(f"Dashboard: {url}", flush=True)
@@ -449,6 +490,15 @@ def _status_html(text: str, refreshes: int, busy: bool = False) -> str:
 
 
 def _dask_link_html() -> str:
+    return dask_link_html()
+
+
+def dask_link_html() -> str:
+    """The Dask dashboard link, with where it also opens: JupyterLab's Dask sidebar.
+
+    With ``make lab`` (cluster/dask/labextension.yaml) the link is a Jupyter server path
+    (``/proxy/8787/status``) that dask-labextension's panels load through the Jupyter port.
+    """
     try:
         from workbench.cluster import dashboard_link
 
@@ -458,4 +508,8 @@ def _dask_link_html() -> str:
         link = None
     if not link:
         return "<small>Dask dashboard: no cluster connected (queries run in-process)</small>"
-    return f"<small><a href='{html.escape(link)}' target='_blank' rel='noopener'>Dask dashboard</a></small>"
+    url = html.escape(link)
+    return (
+        f"<small><a href='{url}' target='_blank' rel='noopener'>Dask dashboard</a> "
+        f"(<code>{url}</code>; in JupyterLab paste it into the Dask sidebar to dock its panels)</small>"
+    )

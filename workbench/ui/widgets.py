@@ -75,6 +75,21 @@ def show(answer: Any) -> Any:
     return answer_panel(answer)
 
 
+def dask_dashboard() -> Any:
+    """The Dask dashboard's link: a browser tab, or the Dask sidebar of JupyterLab (dask-labextension).
+
+    Connects to the configured cluster first (a local one by default), so the link is live.
+    """
+    import panel as pn
+
+    from workbench.cluster import get_client
+    from workbench.ui.dashboard import dask_link_html
+
+    _extension()
+    get_client()
+    return pn.pane.HTML(dask_link_html(), css_classes=["wb-dask-link"])
+
+
 def assistant(
     lake: str | None = None, wb: QueryRunner | None = None, user: str | None = None, height: int = 600
 ) -> Any:

@@ -38,6 +38,7 @@ from workbench.lake.registry import allowed_directories
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
+from workbench.sql.suggest import column_hint
 
 
 class DuckDBEngine(Engine):
@@ -112,7 +113,7 @@ class DuckDBEngine(Engine):
                     "filter on year/month/region to scan fewer partitions, or raise WORKBENCH_TIMEOUT_S",
                 ) from e
             except duckdb.Error as e:
-                raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", _hint(e)) from e
+                raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", self._hint(e, scans)) from e
             finally:
                 timer.cancel()
 
@@ -139,8 +140,18 @@ class DuckDBEngine(Engine):
                 self._bind(scans)
                 rows = self.con.execute("EXPLAIN " + tree.sql(dialect="duckdb")).fetchall()
             except duckdb.Error as e:
-                raise QueryFailed(f"DuckDB could not plan the query: {_first_line(e)}", _hint(e)) from e
+                raise QueryFailed(f"DuckDB could not plan the query: {_first_line(e)}", self._hint(e, scans)) from e
         return "\n".join(str(r[-1]) for r in rows)
+
+    def _hint(self, e: Exception, scans: dict[str, TableScan]) -> str:
+        """What to do about a failed query: the nearest real column when one was unknown."""
+        columns: dict[str, list[str]] = {}
+        for name in scans:
+            try:
+                columns[name] = [r[0] for r in self.con.execute(f'DESCRIBE "{name}"').fetchall()]
+            except Exception:  # the view itself is what failed: no columns to offer
+                continue
+        return column_hint(str(e), columns) or _hint(e)
 
     def close(self) -> None:
         self.con.close()
@@ -227,5 +238,5 @@ def _first_line(e: Exception) -> str:
 def _hint(e: Exception) -> str:
     text = str(e)
     if "not found" in text.lower() or "does not have a column" in text.lower():
-        return "check the column names: see retail-schema.md or `workbench lake tables`"
+        return "check the names: `workbench tables` lists the tables, `workbench columns TABLE` their columns"
     return "check the SQL against the lake schema; the guard accepted it but DuckDB did not"

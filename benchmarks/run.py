@@ -272,6 +272,7 @@ def baseline_connection(lake: Any) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workbench.config import Settings
+    from workbench.lake.delta import add_actions
     from workbench.lake.storage import Lake
     from workbench.session import Workbench
 
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ensure_fresh_rollups(lake)
     ingested = json.loads((lake_dir / ".complete").read_text())
     csv_bytes = sum(f.stat().st_size for f in (Path(args.data) / f"rows-{args.rows}" / "landing").glob("*.csv"))
-    sales_rows = int(sum(lake.table("sales").get_add_actions(flatten=True).to_pydict()["num_records"]))
+    sales_rows = int(sum(add_actions(lake.table("sales")).to_pydict()["num_records"]))
     base = baseline_connection(lake)
     client = cluster = None
     if not args.no_dask:

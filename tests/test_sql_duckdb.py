@@ -17,6 +17,7 @@ from tests.corpus import analyst_queries, dev_queries, normalise
 from tests.test_guard import HOSTILE
 from workbench.cli import main
 from workbench.errors import QueryRefused, WorkbenchError
+from workbench.lake.delta import add_actions
 from workbench.session import Workbench
 
 TABLES = ("sales", "products", "stores", "customers")
@@ -119,7 +120,7 @@ def test_partition_columns_have_plain_types(wb: Workbench) -> None:
 def _delta_scan(lake: str, filters: list[tuple[str, str, Any]]) -> tuple[int, int]:
     dt = DeltaTable(f"{lake}/sales")
     files = dt.file_uris(partition_filters=filters)
-    actions = dt.get_add_actions(flatten=True).to_pydict()
+    actions = add_actions(dt).to_pydict()
     sizes = dict(zip(actions["path"], actions["size_bytes"], strict=True))
     total = sum(size for path, size in sizes.items() if any(f.endswith(path) for f in files))
     return len(files), total

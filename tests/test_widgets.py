@@ -129,8 +129,8 @@ def test_explore_and_assistant_widgets_build(wb: Any) -> None:
     files = list(wb.lake.files("sales"))
     n = duckdb.sql(
         f"SELECT COUNT(*) FROM read_parquet({files!r}, hive_partitioning = true) WHERE region = 'East'"
-    ).fetchone()
-    assert n is not None and int(df.transactions.sum()) == n[0]
+    ).fetchall()
+    assert int(df.transactions.sum()) == n[0][0]
     chat = ww.assistant(wb=wb)
     assert type(chat).__name__ == "ChatInterface"
     assert len(chat.objects) == 1  # the welcome message

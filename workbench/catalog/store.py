@@ -39,6 +39,7 @@ from workbench.catalog.records import (
 from workbench.catalog.spool import Spool
 from workbench.config import Settings, get_settings
 from workbench.errors import ConfigError, ServiceUnavailable, WorkbenchError, unknown_name
+from workbench.lake.delta import arrow_schema as delta_arrow_schema
 
 if TYPE_CHECKING:
     from workbench.lake.storage import Lake
@@ -206,7 +207,7 @@ class Catalog:
             return self.table(name)
 
         stats = partition_stats(dt_table)
-        arrow_schema = dt_table.schema().to_pyarrow()
+        arrow_schema = delta_arrow_schema(dt_table)
         part_cols = list(dt_table.metadata().partition_columns)
         base = name.split("/", 1)[-1]
         descs = {**COLUMN_DESCRIPTIONS.get(base, {}), **(column_descriptions or {})}

@@ -68,6 +68,7 @@ from workbench.lake.clean import MalformedTally, TypedParseFailed, clean, csv_ra
 from workbench.lake.delta import (
     ROW_GROUP_ROWS,
     PartitionFileWriter,
+    add_actions,
     commit,
     ingested_fingerprints,
     partitions_of,
@@ -610,5 +611,5 @@ def _num_records(action: Any) -> int:
 def _lake_rows(lake: Lake, name: str) -> int:
     if not lake.exists(name):
         return 0
-    actions = lake.table(name).get_add_actions(flatten=True)
+    actions = add_actions(lake.table(name))
     return int(pc.sum(actions["num_records"]).as_py() or 0)

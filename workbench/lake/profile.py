@@ -22,6 +22,7 @@ from sqlglot import exp
 from workbench.catalog import profiles as P
 from workbench.catalog.store import Catalog, open_catalog
 from workbench.errors import DataError
+from workbench.lake.delta import add_actions
 from workbench.lake.storage import Lake
 
 #: columns profiled per scan
@@ -125,7 +126,7 @@ def profile_table(lake: Lake, name: str, catalog: Catalog | None = None) -> dict
     try:
         dt_table = lake.table(name)
         version = int(dt_table.version())
-        actions = dt_table.get_add_actions(flatten=True).to_pydict()
+        actions = add_actions(dt_table).to_pydict()
         rows = int(sum(n or 0 for n in actions.get("num_records", [])))
         others: dict[str, dict[str, Any]] = {}
         for r in P.list_registrations(catalog):

@@ -157,11 +157,16 @@ def forget(
         previous_sales_version = lake.version("sales")
 
     # 1. logical delete, one Delta commit per table
+    from deltalake import CommitProperties
+
     predicate = f"{CUSTOMER_COLUMN} = {_quoted(customer_id)}"
     for name in with_id:
         dt = lake.table(name)
         try:
-            metrics = dt.delete(predicate, custom_metadata={"workbench.forget": report.customer_token})
+            metrics = dt.delete(
+                predicate,
+                commit_properties=CommitProperties(custom_metadata={"workbench.forget": report.customer_token}),
+            )
         except Exception as e:
             raise ServiceUnavailable(
                 f"deleting the customer's rows from {name!r} failed: {e}",

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from workbench.config import RollupSpec, Settings
 from workbench.errors import ConfigError, DataError
+from workbench.lake.delta import add_actions
 from workbench.lake.schema import SALES
 from workbench.lake.storage import Lake
 
@@ -212,7 +213,7 @@ class RollupBuild:
 def base_months(lake: Lake, version: int) -> dict[Month, list[str]]:
     """The data files of each (year, month) in ``sales`` at ``version`` (one read of the Delta log)."""
     dt = lake.table(BASE_TABLE, version=version)
-    actions = dt.get_add_actions(flatten=True).to_pydict()
+    actions = add_actions(dt).to_pydict()
     root = lake.table_uri(BASE_TABLE)
     out: dict[Month, list[str]] = {}
     for path, y, m in zip(actions["path"], actions["partition.year"], actions["partition.month"], strict=True):

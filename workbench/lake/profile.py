@@ -40,10 +40,10 @@ def _connect(lake: Lake, tables: list[str]) -> Any:
     """A private DuckDB connection with one view per table (same views as the SQL engine)."""
     import duckdb
 
-    from workbench.sql.engines.duckdb import view_sql
+    from workbench.sql.engines.duckdb import CONNECTION_CONFIG, view_sql
     from workbench.sql.scan import Snapshot
 
-    con = duckdb.connect(config={"memory_limit": lake.settings.duckdb_memory_limit})
+    con = duckdb.connect(config={**CONNECTION_CONFIG, "memory_limit": lake.settings.duckdb_memory_limit})
     if lake.is_s3:
         con.register_filesystem(lake.fs)
     snap = Snapshot(lake)

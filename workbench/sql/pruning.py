@@ -64,7 +64,7 @@ def collect(tree: exp.Expression, partitioned: dict[str, list[str]]) -> dict[str
 
 
 def _sources(select: exp.Select) -> list[exp.Expression]:
-    from_ = select.args.get("from")
+    from_ = select.args.get("from_")
     sources: list[exp.Expression] = [from_.this] if from_ is not None else []
     sources += [j.this for j in select.args.get("joins") or []]
     return sources

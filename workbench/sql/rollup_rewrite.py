@@ -250,7 +250,7 @@ class _ScopePlan:
             if target is self.table:
                 if side:
                     raise NotCovered("sales on the right of an outer join")
-                other = self.select.args["from"].this
+                other = self.select.args["from_"].this
             else:
                 other = target
             dim = other.name.lower() if isinstance(other, exp.Table) else ""

@@ -38,6 +38,13 @@ from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
 
+#: Settings every workbench DuckDB connection starts with (lake queries, profiles, cluster tasks).
+#: ``window_self_join`` off: measured on DuckDB 2.0.0 and 2.0.1, that optimizer drops a filter on a
+#: hive partition column under a ``PARTITION BY`` window, so ``AVG(SUM(x)) OVER (PARTITION BY region)
+#: ... WHERE year = 2024`` averaged every year (test_sql_duckdb.py::test_window_over_a_filtered_partition_column).
+#: Remove when a DuckDB release passes that test with the optimizer on.
+CONNECTION_CONFIG: dict[str, Any] = {"disabled_optimizers": "window_self_join"}
+
 
 class DuckDBEngine(Engine):
     name = "duckdb"
@@ -50,7 +57,7 @@ class DuckDBEngine(Engine):
 
         self.lake = lake
         self.settings = settings
-        config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+        config: dict[str, Any] = {**CONNECTION_CONFIG, "memory_limit": settings.duckdb_memory_limit}
         if settings.duckdb_threads:
             config["threads"] = settings.duckdb_threads
         self.con = duckdb.connect(config=config)

@@ -1,15 +1,21 @@
-"""dask-sql on a Dask cluster: the scale-out engine, guarded against its wrong answers.
+"""The cluster engine: Dask schedules, DuckDB executes every step.
 
-Frames are built with ``dd.from_map`` over the pruned Delta file list (a file list passed
-to ``read_parquet`` breaks dask-sql), hive partition values are parsed from the paths and
-cast to plain types (dask reads them as ``category``, which dask-sql cannot query). Files
-are grouped into bounded partitions, only the named columns are read, dimension tables are
-persisted once per Delta version, and one dask-sql ``Context`` is kept with its tables
-re-registered only when their files or columns change (``dask_frames``).
+A guarded, pruned query runs one of two ways (``ClusterPlan``), both built from sqlglot:
 
-What dask-sql cannot run or gets wrong is rewritten (``workbench.sql.rewrites``), split
-(the grouped stage on the cluster, windows/ranking/ratios over its result in DuckDB,
-``split``), or refused by name.
+* **split** (``split.py``): a grouped or global aggregate over one large fact table and small
+  tables. One task per group of the fact table's pruned Delta files runs the partial
+  aggregate in DuckDB on a worker, with the small tables read once per Delta version on the
+  cluster and shipped to every task (a broadcast join); the partial rows are combined and
+  the rest of the query (HAVING, windows, ORDER BY, LIMIT) runs in DuckDB on the client.
+* **gather**: anything else. Tasks read each table's files on the workers, keep only the
+  columns and rows the query can need (``scan_needs.py``), and the whole query then runs in
+  DuckDB on the client over those rows. Global operations (DISTINCT, set operations, windows,
+  COUNT DISTINCT, correlated subqueries, joins of large tables) therefore always see all
+  their rows. The rows gathered are bounded: before any is moved, their size on the workers
+  is summed, and above :data:`GATHER_MAX_BYTES` the query is refused by name.
+
+Either way the lake is read by the same reader as the DuckDB engine and every operator is
+DuckDB's, which is why the answers are the same, types included (tests/test_differential.py).
 """
 
 from __future__ import annotations
@@ -17,41 +23,53 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
 from sqlglot import exp
 
 from workbench.config import Settings
-from workbench.errors import QueryFailed, QueryTimeout
+from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
-from workbench.sql.engines.dask_frames import FrameCache, needed_columns, read_file
-from workbench.sql.engines.split import STAGE, SplitPlan, plan_split
+from workbench.sql.engines.dask_frames import group_files
+from workbench.sql.engines.dask_tasks import FileGroup, nbytes, run_sql
+from workbench.sql.engines.scan_needs import TableNeed, table_needs
+from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, split_aggregate
 from workbench.sql.scan import TableScan
 
-__all__ = ["DaskEngine", "read_file"]
+#: filtered, projected bytes the gather route may bring to the client (Arrow, in memory)
+GATHER_MAX_BYTES = 2 * 2**30
+#: a table up to this size is read whole and shipped to every task that joins it
+BROADCAST_MAX_BYTES = 64 * 2**20
 
-#: dask-sql options per query: its dynamic partition pruning reads data while planning
-_SQL_OPTIONS = {"sql.dynamic_partition_pruning": False}
+
+@dataclass
+class ClusterPlan:
+    """How one query runs on the cluster (see the module docstring)."""
+
+    route: str  # "split" | "gather"
+    needs: dict[str, TableNeed]
+    split: AggregateSplit | None = None
+    why_gather: str = ""
+    groups: dict[str, list[FileGroup]] = field(default_factory=dict)
 
 
 class DaskEngine(Engine):
     name = "dask"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"scale_out", "aggregate_windows", "split_windows"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"scale_out", "window_functions", "ranking", "date_trunc", "correlated_subqueries"}
+    )
 
     def __init__(self, lake: Lake, settings: Settings, client: Any = None) -> None:
-        from workbench.daskenv import prepare_dask
-
-        prepare_dask(with_sql=True)
         self.lake = lake
         self.settings = settings
         self._client = client
-        self._ctx: Any = None
-        self._frames: FrameCache | None = None
         self._lock = threading.RLock()
-        self._plans: OrderedDict[str, SplitPlan] = OrderedDict()
+        self._columns: dict[tuple[str, int], list[str]] = {}
+        self._broadcasts: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._fs: Any = None
 
     @property
     def client(self) -> Any:
@@ -61,246 +79,184 @@ class DaskEngine(Engine):
             self._client = get_client(self.settings)
         return self._client
 
-    # --- what runs where ----------------------------------------------------------------------
-    def plan(self, tree: exp.Expression) -> SplitPlan | str:
-        return plan_split(tree)
+    # --- planning -------------------------------------------------------------------------------
+    def plan(self, tree: exp.Expression, scans: dict[str, TableScan]) -> ClusterPlan:
+        """Split when the query is an aggregate over one large table and small ones, else gather."""
+        schema = {name: self.columns(scan) for name, scan in scans.items()}
+        needs = table_needs(tree, schema)
+        if not scans:
+            return ClusterPlan("gather", needs, why_gather="no lake table")
+        fact = max(sorted(scans), key=lambda n: scans[n].bytes)
+        cut = split_aggregate(tree, fact, schema)
+        big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
+        if isinstance(cut, str) or big:
+            why = cut if isinstance(cut, str) else f"{', '.join(big)} too large to broadcast"
+            groups = {n: self._groups(s) for n, s in scans.items()}
+            return ClusterPlan("gather", needs, why_gather=why, groups=groups)
+        return ClusterPlan("split", needs, split=cut, groups={fact: self._groups(scans[fact])})
 
-    def supports(self, tree: exp.Expression) -> str | None:
-        plan = self.plan(tree)
-        return plan if isinstance(plan, str) else None
+    def columns(self, scan: TableScan) -> list[str]:
+        """All columns of a table version (file schema + hive partition columns), from one footer."""
+        key = (scan.name, scan.version)
+        if key not in self._columns:
+            import pyarrow.parquet as pq
 
-    def prepare(self, tree: exp.Expression) -> exp.Expression:
-        """The tree as it will run (stage and remainder shown as ``WITH _stage AS (..)``)."""
-        plan = self.plan(tree)
-        if isinstance(plan, str):
-            return tree
-        shown = plan.display()
-        with self._lock:
-            self._plans[shown.sql()] = plan
-            while len(self._plans) > 256:
-                self._plans.popitem(last=False)
-        return shown
+            first = (scan.files or scan.schema_files)[0]
+            path = first.removeprefix("s3://") if self.lake.is_s3 else first.removeprefix("file://")
+            names = list(pq.read_schema(path, filesystem=self._arrow_fs()).names)
+            self._columns[key] = names + [c for c in scan.partition_types if c not in names]
+        return self._columns[key]
 
-    def _plan_of(self, tree: exp.Expression) -> SplitPlan:
-        with self._lock:
-            plan = self._plans.get(tree.sql())
-        if plan is not None:
-            return plan
-        found = self.plan(tree)
-        if isinstance(found, str):
-            from workbench.errors import UnsupportedQuery
+    def _arrow_fs(self) -> Any:
+        if self._fs is None and self.lake.is_s3:
+            from workbench.sql.engines.duckdb import arrow_s3_filesystem
 
-            raise UnsupportedQuery(
-                f"the dask engine cannot run this query correctly: {found}", "run it with --engine duckdb"
-            )
-        return found
+            self._fs = arrow_s3_filesystem(self.settings)
+        return self._fs
 
-    # --- frames and context --------------------------------------------------------------------
-    def _context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
-        """The engine's dask-sql Context with ``scans`` registered (only changed tables again)."""
-        from dask_sql import Context
+    def _groups(self, scan: TableScan) -> list[FileGroup]:
+        """The table's pruned files in task-sized groups (one empty group keeps the schema)."""
+        common = {"partition_types": dict(scan.partition_types), "fs": self._arrow_fs()}
+        if not scan.files:
+            return [FileGroup(scan.name, scan.version, (), schema_files=tuple(scan.schema_files), **common)]
+        threads = sum(self.client.nthreads().values()) or 1
+        sizes = [scan.bytes // len(scan.files)] * len(scan.files)
+        return [FileGroup(scan.name, scan.version, tuple(g), **common) for g in group_files(scan.files, sizes, threads)]
 
-        if self._ctx is None:
-            self._ctx = Context()
-            fs = self.lake.fs
-            if self.lake.is_s3:  # pyarrow's C++ S3 client: s3fs range reads are slow (see engines.duckdb)
-                from workbench.sql.engines.duckdb import arrow_s3_filesystem
-
-                fs = arrow_s3_filesystem(self.settings)
-            self._frames = FrameCache(fs, sum(self.client.nthreads().values()))
-        assert self._frames is not None
-        for name, scan in scans.items():
-            columns = needed_columns(tree, self._frames.columns(scan))
-            sizes = [scan.bytes // max(1, len(scan.files))] * len(scan.files)
-            ddf, changed = self._frames.frame(scan, sizes, columns, self.client)
-            if changed:
-                self._ctx.create_table(name, ddf)
-        return self._ctx
-
-    # --- running ----------------------------------------------------------------------------
+    # --- running --------------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
-        start = time.monotonic()
-        plan = self._plan_of(tree)
-        stage = plan.stage if plan.remainder is not None else with_row_limit(plan.stage, limits.row_limit)
-        try:
-            frame = self._frame(stage, scans)
-        except QueryFailed:
-            inlined = self._inline_scalar_subqueries(stage, scans, limits.timeout_s)
-            if inlined is None:
-                raise
-            frame = self._frame(inlined, scans)
-        out = self._compute(frame, limits.timeout_s)
-        if plan.remainder is None:
-            if out.empty and _global_aggregate(plan.stage):
-                return self._empty_input_answer(plan.stage, scans)
-            return out
-        left = max(1.0, limits.timeout_s - (time.monotonic() - start))
-        return run_remainder(plan.remainder, out, Limits(limits.row_limit, left))
+        deadline = time.monotonic() + limits.timeout_s
+        plan = self.plan(tree, scans)
+        if plan.split is not None:
+            return self._run_split(plan, plan.split, scans, limits, deadline)
+        return self._run_gather(tree, plan, limits, deadline)
 
-    def _frame(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
+    def _run_split(
+        self, plan: ClusterPlan, split: AggregateSplit, scans: dict[str, TableScan], limits: Limits, deadline: float
+    ) -> pd.DataFrame:
+        dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact}
+        sql = split.partial.sql(dialect="duckdb")
+        futures = [self.client.submit(run_sql, sql, [g], dims, pure=False) for g in plan.groups[split.fact]]
+        partials = _concat(self._gather(futures, deadline))
+        statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
+        final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
+        return self._on_client({PARTIALS: partials}, [*statements, final], deadline)
+
+    def _run_gather(self, tree: exp.Expression, plan: ClusterPlan, limits: Limits, deadline: float) -> pd.DataFrame:
+        futures: dict[str, list[Any]] = {}
+        for name, groups in plan.groups.items():
+            sql = _read_sql(name, plan.needs[name], self._columns_of(groups[0]))
+            futures[name] = [self.client.submit(run_sql, sql, [g], pure=False) for g in groups]
+        flat = [f for fs in futures.values() for f in fs]
+        sizes = self._gather([self.client.submit(nbytes, f, pure=False) for f in flat], deadline)
+        if sum(sizes) > GATHER_MAX_BYTES:
+            self.client.cancel(flat)
+            raise UnsupportedQuery(
+                f"the dask engine would bring {sum(sizes) / 2**30:.1f} GiB of rows to the client "
+                f"(limit {GATHER_MAX_BYTES / 2**30:.0f} GiB): it gathers rows when it cannot split the query "
+                f"across tasks ({plan.why_gather})",
+                "add filters on the partition columns (year, month, region), aggregate, or use --engine duckdb",
+            )
+        tables = {name: _concat(self._gather(fs, deadline)) for name, fs in futures.items()}
+        return self._on_client(tables, [with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")], deadline)
+
+    def _columns_of(self, group: FileGroup) -> list[str]:
+        return self._columns[(group.table, group.version)]
+
+    def _broadcast(self, scan: TableScan) -> Any:
+        """The whole small table as an Arrow table kept on the cluster, read once per version."""
+        key = (scan.version, tuple(scan.files))
         with self._lock:
-            try:
-                return self._context(tree, scans).sql(tree.sql(dialect="postgres"), config_options=_SQL_OPTIONS)
-            except Exception as e:  # dask-sql raises plain exceptions from its planner
-                raise QueryFailed(
-                    f"dask-sql could not plan the query: {_first_line(e)}",
-                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
-                ) from e
+            cached = self._broadcasts.get(scan.name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            groups = self._groups(scan)
+            future = self.client.submit(run_sql, f'SELECT * FROM "{scan.name}"', groups, pure=False)
+            self._broadcasts[scan.name] = (key, future)
+            return future
 
-    def _inline_scalar_subqueries(
-        self, tree: exp.Expression, scans: dict[str, TableScan], timeout_s: float
-    ) -> exp.Expression | None:
-        """Uncorrelated scalar subqueries computed first and replaced by their value.
+    def _gather(self, futures: list[Any], deadline: float) -> list[Any]:
+        from distributed import wait
 
-        dask-sql fails to plan some of them (measured: ``SELECT region, SUM(revenue), (SELECT
-        SUM(revenue) FROM sales ..) AS total .. GROUP BY region``). Used only after planning
-        failed; a subquery is inlined only when each of its columns belongs to a table it
-        reads itself (so it cannot refer to the outer query) and its value is a number,
-        string or NULL. None when nothing could be inlined.
-        """
-        out = tree.copy()
-        done = 0
-        for sub in list(out.find_all(exp.Subquery)):
-            if isinstance(sub.parent, (exp.From, exp.Join)) or not isinstance(sub.this, exp.Select):
-                continue
-            if not self._uncorrelated(sub.this, scans):
-                continue
-            df = self._compute(self._frame(sub.this, scans), timeout_s)
-            if df.shape != (1, 1):
-                continue
-            literal = _literal(df.iat[0, 0])
-            if literal is None:
-                continue
-            sub.replace(literal)
-            done += 1
-        return out if done else None
-
-    def _uncorrelated(self, select: exp.Select, scans: dict[str, TableScan]) -> bool:
-        tables = list(select.find_all(exp.Table))
-        if not tables or any(t.name.lower() not in scans for t in tables) or select.find(exp.Subquery):
-            return False
-        aliases = {t.alias_or_name.lower() for t in tables}
-        assert self._frames is not None
-        columns = {c.lower() for t in tables for c in self._frames.columns(scans[t.name.lower()])}
-        for col in select.find_all(exp.Column):
-            if (col.table and col.table.lower() not in aliases) or col.name.lower() not in columns:
-                return False
-        return True
-
-    def _empty_input_answer(self, tree: exp.Expression, scans: dict[str, TableScan]) -> pd.DataFrame:
-        """The one row an aggregate without GROUP BY returns over no rows (COUNT 0, others NULL).
-
-        dask-sql returns no row at all there (measured, tests/test_tpch.py). When its answer
-        is empty, the same query runs in DuckDB over empty tables of the same schema: an
-        aggregate whose input is empty gives the same row whatever emptied it.
-        """
-        import duckdb
-
-        assert self._frames is not None
-        con = duckdb.connect(config={"threads": 1})
         try:
-            for name, scan in scans.items():
-                con.register(name, self._frames._meta(scan, None))
-            con.execute("SET enable_external_access = false")
-            return con.execute(tree.sql(dialect="duckdb")).df()
-        except duckdb.Error as e:
-            raise QueryFailed(
-                f"dask-sql returned no row for an aggregate and DuckDB could not supply it: {_first_line(e)}",
-                "run it with --engine duckdb",
-            ) from e
-        finally:
-            con.close()
-
-    def _compute(self, frame: Any, timeout_s: float) -> pd.DataFrame:
-        future = self.client.compute(frame)
-        try:
-            out = future.result(timeout=timeout_s)
+            wait(futures, timeout=max(0.1, deadline - time.monotonic()))
+            return list(self.client.gather(futures))
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
-            future.cancel()
+            self.client.cancel(futures)
             raise QueryTimeout(
-                f"query ran longer than {timeout_s:g} s and was cancelled",
+                "query ran longer than its time limit on the cluster and was cancelled",
                 "filter on year/month/region, or raise WORKBENCH_TIMEOUT_S",
             ) from e
-        except Exception as e:
+        except Exception as e:  # a task's own error (DuckDB, file access) travels back as is
             raise QueryFailed(
-                f"dask-sql failed while running the query: {_first_line(e)}", "run it with --engine duckdb"
+                f"a cluster task failed: {_first_line(e)}", "run it with --engine duckdb to check the SQL itself"
             ) from e
-        return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
 
-    def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
-        plan = self._plan_of(tree)
+    def _on_client(self, tables: dict[str, Any], statements: list[str], deadline: float) -> pd.DataFrame:
+        """The last of ``statements`` in DuckDB over in-memory ``tables``; no file access at all."""
+        import duckdb
+
+        config: dict[str, Any] = {"memory_limit": self.settings.duckdb_memory_limit}
+        if self.settings.duckdb_threads:
+            config["threads"] = self.settings.duckdb_threads
+        con = duckdb.connect(config=config)
+        timer = threading.Timer(max(0.1, deadline - time.monotonic()), con.interrupt)
         try:
-            with self._lock:
-                text = str(self._context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
-        except Exception as e:
-            raise QueryFailed(
-                f"dask-sql could not plan the query: {_first_line(e)}", "run it with --engine duckdb"
-            ) from e
-        if plan.remainder is not None:
-            text += f"\n-- then in DuckDB over the stage result ({STAGE}):\n{plan.remainder.sql(dialect='duckdb')}"
-        return text
-
-    def close(self) -> None:
-        self._ctx = None
-        self._frames = None
-
-
-def run_remainder(remainder: exp.Expression, stage: pd.DataFrame, limits: Limits) -> pd.DataFrame:
-    """The post-aggregation part in DuckDB over the stage's (small) result; no file access."""
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 1})
-    try:
-        con.register(STAGE, stage)
-        con.execute("SET enable_external_access = false")
-        timer = threading.Timer(limits.timeout_s, con.interrupt)
-        timer.start()
-        try:
-            return con.execute(with_row_limit(remainder, limits.row_limit).sql(dialect="duckdb")).df()
+            for name, table in tables.items():
+                con.register(name, table)
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            timer.start()
+            for sql in statements[:-1]:
+                con.execute(sql)
+            return con.execute(statements[-1]).df()
         except duckdb.InterruptException as e:
             raise QueryTimeout(
-                f"query ran longer than {limits.timeout_s:g} s and was cancelled", "raise WORKBENCH_TIMEOUT_S"
+                "query ran longer than its time limit and was cancelled", "raise WORKBENCH_TIMEOUT_S"
             ) from e
         except duckdb.Error as e:
             raise QueryFailed(
-                f"DuckDB could not finish the split query: {_first_line(e)}", "run it with --engine duckdb"
+                f"DuckDB could not finish the query: {_first_line(e)}", "run it with --engine duckdb"
             ) from e
         finally:
             timer.cancel()
-    finally:
-        con.close()
+            con.close()
+
+    def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
+        plan = self.plan(tree, scans)
+        tasks = {n: len(g) for n, g in plan.groups.items()}
+        if plan.split is not None:
+            dims = sorted(n for n in scans if n != plan.split.fact)
+            head = f"route: split aggregate; tasks: {tasks}; broadcast: {dims or 'none'}"
+            return f"{head}\n{plan.split.describe()}"
+        lines = [f"route: gather (not split: {plan.why_gather}); tasks: {tasks}"]
+        for name in plan.groups:
+            lines.append(f"  per task of {name}: {_read_sql(name, plan.needs[name], self.columns(scans[name]))}")
+        lines.append(f"then on the client (DuckDB): {tree.sql(dialect='duckdb')}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._broadcasts.clear()
 
 
-def _global_aggregate(tree: exp.Expression) -> bool:
-    """A SELECT with aggregates and no GROUP BY (exactly one row on any input, empty included)."""
-    if not isinstance(tree, exp.Select) or tree.args.get("group") is not None:
-        return False
-    if tree.find(exp.Subquery) is not None and any(p.find(exp.Subquery) for p in tree.expressions):
-        return False
-    return any(
-        isinstance(n, exp.AggFunc) and n.find_ancestor(exp.Window, exp.Subquery) is None
-        for p in tree.expressions
-        for n in p.walk()
-    )
+def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
+    """The per-task read of one table: its needed columns, its rows no reference can need dropped."""
+    cols = [c for c in available if c.lower() in need.columns] or available[:1]
+    table = exp.Table(this=exp.to_identifier(name, quoted=True))
+    select = exp.select(*(exp.column(c, quoted=True) for c in cols)).from_(table)
+    row_filter = need.row_filter()
+    if row_filter is not None:
+        select = select.where(row_filter)
+    return select.sql(dialect="duckdb")
 
 
-def _literal(value: Any) -> exp.Expression | None:
-    """A SQL literal for one computed value (None when it has no exact literal here)."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if value is None or (isinstance(value, float) and value != value):
-        return exp.null()
-    if isinstance(value, bool):
-        return exp.true() if value else exp.false()
-    if isinstance(value, int):
-        return exp.Literal.number(value)
-    if isinstance(value, float):
-        return exp.cast(exp.Literal.number(repr(value)), "DOUBLE")
-    if isinstance(value, str):
-        return exp.Literal.string(value)
-    return None
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
 
 
-def _first_line(e: Exception) -> str:
+def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

@@ -310,7 +310,7 @@ def _resolve_cte(table: exp.Table) -> exp.CTE | None:
                 if _norm(cte.alias) == name:
                     return cte
         else:
-            with_ = node.args.get("with")
+            with_ = node.args.get("with_")
             if isinstance(with_, exp.With) and child is not with_:
                 for cte in with_.expressions:
                     if _norm(cte.alias) == name:

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from workbench.errors import DataError, ServiceUnavailable, WorkbenchError
+from workbench.lake.delta import arrow_schema
 from workbench.lake.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,18 @@ def customer_tables(lake: Lake) -> tuple[list[str], list[str]]:
 
 
 def _touched_partitions(lake: Lake, table: str, customer_id: str) -> list[dict[str, Any]]:
-    import pyarrow.dataset as ds
-
     dt = lake.table(table)
     parts = list(dt.metadata().partition_columns)
     if not parts:
         return []
-    data = dt.to_pyarrow_dataset().to_table(columns=parts, filter=ds.field(CUSTOMER_COLUMN) == customer_id)
-    seen = {tuple(row[c] for c in parts) for row in data.to_pylist()}
+    # Filtered batch by batch after the read, not by a dataset filter: files that deltalake 1.x
+    # rewrote (delete) store string_view, which pyarrow's pushed-down filter cannot compare with
+    # the lake's string.
+    seen: set[tuple[Any, ...]] = set()
+    for batch in dt.to_pyarrow_dataset(schema=arrow_schema(dt)).to_batches(columns=[*parts, CUSTOMER_COLUMN]):
+        ids = batch.column(CUSTOMER_COLUMN).cast(pa.string())
+        hits = batch.filter(pc.equal(ids, customer_id)).select(parts)
+        seen |= {tuple(row[c] for c in parts) for row in hits.to_pylist()}
     return [dict(zip(parts, p, strict=True)) for p in sorted(seen, key=str)]
 
 

@@ -126,13 +126,15 @@ def _iter_month(
 
     fs = lake.fs if lake.is_s3 else None  # pyarrow's own local reader is faster than fsspec's
     stored = [c for c in columns if c not in partition_types]
+    # files rewritten by deltalake 1.x (delete, optimize) carry view types (string_view): read as the lake schema
+    lake_types = pa.schema([SALES.field(c) for c in stored])
     for uri in files:
         path = lake.fs_path(uri)
         parts = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
         source = fs.open(path, "rb") if fs is not None else path
         try:
             for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=stored):
-                t = pa.Table.from_batches([batch])
+                t = pa.Table.from_batches([batch]).cast(lake_types)
                 for col in columns:
                     if col in partition_types:
                         value = pa.scalar(unquote(parts[col])).cast(partition_types[col])

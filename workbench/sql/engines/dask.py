@@ -136,7 +136,8 @@ class DaskEngine(Engine):
     ) -> pd.DataFrame:
         dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact}
         sql = split.partial.sql(dialect="duckdb")
-        futures = [self.client.submit(run_sql, sql, [g], dims, pure=False) for g in plan.groups[split.fact]]
+        allowed = self._allowed()
+        futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in plan.groups[split.fact]]
         partials = _concat(self._gather(futures, deadline))
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
@@ -144,9 +145,10 @@ class DaskEngine(Engine):
 
     def _run_gather(self, tree: exp.Expression, plan: ClusterPlan, limits: Limits, deadline: float) -> pd.DataFrame:
         futures: dict[str, list[Any]] = {}
+        allowed = self._allowed()
         for name, groups in plan.groups.items():
             sql = _read_sql(name, plan.needs[name], self._columns_of(groups[0]))
-            futures[name] = [self.client.submit(run_sql, sql, [g], pure=False) for g in groups]
+            futures[name] = [self.client.submit(run_sql, sql, [g], None, allowed, pure=False) for g in groups]
         flat = [f for fs in futures.values() for f in fs]
         sizes = self._gather([self.client.submit(nbytes, f, pure=False) for f in flat], deadline)
         if sum(sizes) > GATHER_MAX_BYTES:
@@ -160,6 +162,14 @@ class DaskEngine(Engine):
         tables = {name: _concat(self._gather(fs, deadline)) for name, fs in futures.items()}
         return self._on_client(tables, [with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")], deadline)
 
+    def _allowed(self) -> tuple[str, ...]:
+        """Folders a task's DuckDB may read: the lake and in-place registrations (none on S3)."""
+        if self.lake.is_s3:
+            return ()
+        from workbench.lake.register import allowed_directories
+
+        return tuple(allowed_directories(self.lake))
+
     def _columns_of(self, group: FileGroup) -> list[str]:
         return self._columns[(group.table, group.version)]
 
@@ -171,7 +181,9 @@ class DaskEngine(Engine):
             if cached is not None and cached[0] == key:
                 return cached[1]
             groups = self._groups(scan)
-            future = self.client.submit(run_sql, f'SELECT * FROM "{scan.name}"', groups, pure=False)
+            future = self.client.submit(
+                run_sql, f'SELECT * FROM "{scan.name}"', groups, None, self._allowed(), pure=False
+            )
             self._broadcasts[scan.name] = (key, future)
             return future
 
@@ -196,7 +208,9 @@ class DaskEngine(Engine):
         """The last of ``statements`` in DuckDB over in-memory ``tables``; no file access at all."""
         import duckdb
 
-        config: dict[str, Any] = {"memory_limit": self.settings.duckdb_memory_limit}
+        from workbench.sql.engines.duckdb import CONNECTION_CONFIG
+
+        config: dict[str, Any] = {**CONNECTION_CONFIG, "memory_limit": self.settings.duckdb_memory_limit}
         if self.settings.duckdb_threads:
             config["threads"] = self.settings.duckdb_threads
         con = duckdb.connect(config=config)

@@ -14,7 +14,6 @@ configuration), and the SQL comes from the planner over a guarded query.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,15 +37,20 @@ class FileGroup:
         )
 
 
-def run_sql(sql: str, groups: list[FileGroup], tables: dict[str, Any] | None = None) -> Any:
-    """``sql`` over the file groups (one view each) and Arrow ``tables``; an Arrow table."""
+def run_sql(
+    sql: str, groups: list[FileGroup], tables: dict[str, Any] | None = None, allowed: tuple[str, ...] = ()
+) -> Any:
+    """``sql`` over the file groups (one view each) and Arrow ``tables``; an Arrow table.
+
+    ``allowed``: the only folders DuckDB may read (the lake and in-place registrations).
+    """
     import duckdb
 
-    con = duckdb.connect(config={"threads": 1})
+    from workbench.sql.engines.duckdb import CONNECTION_CONFIG
+
+    con = duckdb.connect(config={**CONNECTION_CONFIG, "threads": 1})
     try:
-        local = [g for g in groups if g.fs is None]
-        folders = sorted({os.path.dirname(_path(f)) + "/" for g in local for f in (g.files or g.schema_files)})
-        con.execute("SET allowed_directories = ?", [folders])
+        con.execute("SET allowed_directories = ?", [list(allowed)])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         for name, table in (tables or {}).items():
@@ -71,10 +75,6 @@ def _bind(con: Any, group: FileGroup) -> None:
     if not group.files:
         select = select.where(exp.false())
     con.execute(_create_view(group.table, select))
-
-
-def _path(uri: str) -> str:
-    return uri.removeprefix("file://")
 
 
 def fetch_arrow(relation: Any) -> Any:

@@ -88,7 +88,7 @@ def _shape_problem(tree: exp.Expr, fact: str) -> str | None:
     if tree.find(exp.Filter) is not None:
         return "an aggregate FILTER clause"
     group = tree.args.get("group")
-    if group is not None and any(group.args.get(k) for k in ("all", "rollup", "cube", "grouping_sets")):
+    if group is not None and (group.args.get("all") or group.find(exp.Rollup, exp.Cube, exp.GroupingSets)):
         return "GROUP BY ALL/ROLLUP/CUBE/GROUPING SETS"
     from_ = tree.args.get("from_")
     joins = tree.args.get("joins") or []

@@ -50,6 +50,7 @@ class ClusterPlan:
     """How one query runs on the cluster (see the module docstring)."""
 
     route: str  # "split" | "gather"
+    tree: exp.Expression
     needs: dict[str, TableNeed]
     split: AggregateSplit | None = None
     why_gather: str = ""
@@ -67,7 +68,7 @@ class DaskEngine(Engine):
         self.settings = settings
         self._client = client
         self._lock = threading.RLock()
-        self._columns: dict[tuple[str, int], list[str]] = {}
+        self._schemas: dict[tuple[str, int], Any] = {}
         self._broadcasts: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._fs: Any = None
 
@@ -85,27 +86,19 @@ class DaskEngine(Engine):
         schema = {name: self.columns(scan) for name, scan in scans.items()}
         needs = table_needs(tree, schema)
         if not scans:
-            return ClusterPlan("gather", needs, why_gather="no lake table")
+            return ClusterPlan("gather", tree, needs, why_gather="no lake table")
         fact = max(sorted(scans), key=lambda n: scans[n].bytes)
         cut = split_aggregate(tree, fact, schema)
         big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
         if isinstance(cut, str) or big:
             why = cut if isinstance(cut, str) else f"{', '.join(big)} too large to broadcast"
             groups = {n: self._groups(s) for n, s in scans.items()}
-            return ClusterPlan("gather", needs, why_gather=why, groups=groups)
-        return ClusterPlan("split", needs, split=cut, groups={fact: self._groups(scans[fact])})
+            return ClusterPlan("gather", tree, needs, why_gather=why, groups=groups)
+        return ClusterPlan("split", tree, needs, split=cut, groups={fact: self._groups(scans[fact])})
 
     def columns(self, scan: TableScan) -> list[str]:
         """All columns of a table version (file schema + hive partition columns), from one footer."""
-        key = (scan.name, scan.version)
-        if key not in self._columns:
-            import pyarrow.parquet as pq
-
-            first = (scan.files or scan.schema_files)[0]
-            path = first.removeprefix("s3://") if self.lake.is_s3 else first.removeprefix("file://")
-            names = list(pq.read_schema(path, filesystem=self._arrow_fs()).names)
-            self._columns[key] = names + [c for c in scan.partition_types if c not in names]
-        return self._columns[key]
+        return list(self._empty(scan).column_names)
 
     def _arrow_fs(self) -> Any:
         if self._fs is None and self.lake.is_s3:
@@ -141,13 +134,56 @@ class DaskEngine(Engine):
         partials = _concat(self._gather(futures, deadline))
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
-        return self._on_client({PARTIALS: partials}, [*statements, final], deadline)
+        out = self._on_client({PARTIALS: partials}, [*statements, final], deadline)
+        names = self._output_names(plan.tree, scans)
+        if names is not None and len(names) == len(out.columns):
+            out.columns = names
+        return out
+
+    def _output_names(self, tree: exp.Expression, scans: dict[str, TableScan]) -> list[str] | None:
+        """The column names DuckDB gives ``tree`` (unaliased expressions: ``sum(revenue)``, ``count_star()``).
+
+        The split's final query computes the same columns under other expressions, so their
+        names come from DuckDB describing the original query over empty tables of each schema.
+        """
+        import duckdb
+
+        from workbench.sql.engines.duckdb import CONNECTION_CONFIG
+
+        con = duckdb.connect(config=CONNECTION_CONFIG)
+        try:
+            for name, scan in scans.items():
+                con.register(name, self._empty(scan))
+            con.execute("SET enable_external_access = false")
+            return [str(r[0]) for r in con.execute("DESCRIBE " + tree.sql(dialect="duckdb")).fetchall()]
+        except duckdb.Error:
+            return None
+        finally:
+            con.close()
+
+    def _empty(self, scan: TableScan) -> Any:
+        """A zero-row Arrow table with the table's schema (hive partition columns typed)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from workbench.sql.engines.duckdb import _ARROW_TYPES
+
+        key = (scan.name, scan.version)
+        if key not in self._schemas:
+            first = (scan.files or scan.schema_files)[0]
+            path = first.removeprefix("s3://") if self.lake.is_s3 else first.removeprefix("file://")
+            schema = pq.read_schema(path, filesystem=self._arrow_fs())
+            for col, duck in scan.partition_types.items():
+                if col not in schema.names:
+                    schema = schema.append(pa.field(col, getattr(pa, _ARROW_TYPES.get(duck, "string"))()))
+            self._schemas[key] = schema.empty_table()
+        return self._schemas[key]
 
     def _run_gather(self, tree: exp.Expression, plan: ClusterPlan, limits: Limits, deadline: float) -> pd.DataFrame:
         futures: dict[str, list[Any]] = {}
         allowed = self._allowed()
         for name, groups in plan.groups.items():
-            sql = _read_sql(name, plan.needs[name], self._columns_of(groups[0]))
+            sql = _read_sql(name, plan.needs[name], list(self._schemas[(name, groups[0].version)].column_names))
             futures[name] = [self.client.submit(run_sql, sql, [g], None, allowed, pure=False) for g in groups]
         flat = [f for fs in futures.values() for f in fs]
         sizes = self._gather([self.client.submit(nbytes, f, pure=False) for f in flat], deadline)
@@ -169,9 +205,6 @@ class DaskEngine(Engine):
         from workbench.lake.register import allowed_directories
 
         return tuple(allowed_directories(self.lake))
-
-    def _columns_of(self, group: FileGroup) -> list[str]:
-        return self._columns[(group.table, group.version)]
 
     def _broadcast(self, scan: TableScan) -> Any:
         """The whole small table as an Arrow table kept on the cluster, read once per version."""

@@ -96,3 +96,31 @@ def test_embeddings_through_the_server(scripted_llm: ScriptedLLM) -> None:
     vectors, usage = LLMClient().embed(["a b", "c"], "text-embedding-3-small")
     assert len(vectors) == 2 and len(vectors[0]) == 32
     assert usage.calls == 1
+
+
+def test_plans_are_asked_for_as_structured_output(scripted_llm: ScriptedLLM) -> None:
+    """The planner sends PlanReply's JSON schema; a reply that fits is parsed, one that does not stays text."""
+    from workbench.assistant.planners.llm import PlanReply
+
+    plan = {"semantic_query": {"metrics": ["revenue"], "dimensions": ["region"]}, "confidence": 0.9}
+    scripted_llm.queue(plan, "```json\n" + json.dumps({"sql": "SELECT 1"}) + "\n```")
+    client = LLMClient()
+    fits = client.chat([{"role": "user", "content": "revenue by region"}], "test-small", schema=PlanReply)
+    assert isinstance(fits.parsed, PlanReply) and fits.parsed.semantic_query is not None
+    assert fits.parsed.semantic_query.metrics == ["revenue"] and fits.usage.prompt_tokens == 120
+    fenced = client.chat([{"role": "user", "content": "one"}], "test-small", schema=PlanReply)
+    assert fenced.parsed is None and extract_json(fenced.text) == {"sql": "SELECT 1"}
+    sent = scripted_llm.chat_requests[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "PlanReply"
+    assert "semantic_query" in sent["json_schema"]["schema"]["properties"]
+
+
+def test_another_provider_without_its_package_is_a_config_error(
+    scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_LLM_PROVIDER", "no_such_provider")
+    reset_settings()
+    with pytest.raises(ConfigError, match="no_such_provider"):
+        LLMClient().chat([{"role": "user", "content": "hi"}], "some-model")

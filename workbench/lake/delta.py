@@ -19,7 +19,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +96,7 @@ def file_stats(metadata: pq.FileMetaData) -> dict[str, Any]:
     return stats
 
 
-def add_action(path: str, size: int, partition: dict[str, str | None], stats: dict[str, Any]) -> Any:
+def add_action(path: str, size: int, partition: Mapping[str, str | None], stats: dict[str, Any]) -> Any:
     """A Delta AddAction for a data file that already exists (written by us or registered in place)."""
     from deltalake.transaction import AddAction
 

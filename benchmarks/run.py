@@ -289,9 +289,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = baseline_connection(lake)
     client = cluster = None
     if not args.no_dask:
-        from workbench.daskenv import prepare_dask
-
-        prepare_dask(with_sql=True)
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(

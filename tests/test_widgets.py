@@ -134,3 +134,23 @@ def test_explore_and_assistant_widgets_build(wb: Any) -> None:
     chat = ww.assistant(wb=wb)
     assert type(chat).__name__ == "ChatInterface"
     assert len(chat.objects) == 1  # the welcome message
+
+
+def test_chat_answers_a_question_and_renames_its_buttons(wb: Any) -> None:
+    """A sent question is answered in the chat (Panel renames Send/Undo after each message).
+
+    Panel 1.5 with param 2.4 raised "Constant parameter 'name' cannot be modified" there and the
+    question was never answered; the workbench carried a private-method override until Panel 1.9.
+    """
+    import time
+
+    from workbench.ui.chat import ASSISTANT_NAME, chat_interface
+
+    chat = chat_interface(wb)
+    chat.widgets[0].value = "revenue by region in 2024"  # what pressing Enter in the input does
+    deadline = time.monotonic() + 60
+    while not (replies := [m for m in chat.objects if m.user == ASSISTANT_NAME][1:]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replies, "the assistant did not answer"
+    assert "wb-answer-error" not in str(replies[-1].object.css_classes)
+    assert [m.object for m in chat.objects if m.user != ASSISTANT_NAME] == ["revenue by region in 2024"]

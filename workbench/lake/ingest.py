@@ -422,9 +422,6 @@ def ingest(
     """
     import dask
 
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask()
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     settings = lake.settings
     workers = workers or max(1, settings.n_workers)

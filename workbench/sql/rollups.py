@@ -250,9 +250,6 @@ def build(
     refresh, a delete in between) the rollup is rebuilt from every month.
     """
 
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask()
     rollups = list(rollups) if rollups is not None else configured(settings)
     if not rollups or not lake.exists(BASE_TABLE):
         return []

@@ -29,7 +29,7 @@ ENGINES = ("duckdb", "dask")
 
 
 class Workbench:
-    """A session: SQL over the lake on DuckDB or dask-sql."""
+    """A session: SQL over the lake on DuckDB in process or on the Dask cluster."""
 
     def __init__(self, lake: Lake, settings: Settings, dask_client: Any = None) -> None:
         self.lake = lake
@@ -86,7 +86,7 @@ class Workbench:
         use_rollups: bool = True,
         question: str | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT through the router (cache -> rollup -> DuckDB -> dask-sql).
+        """Run one read-only SELECT through the router (cache -> rollup -> DuckDB -> Dask cluster).
 
         Refuses (never answers wrongly) what the engine cannot do; ``route``/``reason`` on the
         result say which path answered and why. ``use_cache``/``use_rollups`` switch those

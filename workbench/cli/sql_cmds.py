@@ -1,4 +1,4 @@
-"""``workbench sql``: one read-only SELECT over the lake, on DuckDB or dask-sql."""
+"""``workbench sql``: one read-only SELECT over the lake, on DuckDB in process or on the Dask cluster."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Partition pruning: predicates on partition columns become Delta partition filters.
 
 Neither engine should read a file the query cannot need: DuckDB would still open every file
-listed in the view, and dask-sql does not prune from WHERE at all (DESIGN.md). So before a
+listed in the view, and a cluster task per file would read it for nothing. So before a
 query runs we collect, for each reference to a partitioned table, the top-level AND-ed
 predicates of the same SELECT on its partition columns (=, IN, BETWEEN, <, <=, >, >=), turn
 them into Delta filters and take only the matching files from the Delta log. Predicates

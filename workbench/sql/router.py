@@ -1,7 +1,7 @@
 """The router: the single execution path of ``Workbench.sql``, with a reason for every decision.
 
-Order (DESIGN.md): result cache -> rollup rewrite -> DuckDB in process -> dask-sql on the
-cluster. Each step says why it did or did not answer:
+Order (DESIGN.md): result cache -> rollup rewrite -> DuckDB in process -> DuckDB tasks on the
+Dask cluster. Each step says why it did or did not answer:
 
 1. *guard* (sqlglot allowlist) on the SQL as written;
 2. *cache* (``--engine auto`` only): key = normalised SQL + the Delta version of every table

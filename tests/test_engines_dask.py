@@ -56,7 +56,8 @@ def test_decomposable_aggregates_split_into_partial_combine_final() -> None:
     ("sql", "why"),
     [
         ("SELECT region FROM sales UNION SELECT region FROM stores", "set operation"),
-        ("SELECT region, COUNT(DISTINCT customer_id) FROM sales GROUP BY 1", "does not combine"),
+        ("SELECT region, COUNT(DISTINCT customer_id), COUNT(DISTINCT store_id) FROM sales GROUP BY 1", "more than one"),
+        ("SELECT region, SUM(DISTINCT revenue) FROM sales GROUP BY 1", "does not combine"),
         ("SELECT region, MEDIAN(revenue) FROM sales GROUP BY 1", "does not combine"),
         (
             "SELECT region, SUM(revenue) FROM sales WHERE store_id IN (SELECT store_id FROM stores) GROUP BY 1",
@@ -171,6 +172,11 @@ SPLIT = [
     "WHERE year = 2024 GROUP BY category HAVING COUNT(*) > 10 ORDER BY rk LIMIT 3",
     "SELECT st.store_type, p.category, SUM(s.revenue) / NULLIF(SUM(s.quantity), 0) AS per_unit FROM sales s "
     "JOIN stores st ON s.store_id = st.store_id LEFT JOIN products p ON s.product_id = p.product_id GROUP BY 1, 2",
+    # exact COUNT(DISTINCT): partial rows hash-partitioned on the value, one merge task per bucket
+    "SELECT region, COUNT(DISTINCT customer_id) AS c, SUM(revenue) AS r, AVG(quantity) AS q, MAX(date) AS d "
+    "FROM sales GROUP BY region",
+    "SELECT COUNT(DISTINCT product_id) AS p, COUNT(*) AS n FROM sales WHERE year = 2024",
+    "SELECT COUNT(DISTINCT product_id) AS p FROM sales WHERE year = 2024 AND quantity < 0",
 ]
 
 

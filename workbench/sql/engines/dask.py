@@ -21,6 +21,7 @@ DuckDB's, which is why the answers are the same, types included (tests/test_diff
 from __future__ import annotations
 
 import concurrent.futures
+import operator
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import group_files
-from workbench.sql.engines.dask_tasks import FileGroup, nbytes, run_sql
+from workbench.sql.engines.dask_tasks import FileGroup, concat, nbytes, run_sql
 from workbench.sql.engines.scan_needs import TableNeed, table_needs
 from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, split_aggregate
 from workbench.sql.scan import TableScan
@@ -130,14 +131,29 @@ class DaskEngine(Engine):
         dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact}
         sql = split.partial.sql(dialect="duckdb")
         allowed = self._allowed()
-        futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in plan.groups[split.fact]]
-        partials = _concat(self._gather(futures, deadline))
+        groups = plan.groups[split.fact]
+        if split.bucket is None:
+            futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
+        else:
+            futures = self._buckets(split.bucket, [run_sql, sql], groups, dims, allowed)
+        partials = concat(self._gather(futures, deadline))
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
         out = self._on_client({PARTIALS: partials}, [*statements, final], deadline)
         names = self._output_names(plan.tree, scans)
         if names is not None and len(names) == len(out.columns):
             out.columns = names
+        return out
+
+    def _buckets(self, bucket: exp.Select, partial: list[Any], groups: list[Any], dims: Any, allowed: Any) -> list[Any]:
+        """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
+        n = max(1, sum(self.client.nthreads().values()))
+        parts = [self.client.submit(*partial, [g], dims, allowed, n, pure=False) for g in groups]
+        sql = bucket.sql(dialect="duckdb")
+        out = []
+        for i in range(n):
+            pieces = [self.client.submit(operator.getitem, p, i, pure=False) for p in parts]
+            out.append(self.client.submit(run_sql, sql, [], {PARTIALS: pieces}, (), pure=False))
         return out
 
     def _output_names(self, tree: exp.Expression, scans: dict[str, TableScan]) -> list[str] | None:
@@ -195,7 +211,7 @@ class DaskEngine(Engine):
                 f"across tasks ({plan.why_gather})",
                 "add filters on the partition columns (year, month, region), aggregate, or use --engine duckdb",
             )
-        tables = {name: _concat(self._gather(fs, deadline)) for name, fs in futures.items()}
+        tables = {name: concat(self._gather(fs, deadline)) for name, fs in futures.items()}
         return self._on_client(tables, [with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")], deadline)
 
     def _allowed(self) -> tuple[str, ...]:
@@ -296,12 +312,6 @@ def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
     if row_filter is not None:
         select = select.where(row_filter)
     return select.sql(dialect="duckdb")
-
-
-def _concat(tables: list[Any]) -> Any:
-    import pyarrow as pa
-
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
 
 
 def _first_line(e: BaseException) -> str:

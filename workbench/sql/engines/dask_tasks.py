@@ -38,11 +38,18 @@ class FileGroup:
 
 
 def run_sql(
-    sql: str, groups: list[FileGroup], tables: dict[str, Any] | None = None, allowed: tuple[str, ...] = ()
+    sql: str,
+    groups: list[FileGroup],
+    tables: dict[str, Any] | None = None,
+    allowed: tuple[str, ...] = (),
+    buckets: int = 0,
 ) -> Any:
     """``sql`` over the file groups (one view each) and Arrow ``tables``; an Arrow table.
 
     ``allowed``: the only folders DuckDB may read (the lake and in-place registrations).
+    A table given as a list of Arrow tables is their concatenation (the partials of many tasks).
+    ``buckets`` > 0: the result split by ``hash(_d) % buckets`` into that many tables, so that
+    each bucket task of an exact COUNT(DISTINCT) sees every row of its values (a hash shuffle).
     """
     import duckdb
 
@@ -54,12 +61,22 @@ def run_sql(
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         for name, table in (tables or {}).items():
-            con.register(name, table)
+            con.register(name, concat(table) if isinstance(table, list) else table)
         for group in groups:
             _bind(con, group)
-        return fetch_arrow(con.sql(sql))
+        if not buckets:
+            return fetch_arrow(con.sql(sql))
+        con.execute(f"CREATE TEMP TABLE _result AS {sql}")
+        return [fetch_arrow(con.sql(f"SELECT * FROM _result WHERE hash(_d) % {buckets} = {i}")) for i in range(buckets)]
     finally:
         con.close()
+
+
+def concat(tables: list[Any]) -> Any:
+    """One Arrow table from several results of the same query (types unified)."""
+    import pyarrow as pa
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
 
 
 def _bind(con: Any, group: FileGroup) -> None:

@@ -27,6 +27,8 @@ from sqlglot import exp
 #: table names of the intermediate results inside the combine and final queries
 PARTIALS = "_partials"
 STAGE = "_stage"
+#: the partial column holding the COUNT(DISTINCT ..) argument (what the buckets hash on)
+DISTINCT = "_d"
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
 
 
@@ -38,11 +40,16 @@ class AggregateSplit:
     partial: exp.Select
     combine: exp.Select
     final: exp.Select
+    #: with COUNT(DISTINCT x): one task per hash bucket of x over every partial's rows of that bucket
+    bucket: exp.Select | None = None
 
     def describe(self) -> str:
+        bucket = ""
+        if self.bucket is not None:
+            bucket = f"per hash bucket of {DISTINCT} (DuckDB on a worker):\n  {self.bucket.sql(dialect='duckdb')}\n"
         return (
             f"per task over a file group of {self.fact} (DuckDB on a worker):\n  {self.partial.sql(dialect='duckdb')}\n"
-            f"combine the partials ({PARTIALS}, DuckDB):\n  {self.combine.sql(dialect='duckdb')}\n"
+            f"{bucket}combine the partials ({PARTIALS}, DuckDB):\n  {self.combine.sql(dialect='duckdb')}\n"
             f"final ({STAGE}, DuckDB):\n  {self.final.sql(dialect='duckdb')}"
         )
 
@@ -68,14 +75,28 @@ def split_aggregate(tree: exp.Expr, fact: str, columns: dict[str, list[str]]) ->
                 aggs[node.sql()] = node
     if not aggs and not keys:
         return "no aggregate to split"
-    bad = next((a for a in aggs.values() if not _decomposable(a)), None)
+    distinct = {d.sql() for d in map(_distinct_arg, aggs.values()) if d is not None}
+    if len(distinct) > 1:
+        return "COUNT(DISTINCT ..) of more than one expression"
+    bad = next((a for a in aggs.values() if not _decomposable(a) and _distinct_arg(a) is None), None)
     if bad is not None:
         return f"{bad.sql(dialect='duckdb')} does not combine from partial results"
     names = {sql: f"_a{i}" for i, sql in enumerate(aggs)}
     final = _final(sel, keys, names)
     if final is None:
         return "a column that is neither grouped nor aggregated"
-    return AggregateSplit(fact, _partial(sel, keys, aggs, names), _combine(keys, aggs, names), final)
+    partial = _partial(sel, keys, aggs, names)
+    bucket = _bucket(keys, aggs, names) if distinct else None
+    return AggregateSplit(fact, partial, _combine(keys, aggs, names), final, bucket)
+
+
+def _distinct_arg(agg: exp.Expr) -> exp.Expr | None:
+    """``x`` of ``COUNT(DISTINCT x)`` (one argument), else None."""
+    inner = agg.this if isinstance(agg, exp.Count) else None
+    if not isinstance(inner, exp.Distinct) or len(inner.expressions) != 1 or inner.args.get("on"):
+        return None
+    arg = inner.expressions[0]
+    return None if arg.find(exp.AggFunc, exp.Window, exp.Subquery) else arg
 
 
 def _shape_problem(tree: exp.Expr, fact: str) -> str | None:
@@ -151,21 +172,47 @@ def _decomposable(agg: exp.AggFunc) -> bool:
 
 def _partial(sel: exp.Select, keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str, str]) -> exp.Select:
     proj: list[exp.Expr] = [exp.alias_(k.copy(), f"_k{i}") for i, k in enumerate(keys)]
+    groups = [k.copy() for k in keys]
     for sql, agg in aggs.items():
         name = names[sql]
+        arg = _distinct_arg(agg)
+        if arg is not None:  # grouped by its argument: each task keeps the distinct values it saw
+            if not any(isinstance(p, exp.Alias) and p.alias == DISTINCT for p in proj):
+                proj.append(exp.alias_(arg.copy(), DISTINCT))
+                groups.append(arg.copy())
+            continue
         if isinstance(agg, exp.Avg):
             proj.append(exp.alias_(exp.Sum(this=agg.this.copy()), f"{name}_s"))
             proj.append(exp.alias_(exp.Count(this=agg.this.copy()), f"{name}_c"))
         else:
             proj.append(exp.alias_(agg.copy(), name))
     partial = exp.Select(expressions=proj)
-    for arg in ("from_", "joins", "where"):
-        if sel.args.get(arg):
-            value = sel.args[arg]
-            partial.set(arg, [j.copy() for j in value] if isinstance(value, list) else value.copy())
-    if keys:
-        partial.set("group", exp.Group(expressions=[k.copy() for k in keys]))
+    for part in ("from_", "joins", "where"):
+        if sel.args.get(part):
+            value = sel.args[part]
+            partial.set(part, [j.copy() for j in value] if isinstance(value, list) else value.copy())
+    if groups:
+        partial.set("group", exp.Group(expressions=groups))
     return partial
+
+
+def _bucket(keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str, str]) -> exp.Select:
+    """Partials of one hash bucket of ``_d`` merged: COUNT(DISTINCT) is exact within a bucket and
+    adds up across buckets (a value lives in one bucket), the other partials merge as usual."""
+    proj: list[exp.Expr] = [exp.column(f"_k{i}") for i in range(len(keys))]
+    for sql, agg in aggs.items():
+        name = names[sql]
+        if _distinct_arg(agg) is not None:
+            proj.append(exp.alias_(exp.Count(this=exp.Distinct(expressions=[exp.column(DISTINCT)])), name))
+        elif isinstance(agg, exp.Avg):
+            proj += [exp.alias_(exp.Sum(this=exp.column(f"{name}_{p}")), f"{name}_{p}") for p in ("s", "c")]
+        else:
+            merge = exp.Sum if isinstance(agg, (exp.Sum, exp.Count)) else type(agg)
+            proj.append(exp.alias_(merge(this=exp.column(name)), name))
+    bucket = exp.select(*proj).from_(PARTIALS)
+    if keys:
+        bucket = bucket.group_by(*[exp.column(f"_k{i}") for i in range(len(keys))])
+    return bucket
 
 
 def _combine(keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str, str]) -> exp.Select:
@@ -177,7 +224,7 @@ def _combine(keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str
             total = exp.cast(exp.Sum(this=exp.column(f"{name}_s")), "DOUBLE")
             count = exp.Nullif(this=exp.Sum(this=exp.column(f"{name}_c")), expression=exp.Literal.number(0))
             value: exp.Expr = exp.Div(this=total, expression=count)
-        elif isinstance(agg, exp.Count):
+        elif isinstance(agg, exp.Count):  # COUNT(DISTINCT) too: its buckets' counts add up
             value = exp.cast(exp.Coalesce(this=exp.Sum(this=col), expressions=[exp.Literal.number(0)]), "BIGINT")
         else:
             value = type(agg)(this=col.copy())

@@ -198,7 +198,8 @@ class Assistant:
     def _build(self) -> Any:
         from langgraph.graph import END, StateGraph
 
-        g = StateGraph(AssistantState)
+        # Any: LangGraph 1.x's add_node overloads do not accept a plain callable over a total=False TypedDict
+        g: Any = StateGraph(AssistantState)
         g.add_node("retrieve", _timed("retrieve", self.retrieve))
         g.add_node("plan", _timed("plan", self.plan))
         g.add_node("validate", _timed("validate", self.validate))

@@ -447,7 +447,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured {report['measured_at']} on {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM "
         f"(shared with other jobs; load average at start {m['load_avg_at_start']}). "
-        f"p50/p95 over {report['repeat']} runs after a warm-up (dask-sql fewer, cache more), paths "
+        f"p50/p95 over {report['repeat']} runs after a warm-up (the dask path fewer, cache more), paths "
         "interleaved round by round so they share the machine's load; "
         "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",
         "",
@@ -487,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/bench", help="reusable dataset folder")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--dask-repeat", type=int, default=3)
-    parser.add_argument("--no-dask", action="store_true", help="skip the dask-sql path")
+    parser.add_argument("--no-dask", action="store_true", help="skip the dask path")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument(
         "--queries",

@@ -42,6 +42,8 @@ from workbench.sql.scan import TableScan
 
 #: filtered, projected bytes the gather route may bring to the client (Arrow, in memory)
 GATHER_MAX_BYTES = 2 * 2**30
+#: partial results merged per task of the reduction tree (the client combines at most this many)
+MERGE_FAN_IN = 16
 #: a table up to this size is read whole and shipped to every task that joins it
 BROADCAST_MAX_BYTES = 64 * 2**20
 
@@ -133,10 +135,11 @@ class DaskEngine(Engine):
         sql = split.partial.sql(dialect="duckdb")
         allowed = self._allowed()
         groups = plan.groups[split.fact]
-        if split.bucket is None:
-            futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
+        if split.bucketed:
+            futures = self._buckets(split, sql, groups, dims, allowed)
         else:
-            futures = self._buckets(split.bucket, [run_sql, sql], groups, dims, allowed)
+            futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
+            futures = self._tree(futures, split.merge.sql(dialect="duckdb"))
         partials = concat(self._gather(futures, deadline))
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
@@ -146,16 +149,23 @@ class DaskEngine(Engine):
             out.columns = names
         return out
 
-    def _buckets(self, bucket: exp.Select, partial: list[Any], groups: list[Any], dims: Any, allowed: Any) -> list[Any]:
+    def _buckets(self, split: AggregateSplit, sql: str, groups: list[FileGroup], dims: Any, allowed: Any) -> list[Any]:
         """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
         n = max(1, sum(self.client.nthreads().values()))
-        parts = [self.client.submit(*partial, [g], dims, allowed, n, pure=False) for g in groups]
-        sql = bucket.sql(dialect="duckdb")
+        parts = [self.client.submit(run_sql, sql, [g], dims, allowed, n, pure=False) for g in groups]
+        merge = split.merge.sql(dialect="duckdb")
         out = []
         for i in range(n):
             pieces = [self.client.submit(operator.getitem, p, i, pure=False) for p in parts]
-            out.append(self.client.submit(run_sql, sql, [], {PARTIALS: pieces}, (), pure=False))
+            out.append(self.client.submit(run_sql, merge, [], {PARTIALS: pieces}, (), pure=False))
         return out
+
+    def _tree(self, futures: list[Any], merge: str) -> list[Any]:
+        """Partials merged on the workers, :data:`MERGE_FAN_IN` at a time, until few are left for the client."""
+        while len(futures) > MERGE_FAN_IN:
+            batches = [futures[i : i + MERGE_FAN_IN] for i in range(0, len(futures), MERGE_FAN_IN)]
+            futures = [self.client.submit(run_sql, merge, [], {PARTIALS: b}, (), pure=False) for b in batches]
+        return futures
 
     def _output_names(self, tree: exp.Expression, scans: dict[str, TableScan]) -> list[str] | None:
         """The column names DuckDB gives ``tree`` (unaliased expressions: ``sum(revenue)``, ``count_star()``).

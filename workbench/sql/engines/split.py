@@ -40,13 +40,14 @@ class AggregateSplit:
     partial: exp.Select
     combine: exp.Select
     final: exp.Select
-    #: with COUNT(DISTINCT x): one task per hash bucket of x over every partial's rows of that bucket
-    bucket: exp.Select | None = None
+    #: partials merged into partials (same columns); with COUNT(DISTINCT x) the query of one hash
+    #: bucket of x, over every partial's rows of that bucket
+    merge: exp.Select
+    bucketed: bool = False
 
     def describe(self) -> str:
-        bucket = ""
-        if self.bucket is not None:
-            bucket = f"per hash bucket of {DISTINCT} (DuckDB on a worker):\n  {self.bucket.sql(dialect='duckdb')}\n"
+        what = f"per hash bucket of {DISTINCT}" if self.bucketed else "per batch of partials (a tree on the workers)"
+        bucket = f"{what} (DuckDB on a worker):\n  {self.merge.sql(dialect='duckdb')}\n"
         return (
             f"per task over a file group of {self.fact} (DuckDB on a worker):\n  {self.partial.sql(dialect='duckdb')}\n"
             f"{bucket}combine the partials ({PARTIALS}, DuckDB):\n  {self.combine.sql(dialect='duckdb')}\n"
@@ -86,8 +87,8 @@ def split_aggregate(tree: exp.Expr, fact: str, columns: dict[str, list[str]]) ->
     if final is None:
         return "a column that is neither grouped nor aggregated"
     partial = _partial(sel, keys, aggs, names)
-    bucket = _bucket(keys, aggs, names) if distinct else None
-    return AggregateSplit(fact, partial, _combine(keys, aggs, names), final, bucket)
+    merge = _merge(keys, aggs, names)
+    return AggregateSplit(fact, partial, _combine(keys, aggs, names), final, merge, bool(distinct))
 
 
 def _distinct_arg(agg: exp.Expr) -> exp.Expr | None:
@@ -196,9 +197,12 @@ def _partial(sel: exp.Select, keys: list[exp.Expr], aggs: dict[str, exp.AggFunc]
     return partial
 
 
-def _bucket(keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str, str]) -> exp.Select:
-    """Partials of one hash bucket of ``_d`` merged: COUNT(DISTINCT) is exact within a bucket and
-    adds up across buckets (a value lives in one bucket), the other partials merge as usual."""
+def _merge(keys: list[exp.Expr], aggs: dict[str, exp.AggFunc], names: dict[str, str]) -> exp.Select:
+    """Partials merged into partials of the same columns (SUM of sums and counts, MIN, MAX).
+
+    With COUNT(DISTINCT), over one hash bucket of ``_d``: the count is exact within a bucket
+    and adds up across buckets (a value lives in one bucket only).
+    """
     proj: list[exp.Expr] = [exp.column(f"_k{i}") for i in range(len(keys))]
     for sql, agg in aggs.items():
         name = names[sql]

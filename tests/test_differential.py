@@ -4,6 +4,8 @@ Suites: the dev SQL and the analyst corpus (``tests/corpus/``) on the small Delt
 TPC-H and TPC-DS at scale factor 0.01 (``tests/data/tpc.py``) registered in place. Each query
 runs through ``Workbench.sql`` on ``duckdb`` and on ``dask`` (a 2-worker LocalCluster) and
 is compared with plain DuckDB over the same files (no workbench code: ``read_parquet`` views).
+TPC-H and TPC-DS also run as ``dask-shuffle``: the dask engine with only tables under 100 kB
+broadcast, so a join of two larger tables goes through the hash-partitioned path.
 
 An outcome is *right*, *refused* (a WorkbenchError with a hint, naming what it cannot do) or
 *wrong*. Wrong fails the test, always. A refusal fails it too unless the query is listed in
@@ -28,6 +30,7 @@ import pytest
 from tests.corpus import analyst_queries, dev_queries
 from tests.data import tpc
 from workbench.errors import WorkbenchError
+from workbench.sql.engines import dask as dask_engine
 
 ENGINES = ("duckdb", "dask")
 SCALE = 0.01
@@ -45,9 +48,9 @@ def _cases() -> list[Any]:
     standard = [("tpch", n) for n in tpc.queries("tpch")] + [("tpcds", n) for n in tpc.queries("tpcds")]
     params = []
     for suite, qid in corpus + standard:
-        for engine in ENGINES:
+        for engine in (*ENGINES, "dask-shuffle") if suite != "corpus" else ENGINES:
             marks = []
-            if engine == "dask" and (suite, qid) in KNOWN_REFUSALS:
+            if engine.startswith("dask") and (suite, qid) in KNOWN_REFUSALS:
                 marks = [pytest.mark.xfail(strict=True, raises=Refused, reason=KNOWN_REFUSALS[(suite, qid)])]
             params.append(pytest.param(suite, qid, engine, marks=marks, id=f"{suite}-{qid}-{engine}"))
     return params
@@ -99,12 +102,16 @@ _outcomes: dict[tuple[str, Any, str], str] = {}
 
 
 @pytest.mark.parametrize(("suite", "qid", "engine"), _cases())
-def test_matches_plain_duckdb(suites: dict[str, dict[str, Any]], suite: str, qid: Any, engine: str) -> None:
+def test_matches_plain_duckdb(
+    suites: dict[str, dict[str, Any]], suite: str, qid: Any, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case = suites[suite]
     sql = case["sql"][qid]
     want = rows(case["plain"].execute(sql).df())
+    if engine == "dask-shuffle":  # only tables under 100 kB are broadcast: two large tables are hash-partitioned
+        monkeypatch.setattr(dask_engine, "BROADCAST_MAX_BYTES", 100_000)
     try:
-        got = rows(case["wb"].sql(sql, engine=engine, use_cache=False).df)
+        got = rows(case["wb"].sql(sql, engine=engine.split("-")[0], use_cache=False).df)
     except WorkbenchError as e:
         _outcomes[(suite, qid, engine)] = "refused"
         assert e.message and e.hint, "a refusal names what failed and what to do"
@@ -117,7 +124,7 @@ def test_matches_plain_duckdb(suites: dict[str, dict[str, Any]], suite: str, qid
 def test_acceptance_shares(capsys: pytest.CaptureFixture[str]) -> None:
     """The dask engine accepts >= 90% of TPC-DS and >= 95% of the other queries, 0 wrong."""
     dask = {(s, q): o for (s, q, e), o in _outcomes.items() if e == "dask"}
-    if len(dask) < len(_cases()) // len(ENGINES):
+    if len(dask) < sum(1 for p in _cases() if p.values[2] == "dask"):
         pytest.skip("run with the whole differential suite (it reads the outcomes of the runs above)")
     tpcds = [o for (s, _), o in dask.items() if s == "tpcds"]
     rest = [o for (s, _), o in dask.items() if s != "tpcds"]

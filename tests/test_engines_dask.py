@@ -9,6 +9,7 @@ gathers against DuckDB on the same lake, refusals by name, pruning, and task err
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from workbench.sql.engines import dask as dask_engine
 from workbench.sql.engines import dask_frames
 from workbench.sql.engines.dask_frames import group_files
 from workbench.sql.engines.scan_needs import table_needs
-from workbench.sql.engines.split import AggregateSplit, split_aggregate
+from workbench.sql.engines.split import AggregateSplit, shuffle_keys, split_aggregate
 from workbench.sql.guard import check_sql
 
 SCHEMA = {
@@ -85,6 +86,23 @@ def test_decomposable_aggregates_split_into_partial_combine_final() -> None:
 def test_what_does_not_split_says_why(sql: str, why: str) -> None:
     cut = _split(sql)
     assert isinstance(cut, str) and why.lower() in cut.lower()
+
+
+def test_two_large_tables_are_hashed_on_their_join_key() -> None:
+    tpch = {"lineitem": ["l_orderkey", "l_qty"], "orders": ["o_orderkey", "o_prio"], "nation": ["n_key"]}
+
+    def keys(sql: str) -> tuple[str, str] | str:
+        return shuffle_keys(check_sql(sql, tables=set(tpch)).expression, "lineitem", "orders", tpch)
+
+    comma = "SELECT o_prio, SUM(l_qty) FROM orders, lineitem WHERE o_orderkey = l_orderkey GROUP BY 1"
+    assert keys(comma) == ("l_orderkey", "o_orderkey")
+    on = "SELECT o.o_prio, SUM(l.l_qty) FROM lineitem l JOIN orders o ON o.o_orderkey = l.l_orderkey GROUP BY 1"
+    assert keys(on) == ("l_orderkey", "o_orderkey")
+    outer = "SELECT o.o_prio, SUM(l.l_qty) FROM lineitem l LEFT JOIN orders o ON o.o_orderkey = l.l_orderkey GROUP BY 1"
+    assert "outer join" in str(keys(outer))
+    assert "no equality" in str(
+        keys("SELECT o_prio, SUM(l_qty) FROM orders, lineitem WHERE o_orderkey < l_orderkey GROUP BY 1")
+    )
 
 
 def _filters(sql: str) -> dict[str, str | None]:
@@ -204,6 +222,27 @@ GLOBAL = [  # each needs all of its rows at once: gathered, never run per task
 @pytest.mark.parametrize("sql", GLOBAL)
 def test_global_operations_see_all_rows(wb: Workbench, sql: str) -> None:
     assert "route: gather" in _same_as_duckdb(wb, sql)
+
+
+SHUFFLED = [  # customers made "too large to broadcast": both tables hash-partitioned on the join key
+    "SELECT c.segment, s.channel, SUM(s.revenue) AS r, COUNT(*) AS n, AVG(s.quantity) AS q FROM sales s "
+    "JOIN customers c ON s.customer_id = c.customer_id JOIN stores st ON s.store_id = st.store_id "
+    "WHERE s.year = 2024 AND c.loyalty_tier <> 'Bronze' GROUP BY 1, 2",
+    "SELECT MAX(c.signup_date) AS latest, MIN(s.revenue) AS lo FROM sales s, customers c "
+    "WHERE s.customer_id = c.customer_id",
+]
+
+
+@pytest.mark.parametrize("sql", SHUFFLED)
+def test_join_of_two_large_tables_by_hash_buckets(
+    wb: Workbench, sql_lake: str, sql: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = sum(Path(f.removeprefix("file://")).stat().st_size for f in DeltaTable(f"{sql_lake}/stores").file_uris())
+    monkeypatch.setattr(dask_engine, "BROADCAST_MAX_BYTES", stores)  # stores broadcast, customers not
+    explain = _same_as_duckdb(wb, sql)
+    assert (
+        "route: split aggregate" in explain and "'customers':" in explain and "broadcast: ['customers']" not in explain
+    )
 
 
 def test_gathering_more_than_the_bound_is_refused_by_name(wb: Workbench, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ DuckDB's, which is why the answers are the same, types included (tests/test_diff
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import operator
 import threading
 import time
@@ -33,11 +34,12 @@ from sqlglot import exp
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
+from workbench.sql.engines import dask_frames
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import group_files
 from workbench.sql.engines.dask_tasks import FileGroup, concat, nbytes, run_sql
 from workbench.sql.engines.scan_needs import TableNeed, table_needs
-from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, split_aggregate
+from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, shuffle_keys, split_aggregate
 from workbench.sql.scan import TableScan
 
 #: filtered, projected bytes the gather route may bring to the client (Arrow, in memory)
@@ -58,6 +60,8 @@ class ClusterPlan:
     split: AggregateSplit | None = None
     why_gather: str = ""
     groups: dict[str, list[FileGroup]] = field(default_factory=dict)
+    #: two large tables of a split: each hash-partitioned on its join key column
+    shuffle: dict[str, str] = field(default_factory=dict)
 
 
 class DaskEngine(Engine):
@@ -94,11 +98,44 @@ class DaskEngine(Engine):
         fact = max(sorted(scans), key=lambda n: scans[n].bytes)
         cut = split_aggregate(tree, fact, schema)
         big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
-        if isinstance(cut, str) or big:
-            why = cut if isinstance(cut, str) else f"{', '.join(big)} too large to broadcast"
+        shuffle: dict[str, str] = {}
+        if not isinstance(cut, str) and len(big) == 1:
+            keys = self._shuffle_keys(tree, fact, big[0], scans, schema, cut)
+            if isinstance(keys, str):
+                cut = keys
+            else:
+                shuffle = {fact: keys[0], big[0]: keys[1]}
+        elif not isinstance(cut, str) and big:
+            cut = f"{', '.join(big)} too large to broadcast"
+        if isinstance(cut, str):
             groups = {n: self._groups(s) for n, s in scans.items()}
-            return ClusterPlan("gather", tree, needs, why_gather=why, groups=groups)
-        return ClusterPlan("split", tree, needs, split=cut, groups={fact: self._groups(scans[fact])})
+            return ClusterPlan("gather", tree, needs, why_gather=cut, groups=groups)
+        groups = {n: self._groups(scans[n]) for n in (shuffle or [fact])}
+        return ClusterPlan("split", tree, needs, split=cut, groups=groups, shuffle=shuffle)
+
+    def _shuffle_keys(
+        self,
+        tree: exp.Expression,
+        fact: str,
+        other: str,
+        scans: dict[str, TableScan],
+        schema: dict[str, list[str]],
+        cut: AggregateSplit,
+    ) -> tuple[str, str] | str:
+        """Join keys to hash both large tables on, or why they cannot be (then the query is gathered).
+
+        The keys must have the same type in both tables: DuckDB's hash of 5 as INTEGER and as
+        BIGINT differ, and rows that join must land in the same bucket.
+        """
+        if cut.bucketed:
+            return "COUNT(DISTINCT) with two tables too large to broadcast"
+        keys = shuffle_keys(tree, fact, other, schema)
+        if isinstance(keys, str):
+            return keys
+        types = [_field_type(self._empty(scans[t]), k) for t, k in ((fact, keys[0]), (other, keys[1]))]
+        if types[0] is None or types[0] != types[1]:
+            return f"the join keys {keys[0]} and {keys[1]} have different types"
+        return keys
 
     def columns(self, scan: TableScan) -> list[str]:
         """All columns of a table version (file schema + hive partition columns), from one footer."""
@@ -118,7 +155,10 @@ class DaskEngine(Engine):
             return [FileGroup(scan.name, scan.version, (), schema_files=tuple(scan.schema_files), **common)]
         threads = sum(self.client.nthreads().values()) or 1
         sizes = [scan.bytes // len(scan.files)] * len(scan.files)
-        return [FileGroup(scan.name, scan.version, tuple(g), **common) for g in group_files(scan.files, sizes, threads)]
+        return [
+            FileGroup(scan.name, scan.version, tuple(g), nbytes=len(g) * sizes[0], **common)
+            for g in group_files(scan.files, sizes, threads)
+        ]
 
     # --- running --------------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
@@ -131,11 +171,13 @@ class DaskEngine(Engine):
     def _run_split(
         self, plan: ClusterPlan, split: AggregateSplit, scans: dict[str, TableScan], limits: Limits, deadline: float
     ) -> pd.DataFrame:
-        dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact}
+        dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact and n not in plan.shuffle}
         sql = split.partial.sql(dialect="duckdb")
         allowed = self._allowed()
         groups = plan.groups[split.fact]
-        if split.bucketed:
+        if plan.shuffle:
+            futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge.sql(dialect="duckdb"))
+        elif split.bucketed:
             futures = self._buckets(split, sql, groups, dims, allowed)
         else:
             futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
@@ -158,6 +200,31 @@ class DaskEngine(Engine):
         for i in range(n):
             pieces = [self.client.submit(operator.getitem, p, i, pure=False) for p in parts]
             out.append(self.client.submit(run_sql, merge, [], {PARTIALS: pieces}, (), pure=False))
+        return out
+
+    def _shuffled(self, plan: ClusterPlan, sql: str, dims: dict[str, Any], allowed: tuple[str, ...]) -> list[Any]:
+        """The partial query per hash bucket of the two large tables' join key (a shuffle through tasks).
+
+        Each read task keeps the rows and columns the query needs and splits them into buckets
+        by the hash of its table's key; one task per bucket runs the partial query over its
+        bucket of both tables and the broadcast small tables.
+        """
+        size = sum(g.nbytes for name in plan.shuffle for g in plan.groups[name])
+        n = max(sum(self.client.nthreads().values()), math.ceil(size / dask_frames.TARGET_PARTITION_BYTES), 1)
+        parts: dict[str, list[Any]] = {}
+        for name, key in plan.shuffle.items():
+            read = _read_sql(
+                name, plan.needs[name], list(self._schemas[(name, plan.groups[name][0].version)].column_names)
+            )
+            parts[name] = [
+                self.client.submit(run_sql, read, [g], None, allowed, n, key, pure=False) for g in plan.groups[name]
+            ]
+        out = []
+        for i in range(n):
+            tables = {
+                name: [self.client.submit(operator.getitem, p, i, pure=False) for p in ps] for name, ps in parts.items()
+            }
+            out.append(self.client.submit(run_sql, sql, [], {**dims, **tables}, (), pure=False))
         return out
 
     def _tree(self, futures: list[Any], merge: str) -> list[Any]:
@@ -310,8 +377,10 @@ class DaskEngine(Engine):
         plan = self.plan(tree, scans)
         tasks = {n: len(g) for n, g in plan.groups.items()}
         if plan.split is not None:
-            dims = sorted(n for n in scans if n != plan.split.fact)
+            dims = sorted(n for n in scans if n != plan.split.fact and n not in plan.shuffle)
             head = f"route: split aggregate; tasks: {tasks}; broadcast: {dims or 'none'}"
+            if plan.shuffle:
+                head += f"; hash-partitioned on {plan.shuffle}, then the partial query per bucket"
             return f"{head}\n{plan.split.describe()}"
         lines = [f"route: gather (not split: {plan.why_gather}); tasks: {tasks}"]
         for name in plan.groups:
@@ -336,6 +405,14 @@ def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
     if row_filter is not None:
         select = select.where(row_filter)
     return select.sql(dialect="duckdb")
+
+
+def _field_type(table: Any, column: str) -> str | None:
+    """The Arrow type of ``column`` (case-insensitive, as DuckDB resolves it)."""
+    for f in table.schema:
+        if f.name.lower() == column.lower():
+            return str(f.type)
+    return None
 
 
 def _first_line(e: BaseException) -> str:

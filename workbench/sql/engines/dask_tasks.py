@@ -31,6 +31,8 @@ class FileGroup:
     partition_types: dict[str, str] = field(default_factory=dict)
     schema_files: tuple[str, ...] = ()
     fs: Any = None
+    #: Parquet bytes of the files (from the Delta log), for sizing the work
+    nbytes: int = 0
 
     def scan(self) -> TableScan:
         return TableScan(
@@ -44,13 +46,15 @@ def run_sql(
     tables: dict[str, Any] | None = None,
     allowed: tuple[str, ...] = (),
     buckets: int = 0,
+    bucket_key: str = "_d",
 ) -> Any:
     """``sql`` over the file groups (one view each) and Arrow ``tables``; an Arrow table.
 
     ``allowed``: the only folders DuckDB may read (the lake and in-place registrations).
     A table given as a list of Arrow tables is their concatenation (the partials of many tasks).
-    ``buckets`` > 0: the result split by ``hash(_d) % buckets`` into that many tables, so that
-    each bucket task of an exact COUNT(DISTINCT) sees every row of its values (a hash shuffle).
+    ``buckets`` > 0: the result split by ``hash(bucket_key) % buckets`` into that many tables,
+    so that one task per bucket sees every row of its key values (a hash shuffle): the distinct
+    values of an exact COUNT(DISTINCT), or the join key of two large tables.
     """
     con = _database(allowed).cursor()
     try:
@@ -61,7 +65,8 @@ def run_sql(
         if not buckets:
             return fetch_arrow(con.sql(sql))
         con.execute(f"CREATE TEMP TABLE _result AS {sql}")
-        return [fetch_arrow(con.sql(f"SELECT * FROM _result WHERE hash(_d) % {buckets} = {i}")) for i in range(buckets)]
+        bucket = f'SELECT * FROM _result WHERE hash("{bucket_key}") % {buckets} = '
+        return [fetch_arrow(con.sql(f"{bucket}{i}")) for i in range(buckets)]
     finally:
         con.close()
 

@@ -103,7 +103,7 @@ def _distinct_arg(agg: exp.Expr) -> exp.Expr | None:
 def _shape_problem(tree: exp.Expr, fact: str) -> str | None:
     if not isinstance(tree, exp.Select):
         return "a set operation (UNION/INTERSECT/EXCEPT) is global"
-    if tree.args.get("with") is not None:
+    if tree.args.get("with_") is not None or tree.args.get("with") is not None:
         return "a WITH clause"
     if any(isinstance(n, (exp.Subquery, exp.Exists, exp.Select)) for n in tree.walk() if n is not tree):
         return "a subquery"
@@ -126,6 +126,48 @@ def _shape_problem(tree: exp.Expr, fact: str) -> str | None:
         if j.this is facts[0] and j.side:
             return f"{fact} on the nullable side of an outer join"
     return None
+
+
+def shuffle_keys(tree: exp.Expr, fact: str, other: str, columns: dict[str, list[str]]) -> tuple[str, str] | str:
+    """The columns of ``fact`` and ``other`` that an inner equi-join pairs, or why there are none.
+
+    Hash-partitioning both tables on them puts every pair of rows that can join into the same
+    bucket, so the partial query can run per bucket. Only with inner joins: an outer join
+    would emit unmatched rows per bucket.
+    """
+    assert isinstance(tree, exp.Select)
+    joins = tree.args.get("joins") or []
+    if any(j.side for j in joins):
+        return "an outer join with two tables too large to broadcast"
+    from_ = tree.args["from_"].this
+    sources = {s.alias_or_name.lower(): s.name.lower() for s in [from_, *(j.this for j in joins)]}
+    if list(sources.values()).count(other) != 1:
+        return f"{other} is read more than once"
+    conds = _conjuncts(tree.args.get("where")) + [c for j in joins for c in _conjuncts(j.args.get("on"))]
+    for cond in conds:
+        if isinstance(cond, exp.EQ) and isinstance(cond.left, exp.Column) and isinstance(cond.right, exp.Column):
+            owners = [_owner(c, sources, columns) for c in (cond.left, cond.right)]
+            if owners == [fact, other]:
+                return cond.left.name, cond.right.name
+            if owners == [other, fact]:
+                return cond.right.name, cond.left.name
+    return f"no equality joins {fact} and {other}"
+
+
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    if isinstance(node, exp.Where):
+        node = node.this
+    if node is None:
+        return []
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _owner(col: exp.Column, sources: dict[str, str], columns: dict[str, list[str]]) -> str | None:
+    """The table a column reads (by qualifier, else the one source table that has that column)."""
+    if col.table:
+        return sources.get(col.table.lower())
+    tables = {t for t in sources.values() if col.name.lower() in {c.lower() for c in columns.get(t, [])}}
+    return tables.pop() if len(tables) == 1 else None
 
 
 def _group_keys(sel: exp.Select, columns: dict[str, list[str]]) -> list[exp.Expr] | str:

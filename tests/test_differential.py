@@ -74,8 +74,8 @@ def suites(
     out: dict[str, dict[str, Any]] = {}
     plain = duckdb.connect(config=CONNECTION_CONFIG)  # the optimizer DuckDB 2.0 gets wrong stays off
     for table in ("sales", "products", "stores", "customers"):
-        files = ", ".join(f"'{f}'" for f in DeltaTable(f"{sql_lake}/{table}").file_uris())
-        plain.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{files}], hive_partitioning = true)")
+        uris = ", ".join(f"'{f}'" for f in DeltaTable(f"{sql_lake}/{table}").file_uris())
+        plain.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{uris}], hive_partitioning = true)")
     corpus = {c["id"]: c["sql"] for c in dev_queries() + analyst_queries()}
     out["corpus"] = {"wb": Workbench.open(lake=sql_lake, dask_client=dask_client), "sql": corpus, "plain": plain}
     for kind in ("tpch", "tpcds"):

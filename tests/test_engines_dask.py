@@ -17,7 +17,7 @@ import sqlglot
 from deltalake import DeltaTable
 from sqlglot import exp
 
-from workbench.errors import QueryFailed, UnsupportedQuery
+from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.session import Workbench
 from workbench.sql.engines import dask as dask_engine
 from workbench.sql.engines import dask_frames
@@ -274,3 +274,12 @@ def test_partition_columns_keep_their_types(wb: Workbench) -> None:
     got, want = wb.sql(sql, engine="dask").df, wb.sql(sql, engine="duckdb").df
     assert got.dtypes.astype(str).tolist() == want.dtypes.astype(str).tolist()
     assert len(got) == len(want)
+
+
+def test_time_limit_cancels_the_cluster_tasks(sql_lake: str, dask_client: Any) -> None:
+    with (
+        Workbench.open(lake=sql_lake, dask_client=dask_client, timeout_s=0.001) as hurried,
+        pytest.raises(QueryTimeout) as info,
+    ):
+        hurried.sql("SELECT region, SUM(revenue) FROM sales GROUP BY 1", engine="dask", use_cache=False)
+    assert "cancelled" in info.value.message and "WORKBENCH_TIMEOUT_S" in (info.value.hint or "")

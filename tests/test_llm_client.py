@@ -124,3 +124,25 @@ def test_another_provider_without_its_package_is_a_config_error(
     reset_settings()
     with pytest.raises(ConfigError, match="no_such_provider"):
         LLMClient().chat([{"role": "user", "content": "hi"}], "some-model")
+
+
+def test_another_langchain_provider_by_configuration(
+    scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORKBENCH_LLM_PROVIDER=azure_openai goes through init_chat_model (AzureChatOpenAI), usage and cost kept."""
+    from workbench.config import reset_settings
+
+    endpoint = scripted_llm.url.removesuffix("/v1")
+    monkeypatch.setenv("WORKBENCH_LLM_PROVIDER", "azure_openai")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    reset_settings()
+    scripted_llm.queue(Reply(content="from azure", prompt_tokens=200, completion_tokens=10))
+    reply = LLMClient().chat([{"role": "user", "content": "hi"}], "gpt-4o-mini")
+    assert reply.text == "from azure" and reply.usage.prompt_tokens == 200
+    assert reply.usage.cost_usd == pytest.approx(cost_usd("gpt-4o-mini", 200, 10))
+    request = scripted_llm.chat_requests[0]
+    assert request["_path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
+    assert request["_query"] == "api-version=2024-10-21"

@@ -37,7 +37,8 @@ def chat_model(settings: Settings, model: str) -> Any:
             max_retries=0,
             temperature=0,
         )
-    return _init(settings.llm_provider, model, chat=True)
+    # timeout and max_retries are LangChain's standard chat-model parameters
+    return _init(settings.llm_provider, model, chat=True, timeout=settings.llm_timeout_s, max_retries=0)
 
 
 def embeddings_model(settings: Settings, model: str) -> Any:
@@ -61,13 +62,13 @@ def embeddings_model(settings: Settings, model: str) -> Any:
     return _init(settings.llm_provider, model, chat=False)
 
 
-def _init(provider: str, model: str, *, chat: bool) -> Any:
+def _init(provider: str, model: str, *, chat: bool, **params: Any) -> Any:
     """A model of any provider LangChain knows; ConfigError naming the package when it is missing."""
     try:
         if chat:
             from langchain.chat_models import init_chat_model
 
-            return init_chat_model(model, model_provider=provider, temperature=0)
+            return init_chat_model(model, model_provider=provider, temperature=0, **params)
         from langchain.embeddings import init_embeddings
 
         return init_embeddings(model, provider=provider)

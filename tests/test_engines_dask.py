@@ -283,3 +283,15 @@ def test_time_limit_cancels_the_cluster_tasks(sql_lake: str, dask_client: Any) -
     ):
         hurried.sql("SELECT region, SUM(revenue) FROM sales GROUP BY 1", engine="dask", use_cache=False)
     assert "cancelled" in info.value.message and "WORKBENCH_TIMEOUT_S" in (info.value.hint or "")
+
+
+def test_with_queries_that_split_run_on_the_cluster_first(wb: Workbench) -> None:
+    sql = (
+        "WITH by_store AS (SELECT store_id, SUM(revenue) AS r, COUNT(*) AS n FROM sales WHERE year = 2024 "
+        "GROUP BY store_id), top AS (SELECT MAX(r) AS m FROM by_store) "
+        "SELECT st.region, COUNT(*) AS stores, SUM(b.r) AS revenue FROM by_store b JOIN stores st "
+        "ON b.store_id = st.store_id WHERE b.r > (SELECT m / 4 FROM top) GROUP BY st.region"
+    )
+    explain = _same_as_duckdb(wb, sql)
+    assert explain.count("WITH by_store: route: split aggregate") == 1  # 'top' reads a WITH query: left in place
+    assert "not split: its WITH queries ran split on the cluster first" in explain

@@ -5,14 +5,18 @@ A guarded, pruned query runs one of two ways (``ClusterPlan``), both built from 
 * **split** (``split.py``): a grouped or global aggregate over one large fact table and small
   tables. One task per group of the fact table's pruned Delta files runs the partial
   aggregate in DuckDB on a worker, with the small tables read once per Delta version on the
-  cluster and shipped to every task (a broadcast join); the partial rows are combined and
-  the rest of the query (HAVING, windows, ORDER BY, LIMIT) runs in DuckDB on the client.
+  cluster and shipped to every task (a broadcast join); partials are merged on the workers
+  in a tree, combined, and the rest of the query (HAVING, windows, ORDER BY, LIMIT) runs in
+  DuckDB on the client. Exact COUNT(DISTINCT x) hash-partitions the partial rows on x; a
+  second large table joined on an equality is hash-partitioned with the fact on the key.
+* WITH queries that split on their own run that way first and are materialised (a WITH
+  query is evaluated once however often it is read); the rest of the query is gathered.
 * **gather**: anything else. Tasks read each table's files on the workers, keep only the
   columns and rows the query can need (``scan_needs.py``), and the whole query then runs in
   DuckDB on the client over those rows. Global operations (DISTINCT, set operations, windows,
-  COUNT DISTINCT, correlated subqueries, joins of large tables) therefore always see all
-  their rows. The rows gathered are bounded: before any is moved, their size on the workers
-  is summed, and above :data:`GATHER_MAX_BYTES` the query is refused by name.
+  correlated subqueries, ORDER BY with LIMIT) therefore always see all their rows. The rows
+  gathered are bounded: before any is moved, their size on the workers is summed, and above
+  :data:`GATHER_MAX_BYTES` the query is refused by name.
 
 Either way the lake is read by the same reader as the DuckDB engine and every operator is
 DuckDB's, which is why the answers are the same, types included (tests/test_differential.py).
@@ -37,7 +41,7 @@ from workbench.lake.storage import Lake
 from workbench.sql.engines import dask_frames
 from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import group_files
-from workbench.sql.engines.dask_tasks import FileGroup, concat, nbytes, run_sql
+from workbench.sql.engines.dask_tasks import FileGroup, concat, fetch_arrow, nbytes, run_sql
 from workbench.sql.engines.scan_needs import TableNeed, table_needs
 from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, shuffle_keys, split_aggregate
 from workbench.sql.scan import TableScan
@@ -89,14 +93,23 @@ class DaskEngine(Engine):
         return self._client
 
     # --- planning -------------------------------------------------------------------------------
-    def plan(self, tree: exp.Expression, scans: dict[str, TableScan]) -> ClusterPlan:
-        """Split when the query is an aggregate over one large table and small ones, else gather."""
+    def plan(
+        self,
+        tree: exp.Expression,
+        scans: dict[str, TableScan],
+        split: bool = True,
+        extra: dict[str, list[str]] | None = None,
+    ) -> ClusterPlan:
+        """Split when the query is an aggregate over one large table and small ones, else gather.
+
+        ``extra``: columns of in-memory tables the query also reads (materialised WITH queries).
+        """
         schema = {name: self.columns(scan) for name, scan in scans.items()}
-        needs = table_needs(tree, schema)
+        needs = {n: need for n, need in table_needs(tree, {**(extra or {}), **schema}).items() if n in schema}
         if not scans:
             return ClusterPlan("gather", tree, needs, why_gather="no lake table")
         fact = max(sorted(scans), key=lambda n: scans[n].bytes)
-        cut = split_aggregate(tree, fact, schema)
+        cut = split_aggregate(tree, fact, schema) if split else "its WITH queries ran split on the cluster first"
         big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
         shuffle: dict[str, str] = {}
         if not isinstance(cut, str) and len(big) == 1:
@@ -163,14 +176,55 @@ class DaskEngine(Engine):
     # --- running --------------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
         deadline = time.monotonic() + limits.timeout_s
-        plan = self.plan(tree, scans)
-        if plan.split is not None:
-            return self._run_split(plan, plan.split, scans, limits, deadline)
-        return self._run_gather(tree, plan, limits, deadline)
+        ctes = self.cte_plans(tree, scans)
+        if not ctes:
+            plan = self.plan(tree, scans)
+            if plan.split is not None:
+                return self._run_split(plan, plan.split, scans, limits, deadline)
+            return self._run_gather(tree, plan, limits, deadline)
+        done = {}
+        for name, (plan, sub) in ctes.items():
+            assert plan.split is not None
+            done[name] = self._run_split(plan, plan.split, sub, Limits(2**62, limits.timeout_s), deadline, arrow=True)
+        rest = _without_ctes(tree, set(ctes))
+        remaining = {n: s for n, s in scans.items() if any(t.name.lower() == n for t in rest.find_all(exp.Table))}
+        plan = self.plan(rest, remaining, split=False, extra={n: t.column_names for n, t in done.items()})
+        return self._run_gather(rest, plan, limits, deadline, done)
+
+    def cte_plans(self, tree: exp.Expression, scans: dict[str, TableScan]) -> dict[str, tuple[ClusterPlan, Any]]:
+        """WITH queries that split on their own (aggregates over lake tables only), by name.
+
+        Each runs split on the cluster and is materialised; the rest of the query then runs over
+        the materialised results and the gathered lake rows. A WITH query is evaluated once
+        however often it is read, so materialising it changes nothing. Recursive WITH, column
+        lists and names that shadow a lake table are left in place.
+        """
+        with_ = tree.args.get("with_")
+        if with_ is None or with_.args.get("recursive"):
+            return {}
+        out: dict[str, tuple[ClusterPlan, Any]] = {}
+        for cte in with_.expressions:
+            name = cte.alias_or_name.lower()
+            refs = {t.name.lower() for t in cte.this.find_all(exp.Table)}
+            alias = cte.args.get("alias")
+            if name in scans or (alias is not None and alias.columns) or not refs or not refs <= set(scans):
+                continue
+            sub = {t: scans[t] for t in refs}
+            plan = self.plan(cte.this, sub)
+            if plan.split is not None:
+                out[name] = (plan, sub)
+        return out
 
     def _run_split(
-        self, plan: ClusterPlan, split: AggregateSplit, scans: dict[str, TableScan], limits: Limits, deadline: float
-    ) -> pd.DataFrame:
+        self,
+        plan: ClusterPlan,
+        split: AggregateSplit,
+        scans: dict[str, TableScan],
+        limits: Limits,
+        deadline: float,
+        arrow: bool = False,
+    ) -> Any:
+        """The split's answer: pandas, or Arrow (``arrow``) to be read by a later step without conversion."""
         dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact and n not in plan.shuffle}
         sql = split.partial.sql(dialect="duckdb")
         allowed = self._allowed()
@@ -185,9 +239,11 @@ class DaskEngine(Engine):
         partials = concat(self._gather(futures, deadline))
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
-        out = self._on_client({PARTIALS: partials}, [*statements, final], deadline)
+        out = self._on_client({PARTIALS: partials}, [*statements, final], deadline, arrow)
         names = self._output_names(plan.tree, scans)
         if names is not None and len(names) == len(out.columns):
+            if arrow:
+                return out.rename_columns(names)
             out.columns = names
         return out
 
@@ -270,7 +326,14 @@ class DaskEngine(Engine):
             self._schemas[key] = schema.empty_table()
         return self._schemas[key]
 
-    def _run_gather(self, tree: exp.Expression, plan: ClusterPlan, limits: Limits, deadline: float) -> pd.DataFrame:
+    def _run_gather(
+        self,
+        tree: exp.Expression,
+        plan: ClusterPlan,
+        limits: Limits,
+        deadline: float,
+        extra: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
         futures: dict[str, list[Any]] = {}
         allowed = self._allowed()
         for name, groups in plan.groups.items():
@@ -287,6 +350,7 @@ class DaskEngine(Engine):
                 "add filters on the partition columns (year, month, region), aggregate, or use --engine duckdb",
             )
         tables = {name: concat(self._gather(fs, deadline)) for name, fs in futures.items()}
+        tables.update(extra or {})
         return self._on_client(tables, [with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")], deadline)
 
     def _allowed(self) -> tuple[str, ...]:
@@ -348,7 +412,7 @@ class DaskEngine(Engine):
                 self._db.execute("SET lock_configuration = true")
             return self._db
 
-    def _on_client(self, tables: dict[str, Any], statements: list[str], deadline: float) -> pd.DataFrame:
+    def _on_client(self, tables: dict[str, Any], statements: list[str], deadline: float, arrow: bool = False) -> Any:
         """The last of ``statements`` in DuckDB over in-memory ``tables``; no file access at all."""
         import duckdb
 
@@ -360,6 +424,8 @@ class DaskEngine(Engine):
             timer.start()
             for sql in statements[:-1]:
                 con.execute(sql)
+            if arrow:
+                return fetch_arrow(con.sql(statements[-1]))
             return con.execute(statements[-1]).df()
         except duckdb.InterruptException as e:
             raise QueryTimeout(
@@ -374,7 +440,19 @@ class DaskEngine(Engine):
             con.close()
 
     def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
-        plan = self.plan(tree, scans)
+        ctes = self.cte_plans(tree, scans)
+        lines = [f"WITH {name}: {self._describe(plan, sub)}" for name, (plan, sub) in ctes.items()]
+        if ctes:
+            rest = _without_ctes(tree, set(ctes))
+            remaining = {n: s for n, s in scans.items() if any(t.name.lower() == n for t in rest.find_all(exp.Table))}
+            tree, scans = rest, remaining
+            plan = self.plan(rest, remaining, split=False)
+        else:
+            plan = self.plan(tree, scans)
+        lines.append(self._describe(plan, scans))
+        return "\n".join(lines)
+
+    def _describe(self, plan: ClusterPlan, scans: dict[str, TableScan]) -> str:
         tasks = {n: len(g) for n, g in plan.groups.items()}
         if plan.split is not None:
             dims = sorted(n for n in scans if n != plan.split.fact and n not in plan.shuffle)
@@ -385,7 +463,7 @@ class DaskEngine(Engine):
         lines = [f"route: gather (not split: {plan.why_gather}); tasks: {tasks}"]
         for name in plan.groups:
             lines.append(f"  per task of {name}: {_read_sql(name, plan.needs[name], self.columns(scans[name]))}")
-        lines.append(f"then on the client (DuckDB): {tree.sql(dialect='duckdb')}")
+        lines.append(f"then on the client (DuckDB): {plan.tree.sql(dialect='duckdb')}")
         return "\n".join(lines)
 
     def close(self) -> None:
@@ -405,6 +483,18 @@ def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
     if row_filter is not None:
         select = select.where(row_filter)
     return select.sql(dialect="duckdb")
+
+
+def _without_ctes(tree: exp.Expression, names: set[str]) -> exp.Expression:
+    """``tree`` without the WITH queries ``names`` (their results are registered under those names)."""
+    out = tree.copy()
+    with_ = out.args["with_"]
+    for cte in list(with_.expressions):
+        if cte.alias_or_name.lower() in names:
+            cte.pop()
+    if not with_.expressions:
+        out.set("with_", None)
+    return out
 
 
 def _field_type(table: Any, column: str) -> str | None:

@@ -146,3 +146,9 @@ def test_another_langchain_provider_by_configuration(
     request = scripted_llm.chat_requests[0]
     assert request["_path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
     assert request["_query"] == "api-version=2024-10-21"
+    from workbench.assistant.planners.llm import PlanReply
+
+    scripted_llm.queue("```json\n" + json.dumps({"sql": "SELECT 1"}) + "\n```")  # does not fit: stays text
+    unfit = LLMClient().chat([{"role": "user", "content": "one"}], "gpt-4o-mini", schema=PlanReply)
+    assert unfit.parsed is None and extract_json(unfit.text) == {"sql": "SELECT 1"}
+    assert scripted_llm.chat_requests[1]["response_format"]["type"] == "json_schema"

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.assistant.llm.models import OPENAI, chat_model, embeddings_model
+from workbench.assistant.llm.models import OPENAI_API, chat_model, embeddings_model
 from workbench.assistant.llm.prices import cost_usd
 from workbench.config import Settings, get_settings
 from workbench.errors import ConfigError, ServiceUnavailable, WorkbenchError
@@ -98,7 +98,7 @@ class LLMClient:
         """
         self._check_budget()
         llm = self._model(model)
-        openai_api = self.settings.llm_provider == OPENAI
+        openai_api = self.settings.llm_provider in OPENAI_API
         if schema is not None and openai_api:
             runnable = llm.bind(response_format=_json_schema_format(schema))
         elif schema is not None:

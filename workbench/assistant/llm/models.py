@@ -22,6 +22,8 @@ from workbench.config import Settings
 from workbench.errors import ConfigError
 
 OPENAI = "openai"
+#: providers that speak OpenAI's chat API (``response_format`` with a JSON schema or json_object)
+OPENAI_API = frozenset({OPENAI, "azure_openai"})
 
 
 def chat_model(settings: Settings, model: str) -> Any:

@@ -379,7 +379,10 @@ class DaskEngine(Engine):
         from distributed import wait
 
         try:
-            wait(futures, timeout=max(0.1, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            if left <= 0:  # past the limit already (planning, earlier steps): nothing more is waited for
+                raise TimeoutError
+            wait(futures, timeout=left)
             return list(self.client.gather(futures))
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
             self.client.cancel(futures)

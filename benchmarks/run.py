@@ -272,6 +272,7 @@ def baseline_connection(lake: Any) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workbench.config import Settings
+    from workbench.lake.delta import add_actions
     from workbench.lake.storage import Lake
     from workbench.session import Workbench
 
@@ -284,13 +285,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ensure_fresh_rollups(lake)
     ingested = json.loads((lake_dir / ".complete").read_text())
     csv_bytes = sum(f.stat().st_size for f in (Path(args.data) / f"rows-{args.rows}" / "landing").glob("*.csv"))
-    sales_rows = int(sum(lake.table("sales").get_add_actions(flatten=True).to_pydict()["num_records"]))
+    sales_rows = int(sum(add_actions(lake.table("sales")).to_pydict()["num_records"]))
     base = baseline_connection(lake)
     client = cluster = None
     if not args.no_dask:
-        from workbench.daskenv import prepare_dask
-
-        prepare_dask(with_sql=True)
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(
@@ -449,7 +447,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Measured {report['measured_at']} on {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM "
         f"(shared with other jobs; load average at start {m['load_avg_at_start']}). "
-        f"p50/p95 over {report['repeat']} runs after a warm-up (dask-sql fewer, cache more), paths "
+        f"p50/p95 over {report['repeat']} runs after a warm-up (the dask path fewer, cache more), paths "
         "interleaved round by round so they share the machine's load; "
         "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",
         "",
@@ -489,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="data/bench", help="reusable dataset folder")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--dask-repeat", type=int, default=3)
-    parser.add_argument("--no-dask", action="store_true", help="skip the dask-sql path")
+    parser.add_argument("--no-dask", action="store_true", help="skip the dask path")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument(
         "--queries",

@@ -5,8 +5,8 @@ Then: WORKBENCH_GATEWAY_URL=http://127.0.0.1:8000 WORKBENCH_GATEWAY_PROXY_ADDRES
       WORKBENCH_GATEWAY_AUTH=simple WORKBENCH_GATEWAY_PASSWORD=... workbench cluster
 
 Everything listens on loopback only. Schedulers and workers are local processes of the
-same Python environment (the one running the server), so the workbench package and dask-sql
-are importable on workers without building an image. Knobs come from environment variables
+same Python environment (the one running the server), so the workbench package (whose cluster
+tasks run DuckDB) is importable on workers without building an image. Knobs come from environment variables
 so tests and people can change ports without editing this file:
 
 GATEWAY_HTTP_ADDRESS   HTTP API + dashboard proxy          (default 127.0.0.1:8000)
@@ -42,8 +42,9 @@ if _env("GATEWAY_PASSWORD"):
 c.Gateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
 c.LocalBackend.clusters_directory = _env("GATEWAY_WORKDIR") or tempfile.mkdtemp(prefix="dask-gateway-")
 
-c.ClusterConfig.scheduler_cmd = os.path.join(_bin, "dask-scheduler")
-c.ClusterConfig.worker_cmd = os.path.join(_bin, "dask-worker")
+# ``dask scheduler`` / ``dask worker``: current distributed ships no dask-scheduler/dask-worker scripts
+c.ClusterConfig.scheduler_cmd = [os.path.join(_bin, "dask"), "scheduler"]
+c.ClusterConfig.worker_cmd = [os.path.join(_bin, "dask"), "worker"]
 c.ClusterConfig.worker_cores = int(_env("GATEWAY_WORKER_CORES", "1"))
 c.ClusterConfig.worker_memory = _env("GATEWAY_WORKER_MEMORY", "2 G")
 c.ClusterConfig.scheduler_memory = "1 G"

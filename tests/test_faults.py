@@ -80,9 +80,6 @@ class _SlowTasks:
 @pytest.fixture
 def process_cluster() -> Iterator[Any]:
     """A 2-worker LocalCluster with worker *processes* (a kill must not take the test down)."""
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask(with_sql=True)
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(

@@ -1,4 +1,4 @@
-"""Through a real dask-gateway-server: connect with the workbench settings, run Dask and dask-sql.
+"""Through a real dask-gateway-server: connect with the workbench settings, run Dask and DuckDB tasks.
 
 Expected values are computed independently with pandas on the same data.
 """
@@ -30,12 +30,11 @@ def _frame(n: int = 20_000) -> pd.DataFrame:
     )
 
 
-def test_gateway_client_runs_dask_and_dask_sql(gateway_env: GatewayServer) -> None:
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask(with_sql=True)
+def test_gateway_client_runs_dask_and_duckdb_tasks(gateway_env: GatewayServer) -> None:
     import dask.dataframe as dd
-    from dask_sql import Context
+    import pyarrow as pa
+
+    from workbench.sql.engines.dask_tasks import run_sql
 
     client = get_client()
     assert client is get_client(), "the client is reused process-wide"
@@ -51,14 +50,11 @@ def test_gateway_client_runs_dask_and_dask_sql(gateway_env: GatewayServer) -> No
     # the work really ran on gateway workers
     assert client.run(lambda: 1), "gateway workers are present"
 
-    ctx = Context()
-    ctx.create_table("sales", ddf)
-    got = (
-        ctx.sql("SELECT region, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales GROUP BY region")
-        .compute()
-        .sort_values("region")
-        .reset_index(drop=True)
-    )
+    # the cluster engine's task: DuckDB on a gateway worker over an Arrow table sent to it
+    sql = "SELECT region, SUM(revenue) AS revenue, COUNT(*) AS n FROM sales GROUP BY region"
+    table = client.scatter(pa.Table.from_pandas(pdf, preserve_index=False))
+    got = client.submit(run_sql, sql, [], {"sales": table}).result(timeout=120).to_pandas()
+    got = got.sort_values("region").reset_index(drop=True)
     want = (
         pdf.groupby("region")
         .agg(revenue=("revenue", "sum"), n=("revenue", "size"))
@@ -89,12 +85,13 @@ def test_gateway_wrong_password_is_service_unavailable(
     close_client()
 
 
-def test_ingest_and_dask_sql_through_the_lake_on_gateway(
+def test_ingest_and_dask_engine_through_the_lake_on_gateway(
     gateway_env: GatewayServer, landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ingest the landing files on the gateway cluster's workers, then query with engine="dask".
 
-    The dask-sql answer must equal the DuckDB answer on the same lake version.
+    The cluster engine's answer (partial aggregates in DuckDB tasks on the gateway's workers)
+    must equal the DuckDB engine's on the same lake version.
     """
     import workbench
     from workbench.config import Settings, reset_settings
@@ -117,6 +114,7 @@ def test_ingest_and_dask_sql_through_the_lake_on_gateway(
     on_duckdb = wb.sql(sql, engine="duckdb")
     assert on_dask.engine == "dask" and on_duckdb.engine == "duckdb"
     assert get_client() is client, "the dask engine used the process-wide gateway client"
+    assert "route: split aggregate" in (wb.sql(sql, engine="dask", explain=True).explain or "")
     got = on_dask.df.sort_values(["region", "channel"]).reset_index(drop=True)
     want = on_duckdb.df.sort_values(["region", "channel"]).reset_index(drop=True)
     assert len(got) == len(want) > 0

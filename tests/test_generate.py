@@ -29,8 +29,8 @@ def test_deterministic_for_a_seed_and_chunked(tmp_path: Path) -> None:
     assert a.rows["sales"] == 5_000
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a")["sales-00000.csv"] != _digest(tmp_path / "c")["sales-00000.csv"]
-    n = duckdb.sql(f"select count(*) from read_csv('{tmp_path / 'a'}/sales-*.csv', all_varchar=true)").fetchone()
-    assert n == (5_000,)
+    n = duckdb.sql(f"select count(*) from read_csv('{tmp_path / 'a'}/sales-*.csv', all_varchar=true)").fetchall()
+    assert n == [(5_000,)]
 
 
 def test_parquet_format(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
 
 def _count(lake: Lake) -> tuple[int, int]:
     files = lake.files("sales")
-    return duckdb.execute(f"select count(*), count(distinct transaction_id) from read_parquet({files!r})").fetchone()  # type: ignore[return-value]
+    return duckdb.sql(f"select count(*), count(distinct transaction_id) from read_parquet({files!r})").fetchall()[0]
 
 
 def test_killed_ingest_exposes_nothing_and_rerun_completes(fresh_lake: str, landing_dir: Path, tmp_path: Path) -> None:

@@ -96,3 +96,59 @@ def test_embeddings_through_the_server(scripted_llm: ScriptedLLM) -> None:
     vectors, usage = LLMClient().embed(["a b", "c"], "text-embedding-3-small")
     assert len(vectors) == 2 and len(vectors[0]) == 32
     assert usage.calls == 1
+
+
+def test_plans_are_asked_for_as_structured_output(scripted_llm: ScriptedLLM) -> None:
+    """The planner sends PlanReply's JSON schema; a reply that fits is parsed, one that does not stays text."""
+    from workbench.assistant.planners.llm import PlanReply
+
+    plan = {"semantic_query": {"metrics": ["revenue"], "dimensions": ["region"]}, "confidence": 0.9}
+    scripted_llm.queue(plan, "```json\n" + json.dumps({"sql": "SELECT 1"}) + "\n```")
+    client = LLMClient()
+    fits = client.chat([{"role": "user", "content": "revenue by region"}], "test-small", schema=PlanReply)
+    assert isinstance(fits.parsed, PlanReply) and fits.parsed.semantic_query is not None
+    assert fits.parsed.semantic_query.metrics == ["revenue"] and fits.usage.prompt_tokens == 120
+    fenced = client.chat([{"role": "user", "content": "one"}], "test-small", schema=PlanReply)
+    assert fenced.parsed is None and extract_json(fenced.text) == {"sql": "SELECT 1"}
+    sent = scripted_llm.chat_requests[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "PlanReply"
+    assert "semantic_query" in sent["json_schema"]["schema"]["properties"]
+
+
+def test_another_provider_without_its_package_is_a_config_error(
+    scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_LLM_PROVIDER", "no_such_provider")
+    reset_settings()
+    with pytest.raises(ConfigError, match="no_such_provider"):
+        LLMClient().chat([{"role": "user", "content": "hi"}], "some-model")
+
+
+def test_another_langchain_provider_by_configuration(
+    scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORKBENCH_LLM_PROVIDER=azure_openai goes through init_chat_model (AzureChatOpenAI), usage and cost kept."""
+    from workbench.config import reset_settings
+
+    endpoint = scripted_llm.url.removesuffix("/v1")
+    monkeypatch.setenv("WORKBENCH_LLM_PROVIDER", "azure_openai")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_API_VERSION", "2024-10-21")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    reset_settings()
+    scripted_llm.queue(Reply(content="from azure", prompt_tokens=200, completion_tokens=10))
+    reply = LLMClient().chat([{"role": "user", "content": "hi"}], "gpt-4o-mini")
+    assert reply.text == "from azure" and reply.usage.prompt_tokens == 200
+    assert reply.usage.cost_usd == pytest.approx(cost_usd("gpt-4o-mini", 200, 10))
+    request = scripted_llm.chat_requests[0]
+    assert request["_path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
+    assert request["_query"] == "api-version=2024-10-21"
+    from workbench.assistant.planners.llm import PlanReply
+
+    scripted_llm.queue("```json\n" + json.dumps({"sql": "SELECT 1"}) + "\n```")  # does not fit: stays text
+    unfit = LLMClient().chat([{"role": "user", "content": "one"}], "gpt-4o-mini", schema=PlanReply)
+    assert unfit.parsed is None and extract_json(unfit.text) == {"sql": "SELECT 1"}
+    assert scripted_llm.chat_requests[1]["response_format"]["type"] == "json_schema"

@@ -9,6 +9,7 @@ import pytest
 
 from tests.test_rollup_rewrite import lake_duckdb, same_rows
 from workbench.config import get_settings
+from workbench.lake.delta import arrow_schema
 from workbench.lake.storage import Lake
 from workbench.sql.rollups import ROWS, Rollup, build, configured, rollup_state
 
@@ -64,7 +65,7 @@ def test_daily_rollup_carries_date_year_month_and_is_listed(small_lake: str) -> 
     lake = Lake(small_lake)
     assert set(lake.tables("rollups")) >= {"rollups/daily_region_category_channel", "rollups/monthly_store"}
     daily = lake.table("rollups/daily_region_category_channel")
-    names = set(daily.schema().to_pyarrow().names)
+    names = set(arrow_schema(daily).names)
     assert {"date", "year", "month", "region", "category", "channel", ROWS, "revenue"} <= names
     state = rollup_state(lake, configured(get_settings())[0])
     assert state is not None and state["base_version"] == lake.version("sales")

@@ -170,9 +170,6 @@ def test_redis_stopped_mid_run_loses_no_answers(small_lake: str, redis_server_fa
 def test_large_estimate_routes_to_the_cluster(small_lake: str) -> None:
     from distributed import Client, LocalCluster
 
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask(with_sql=True)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address="127.0.0.1:0")
     client = Client(cluster)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.corpus import dev_queries, normalise
+from tests.corpus import analyst_queries, dev_queries, normalise
 from workbench.errors import QueryFailed, UnsupportedQuery
 from workbench.session import Workbench
 
@@ -35,7 +35,7 @@ def test_dev_questions_and_pruning_on_s3(sql_lake: str, s3_env: Any, s3_lake_url
         Workbench.open(lake=s3_lake_url, dask_client=dask_client) as remote,
     ):
         ran_on_dask = 0
-        for case in dev_queries()[:12]:
+        for case in (dev_queries() + analyst_queries())[:12]:
             want = normalise(local.sql(case["sql"], engine="duckdb").rows, case["compare"])
             got = remote.sql(case["sql"], engine="duckdb")
             assert normalise(got.rows, case["compare"]) == want, case["id"]
@@ -53,3 +53,11 @@ def test_dev_questions_and_pruning_on_s3(sql_lake: str, s3_env: Any, s3_lake_url
             assert 0 < remote_result.files_scanned == local_result.files_scanned
             assert remote_result.bytes_scanned == local_result.bytes_scanned
             assert remote_result.rows == local_result.rows
+        # the cluster's tasks read the objects themselves (pyarrow's S3 client on the worker)
+        from distributed import get_task_stream
+
+        with get_task_stream(dask_client) as ts:
+            remote.sql(
+                "SELECT region, SUM(revenue) FROM sales WHERE year = 2024 GROUP BY 1", engine="dask", use_cache=False
+            )
+        assert any("run_sql" in str(t["key"]) for t in ts.data)

@@ -1,15 +1,13 @@
-"""TPC-H at a small scale factor, registered in place, through ``workbench sql`` on both engines.
+"""TPC-H at a small scale factor, registered in place, through ``workbench sql`` and both engines.
 
-The data and the 22 standard queries come from DuckDB's own ``tpch`` extension, which is
-statically bundled in the DuckDB 1.2.2 wheel (``CALL dbgen(sf=0.01)``, ``tpch_queries()``:
-checked offline here, nothing is downloaded). DECIMAL columns are written as DOUBLE: the
-dask engine reads Parquet DECIMAL as Python ``Decimal`` objects that dask-sql plans as text
-(measured: 17 of 22 queries then fail to plan), which is an engine limitation reported to the
-SQL owners, not something a registration should hide. Extra queries cover constructs the
-standard suite lacks (ROLLUP, GROUPING SETS, INTERSECT, EXCEPT, window functions).
-
-DuckDB through the workbench must give exactly what plain DuckDB gives on the same files;
-the dask engine must give the same answer or refuse with a clear error, never a different one.
+The data comes from ``tpcgen-cli`` and the 22 queries from DuckDB's TPC-H suite
+(``tests/data/tpc.py``; DuckDB 2.0's wheel no longer bundles the ``tpch`` extension). The
+standard queries run on both engines in the differential suite (tests/test_differential.py);
+here every query, plus constructs the standard suite lacks (ROLLUP, GROUPING SETS,
+INTERSECT, EXCEPT, window functions, a correlated subquery, an aggregate over no rows), goes
+through the CLI (`workbench sql --engine duckdb --json`), and the extra queries through the
+dask engine. Each must equal plain DuckDB on the same files; the dask engine may refuse by
+name, never answer differently.
 """
 
 from __future__ import annotations
@@ -49,9 +47,8 @@ EXTRA = {
     "count_empty": "SELECT COUNT(*) AS n FROM lineitem WHERE l_quantity < 0",
 }
 
-#: dask answers measured different from DuckDB: the router must refuse or fix these. Empty since
-#: the dask engine fixed all three it had (aggregate over empty input returns its one row; INTERSECT
-#: is made DISTINCT); keep the mechanism so a new finding is recorded here, not hidden.
+#: dask answers measured different from DuckDB, each with its reason (a strict expected failure).
+#: Empty: every task runs DuckDB over the same files; keep the mechanism so a finding is recorded.
 KNOWN_WRONG_ON_DASK: dict[Any, str] = {}
 
 
@@ -59,31 +56,20 @@ KNOWN_WRONG_ON_DASK: dict[Any, str] = {}
 def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     import duckdb
 
+    from tests.data import tpc
     from workbench.lake.register import invalidate, register
+    from workbench.sql.engines.duckdb import CONNECTION_CONFIG
 
     base = tmp_path_factory.mktemp("tpch")
-    data = base / "data"
-    data.mkdir()
-    con = duckdb.connect()
-    con.execute(f"CALL dbgen(sf={SCALE})")
-    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
-    for t in tables:
-        cols = con.execute(f"DESCRIBE {t}").fetchall()
-        sel = ", ".join(f"CAST({c[0]} AS DOUBLE) AS {c[0]}" if str(c[1]).startswith("DECIMAL") else c[0] for c in cols)
-        con.execute(f"COPY (SELECT {sel} FROM {t}) TO '{data / t}.parquet' (FORMAT parquet)")
-    queries: dict[Any, str] = {
-        int(n): q for n, q in con.execute("SELECT query_nr, query FROM tpch_queries()").fetchall()
-    }
-    con.close()
-    queries.update(EXTRA)
+    files = tpc.generate("tpch", SCALE, base / "data")
+    queries: dict[Any, str] = {**tpc.queries("tpch"), **EXTRA}
     settings = Settings(lake=str(base / "lake"), home=str(base / "home"), pii_key="test-only-key")
     lake = Lake(settings=settings)
-    for t in tables:
-        register(t, str(data / f"{t}.parquet"), lake=lake, profile=False)
-    plain = duckdb.connect()
-    for t in tables:
-        plain.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{data / t}.parquet')")
-    yield {"lake": lake, "settings": settings, "queries": queries, "plain": plain, "tables": tables}
+    plain = duckdb.connect(config=CONNECTION_CONFIG)
+    for t, path in files.items():
+        register(t, str(path), lake=lake, profile=False)
+        plain.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{path}')")
+    yield {"lake": lake, "settings": settings, "queries": queries, "plain": plain, "tables": sorted(files)}
     plain.close()
     invalidate()
 
@@ -132,7 +118,7 @@ def test_duckdb_through_workbench_sql_is_identical(tpch: dict[str, Any], monkeyp
 
 
 def _dask_params() -> list[Any]:
-    keys: list[Any] = [*range(1, 23), *EXTRA]
+    keys: list[Any] = list(EXTRA)  # the 22 standard queries run in tests/test_differential.py
     return [
         pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=KNOWN_WRONG_ON_DASK[k]))
         if k in KNOWN_WRONG_ON_DASK
@@ -144,7 +130,6 @@ def _dask_params() -> list[Any]:
 _outcomes: dict[Any, str] = {}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("key", _dask_params())
 def test_dask_matches_or_refuses(tpch: dict[str, Any], dask_client: Any, key: Any) -> None:
     from workbench.session import Workbench
@@ -182,7 +167,6 @@ def _close(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return True
 
 
-@pytest.mark.slow
 def test_dask_share_report(capsys: pytest.CaptureFixture[str]) -> None:
     """The share of the suite the dask engine answers (after the parametrized runs above)."""
     if not _outcomes:

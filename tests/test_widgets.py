@@ -129,8 +129,8 @@ def test_explore_and_assistant_widgets_build(wb: Any) -> None:
     files = list(wb.lake.files("sales"))
     n = duckdb.sql(
         f"SELECT COUNT(*) FROM read_parquet({files!r}, hive_partitioning = true) WHERE region = 'East'"
-    ).fetchone()
-    assert n is not None and int(df.transactions.sum()) == n[0]
+    ).fetchall()
+    assert int(df.transactions.sum()) == n[0][0]
     chat = ww.assistant(wb=wb)
     assert type(chat).__name__ == "ChatInterface"
     assert len(chat.objects) == 1  # the welcome message
@@ -165,3 +165,23 @@ def test_jupyterlab_gets_the_dask_extension_and_a_proxied_dashboard_link() -> No
     env = {"DASK_CONFIG": str(repo / "cluster" / "dask"), "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "/proxy/8787/status"
+
+
+def test_chat_answers_a_question_and_renames_its_buttons(wb: Any) -> None:
+    """A sent question is answered in the chat (Panel renames Send/Undo after each message).
+
+    Panel 1.5 with param 2.4 raised "Constant parameter 'name' cannot be modified" there and the
+    question was never answered; the workbench carried a private-method override until Panel 1.9.
+    """
+    import time
+
+    from workbench.ui.chat import ASSISTANT_NAME, chat_interface
+
+    chat = chat_interface(wb)
+    chat.widgets[0].value = "revenue by region in 2024"  # what pressing Enter in the input does
+    deadline = time.monotonic() + 60
+    while not (replies := [m for m in chat.objects if m.user == ASSISTANT_NAME][1:]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert replies, "the assistant did not answer"
+    assert "wb-answer-error" not in str(replies[-1].object.css_classes)
+    assert [m.object for m in chat.objects if m.user != ASSISTANT_NAME] == ["revenue by region in 2024"]

@@ -1,6 +1,6 @@
 """The one Dask connection of a process: LocalCluster, an existing scheduler, or dask-gateway.
 
-Every Dask computation (ingest, the dask-sql engine, rollup refresh) goes through
+Every Dask computation (ingest, the cluster SQL engine, rollup refresh) goes through
 :func:`get_client` so a laptop and a Kubernetes deployment run the same code; only settings
 change. Which cluster is chosen, in order:
 
@@ -25,10 +25,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from distributed.diagnostics.plugin import WorkerPlugin
-
 from workbench.config import Settings, get_settings
-from workbench.daskenv import prepare_dask
 from workbench.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -88,7 +85,6 @@ def get_client(settings: Settings | None = None) -> Client:
             if _current.target == target and _current.client.status == "running":
                 return _current.client
             close_client()
-        prepare_dask()
         kind = cluster_kind(s)
         if kind == "gateway":
             _current = _connect_gateway(s, target)
@@ -96,7 +92,6 @@ def get_client(settings: Settings | None = None) -> Client:
             _current = _connect_scheduler(s, target)
         else:
             _current = _start_local(s, target)
-        _install_worker_setup(_current.client)
         return _current.client
 
 
@@ -329,29 +324,3 @@ def _connect_gateway(s: Settings, target: str) -> _Connection:
             f"dask-gateway cluster {cluster.name} started but the client cannot reach its scheduler: {e}", hint
         ) from e
     return _Connection("gateway", target, client, cluster, gateway)
-
-
-# --- worker setup ---------------------------------------------------------------------------------
-
-
-class _PrepareWorkers(WorkerPlugin):
-    """Worker plugin: the same process-wide Dask setup on every worker, present and future.
-
-    dask-sql functions executed on workers still reference ``np.NaN``; ``prepare_dask``
-    patches it there as it does on the client.
-    """
-
-    name = "workbench-prepare-dask"
-
-    def setup(self, worker: Any) -> None:
-        from workbench.daskenv import prepare_dask as _prepare
-
-        _prepare()
-
-
-def _install_worker_setup(client: Client) -> None:
-    try:
-        client.register_plugin(_PrepareWorkers(), name=_PrepareWorkers.name)
-    except Exception as e:
-        # Workers without the workbench package (a foreign scheduler) still run plain Dask.
-        log.info("workers not prepared for workbench UDFs (%s): plain Dask only", e)

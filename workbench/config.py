@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     cache_ttl_s: int = 3600
 
     # --- assistant -------------------------------------------------------------------------
+    llm_provider: str = Field(
+        "openai",
+        description="LangChain chat-model provider: openai (any OpenAI-compatible server, OPENAI_BASE_URL), or "
+        "any init_chat_model provider such as anthropic, ollama, bedrock_converse, azure_openai (install its "
+        "langchain-<provider> package; its own environment variables hold the keys)",
+    )
     llm_model: str | None = Field(None, description="model for simple questions (needs OPENAI_API_KEY)")
     llm_model_strong: str | None = Field(None, description="model for complex questions; default llm_model")
     llm_timeout_s: float = 30.0
@@ -231,6 +237,9 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
+        """A model is named and, for the OpenAI-compatible default, there is a key or a server to ask."""
+        if self.llm_provider != "openai":
+            return bool(self.llm_model)
         return bool(self.llm_model and (self.openai_api_key or self.openai_base_url))
 
     def pii_key_bytes(self) -> bytes:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 class Workbench:
-    """A session: SQL over the lake on DuckDB or dask-sql."""
+    """A session: SQL over the lake on DuckDB in process or on the Dask cluster."""
 
     def __init__(self, lake: Lake, settings: Settings, dask_client: Any = None) -> None:
         self.lake = lake
@@ -77,7 +77,7 @@ class Workbench:
         use_rollups: bool = True,
         question: str | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT through the query pipeline (cache -> rollup -> DuckDB -> cluster).
+        """Run one read-only SELECT through the query pipeline (cache -> rollup -> DuckDB -> Dask cluster).
 
         Refuses (never answers wrongly) what the engine cannot do; ``route``/``reason`` on the
         result say which path answered and why. ``use_cache``/``use_rollups`` switch those

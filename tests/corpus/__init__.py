@@ -16,7 +16,7 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def analyst_queries() -> list[dict[str, Any]]:
-    """The analyst corpus: windows, CTEs, subqueries, CASE, date parts, dask-sql's wrong constructs."""
+    """The analyst corpus: windows, CTEs, subqueries, CASE, date parts, set operations, empty aggregates."""
     return load(HERE / "analyst_queries.jsonl")
 
 

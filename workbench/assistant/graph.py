@@ -223,7 +223,8 @@ class Assistant:
     def _build(self) -> Any:
         from langgraph.graph import END, StateGraph
 
-        g = StateGraph(AssistantState)
+        # Any: LangGraph 1.x's add_node overloads do not accept a plain callable over a total=False TypedDict
+        g: Any = StateGraph(AssistantState)
         for name, fn in self._nodes().items():
             g.add_node(name, fn)
         g.set_entry_point(ENTRY)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from workbench.catalog.records import PartitionStat
+from workbench.lake.delta import add_actions, arrow_schema
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -38,9 +39,9 @@ def _is_stat_type(t: pa.DataType) -> bool:
 
 def partition_stats(dt_table: DeltaTable) -> list[PartitionStat]:
     """One :class:`PartitionStat` per partition of the table's current version."""
-    actions = dt_table.get_add_actions(flatten=True)
+    actions = add_actions(dt_table)
     part_cols = list(dt_table.metadata().partition_columns)
-    schema = dt_table.schema().to_pyarrow()
+    schema = arrow_schema(dt_table)
     stat_cols = [f.name for f in schema if f.name not in part_cols and _is_stat_type(f.type)]
     return aggregate(actions.to_pylist(), part_cols, stat_cols)
 

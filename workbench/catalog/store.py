@@ -40,6 +40,7 @@ from workbench.catalog.records import (
 from workbench.catalog.spool import Spool
 from workbench.config import Settings, get_settings
 from workbench.errors import ConfigError, ServiceUnavailable, WorkbenchError, unknown_name
+from workbench.lake.delta import arrow_schema as delta_arrow_schema
 
 if TYPE_CHECKING:
     from workbench.lake.storage import Lake
@@ -239,7 +240,7 @@ class Catalog:
                 _upsert(conn, S.tables, table_row, ["name"])
             else:
                 conn.execute(S.tables.update().where(S.tables.c.name == name).values(**table_row))
-            _write_columns(conn, name, dt_table.schema().to_pyarrow(), descs)
+            _write_columns(conn, name, delta_arrow_schema(dt_table), descs)
             _write_partition_stats(conn, name, stats)
             _write_versions(conn, name, history)
         return self.table(name)

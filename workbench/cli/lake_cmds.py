@@ -122,6 +122,7 @@ def tables_cmd(ctx: click.Context, lake: str | None, as_json: bool) -> None:
 def columns_cmd(ctx: click.Context, table: str, lake: str | None, as_json: bool) -> None:
     """List TABLE's columns: name, type, partition column or not, meaning (read from the Delta log)."""
     from workbench.catalog.descriptions import COLUMN_DESCRIPTIONS
+    from workbench.lake.delta import arrow_schema
     from workbench.lake.storage import Lake
 
     the_lake = Lake(_lake_url(ctx, lake))
@@ -130,7 +131,7 @@ def columns_cmd(ctx: click.Context, table: str, lake: str | None, as_json: bool)
     meaning = COLUMN_DESCRIPTIONS.get(table, {})
     rows = [
         {"name": f.name, "type": str(f.type), "partition": f.name in partitions, "meaning": meaning.get(f.name, "")}
-        for f in dt.schema().to_pyarrow()
+        for f in arrow_schema(dt)
     ]
     if as_json:
         click.echo(to_json({"table": table, "columns": rows}))

@@ -1,4 +1,4 @@
-"""``workbench sql``: one read-only SELECT over the lake, on DuckDB or dask-sql.
+"""``workbench sql``: one read-only SELECT over the lake, on DuckDB in process or on the Dask cluster.
 
 The terminal gets a page (a few dozen rows, the row count, how to see more), never the
 100,000 rows a ``SELECT *`` returns; ``--output FILE`` writes every row to a file and

@@ -13,12 +13,15 @@ there is no side file that could disagree with the data.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import math
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -46,18 +49,70 @@ def _file_name(partition: dict[str, str], batch_id: str, part: int) -> str:
     return rel + f"part-{batch_id[:12]}-{part:05d}-{uuid.uuid4().hex[:8]}.parquet"
 
 
-def _add_action(rel: str, size: int, partition: dict[str, str], metadata: pq.FileMetaData) -> Any:
-    from deltalake.writer import AddAction, DeltaJSONEncoder, get_file_stats_from_metadata
+def add_actions(dt: Any) -> pa.Table:
+    """The live files of a Delta table as a pyarrow table (one row per file, flattened stats).
 
-    stats = get_file_stats_from_metadata(metadata, -1, None)
-    return AddAction(
-        rel,
-        size,
-        dict(partition),
-        int(time.time() * 1000),
-        True,
-        json.dumps(stats, cls=DeltaJSONEncoder),
-    )
+    Why a helper: deltalake 1.x returns an arro3 table here, which has no ``to_pydict`` or
+    ``to_pandas``; every caller wants pyarrow, and the Arrow C stream interface converts it
+    without a copy.
+    """
+    return pa.table(dt.get_add_actions(flatten=True))
+
+
+def arrow_schema(dt: Any) -> pa.Schema:
+    """The Arrow schema of a Delta table (deltalake 1.x dropped ``Schema.to_pyarrow``)."""
+    return pa.schema(dt.schema().to_arrow())
+
+
+def _json_value(value: Any) -> Any:
+    """Delta's statistics encoding: dates and timestamps ISO, bytes as text, decimals as strings."""
+    if isinstance(value, bytes):
+        return value.decode("unicode_escape", "backslashreplace")
+    if isinstance(value, datetime.date | datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def file_stats(metadata: pq.FileMetaData) -> dict[str, Any]:
+    """Delta file statistics (row count, per-column null count, min and max) from a Parquet footer.
+
+    deltalake 1.x no longer exports its Python helper for this; readers (ours and Delta's) use the
+    min/max to skip files, so an add action without them makes every filtered scan read every file.
+    """
+    stats: dict[str, Any] = {"numRecords": metadata.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+    groups = [metadata.row_group(i) for i in range(metadata.num_row_groups) if metadata.row_group(i).num_rows > 0]
+    for col in range(metadata.num_columns if groups else 0):
+        chunks = [g.column(col) for g in groups]
+        if not all(c.is_stats_set for c in chunks):
+            continue
+        name = chunks[0].path_in_schema
+        stats["nullCount"][name] = sum(c.statistics.null_count for c in chunks)
+        with_bounds = [c.statistics for c in chunks if c.statistics.has_min_max]
+        if with_bounds:
+            low, high = min(s.min for s in with_bounds), max(s.max for s in with_bounds)
+            if low != -math.inf:
+                stats["minValues"][name] = _json_value(low)
+            if high != math.inf:
+                stats["maxValues"][name] = _json_value(high)
+    return stats
+
+
+def add_action(path: str, size: int, partition: Mapping[str, str | None], stats: dict[str, Any]) -> Any:
+    """A Delta AddAction for a data file that already exists (written by us or registered in place)."""
+    from deltalake.transaction import AddAction
+
+    return AddAction(path, size, dict(partition), int(time.time() * 1000), True, json.dumps(stats))
+
+
+def commit_actions(table: Any, actions: list[Any], schema: pa.Schema, partition_by: list[str], metadata: Any) -> None:
+    """Commit existing files to ``table`` in one append transaction carrying ``metadata`` (CommitProperties)."""
+    table.create_write_transaction(actions, "append", schema, partition_by, commit_properties=metadata)
+
+
+def _add_action(rel: str, size: int, partition: dict[str, str], metadata: pq.FileMetaData) -> Any:
+    return add_action(rel, size, partition, file_stats(metadata))
 
 
 def write_data_file(lake: Lake, table: str, data: pa.Table, partition: dict[str, str], batch_id: str, part: int) -> Any:
@@ -176,20 +231,20 @@ def commit(
     """Append ``add_actions`` to ``table`` in one commit that also records the ingest; returns the version."""
     from deltalake import CommitProperties, Transaction
 
-    dt = ensure_table(lake, table, schema, partition_by)
-    batch_no = len(ingested_records(dt)) + 1
+    delta = ensure_table(lake, table, schema, partition_by)
+    batch_no = len(ingested_records(delta)) + 1
     props = CommitProperties(
         custom_metadata={INGEST_METADATA_KEY: json.dumps(ingest_record)},
         app_transactions=[Transaction(APP_ID, batch_no, int(time.time() * 1000))],
     )
     try:
-        dt._table.create_write_transaction(add_actions, "append", partition_by, schema, None, props, None)
+        commit_actions(delta, add_actions, schema, partition_by, props)
     except Exception as e:
         raise ServiceUnavailable(
             f"Delta commit to {table!r} failed: {e}", "nothing was committed; re-run the ingest"
         ) from e
-    dt.update_incremental()
-    return int(dt.version())
+    delta.update_incremental()
+    return int(delta.version())
 
 
 def ingested_records(dt: Any) -> list[dict[str, Any]]:

@@ -70,6 +70,7 @@ from workbench.lake.clean import MalformedTally, TypedParseFailed, clean, csv_ra
 from workbench.lake.delta import (
     ROW_GROUP_ROWS,
     PartitionFileWriter,
+    add_actions,
     commit,
     ingested_fingerprints,
     partitions_of,
@@ -440,9 +441,6 @@ def ingest(
     ``before_commit(table)`` is called just before each table's commit (tests use it to kill
     an ingest at its most fragile point; integrations can use it to observe progress).
     """
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask()
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     landing = str(landing).rstrip("/")
     t0 = time.perf_counter()
@@ -757,5 +755,5 @@ def _num_records(action: Any) -> int:
 def _lake_rows(lake: Lake, name: str) -> int:
     if not lake.exists(name):
         return 0
-    actions = lake.table(name).get_add_actions(flatten=True)
+    actions = add_actions(lake.table(name))
     return int(pc.sum(actions["num_records"]).as_py() or 0)

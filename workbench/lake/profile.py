@@ -24,8 +24,9 @@ from sqlglot import exp
 from workbench.catalog import profiles as P
 from workbench.catalog.store import Catalog, open_catalog
 from workbench.errors import DataError
+from workbench.lake.delta import add_actions
 from workbench.lake.storage import Lake
-from workbench.sql.engines.duckdb import view_sql
+from workbench.sql.engines.duckdb import CONNECTION_CONFIG, view_sql
 from workbench.sql.scan import Snapshot
 
 #: columns profiled per scan
@@ -45,7 +46,7 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 
 def _connect(lake: Lake, tables: list[str]) -> Any:
     """A private DuckDB connection with one view per table (same views as the SQL engine)."""
-    con = duckdb.connect(config={"memory_limit": lake.settings.duckdb_memory_limit})
+    con = duckdb.connect(config={**CONNECTION_CONFIG, "memory_limit": lake.settings.duckdb_memory_limit})
     if lake.is_s3:
         con.register_filesystem(lake.fs)
     snap = Snapshot(lake)
@@ -143,7 +144,7 @@ def profile_table(lake: Lake, name: str, catalog: Catalog | None = None) -> dict
     try:
         dt_table = lake.table(name)
         version = int(dt_table.version())
-        actions = dt_table.get_add_actions(flatten=True).to_pydict()
+        actions = add_actions(dt_table).to_pydict()
         rows = int(sum(n or 0 for n in actions.get("num_records", [])))
         others: dict[str, dict[str, Any]] = {}
         for r in P.list_registrations(catalog):

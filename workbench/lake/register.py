@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,17 +329,15 @@ def _schema_diff(a: pa.Schema, b: pa.Schema) -> str:
 
 
 def _add_action(uri: str, fs: fsspec.AbstractFileSystem, meta: Any, partition: dict[str, str]) -> Any:
-    from deltalake.writer import AddAction, DeltaJSONEncoder, get_file_stats_from_metadata
+    from workbench.lake.delta import add_action, file_stats
 
     info = fs.info(_fs_path(uri))
     try:
-        stats = get_file_stats_from_metadata(meta, -1, None)
+        stats = file_stats(meta)
     except (pa.ArrowException, ValueError, TypeError):  # e.g. DECIMAL statistics: keep the row count
         stats = {"numRecords": meta.num_rows}
     path = uri if uri.startswith("s3://") else "file://" + uri
-    return AddAction(
-        path, int(info["size"]), dict(partition), int(time.time() * 1000), True, json.dumps(stats, cls=DeltaJSONEncoder)
-    )
+    return add_action(path, int(info["size"]), dict(partition), stats)
 
 
 def _write_log(
@@ -349,18 +346,20 @@ def _write_log(
     """Create ``<lake>/<name>`` holding only a Delta log over ``actions`` (removed again on failure)."""
     from deltalake import CommitProperties, DeltaTable
 
+    from workbench.lake.delta import commit_actions
+
     try:
+        props = CommitProperties(custom_metadata={REGISTERED_KEY: json.dumps(record)})
         DeltaTable.create(
             lake.table_uri(name),
             schema=schema,
             mode="error",
             partition_by=part_cols or None,
             storage_options=lake.storage_options,
-            custom_metadata={REGISTERED_KEY: json.dumps(record)},
+            commit_properties=props,
         )
         table = DeltaTable(lake.table_uri(name), storage_options=lake.storage_options)
-        props = CommitProperties(custom_metadata={REGISTERED_KEY: json.dumps(record)})
-        table._table.create_write_transaction(actions, "append", part_cols, schema, None, props, None)
+        commit_actions(table, actions, schema, part_cols, props)
     except Exception as e:
         _drop_table(lake, name)
         if isinstance(e, WorkbenchError):
@@ -383,11 +382,12 @@ def _register_delta(name: str, url: str, lake: Lake) -> P.Registration:
             "exporting it to Parquet, or check the path",
         ) from e
     check_protocol(url, src)
-    schema = src.schema().to_pyarrow()
+    from workbench.lake.delta import add_action, add_actions, arrow_schema
+
+    schema = arrow_schema(src)
     part_cols = list(src.metadata().partition_columns)
-    adds = src.get_add_actions(flatten=True).to_pydict()
+    adds = add_actions(src).to_pydict()
     actions = []
-    from deltalake.writer import AddAction
 
     for i, rel in enumerate(adds["path"]):
         uri = rel if "://" in rel else f"{url.rstrip('/')}/{rel}"
@@ -395,9 +395,7 @@ def _register_delta(name: str, url: str, lake: Lake) -> P.Registration:
             uri = "file://" + uri
         parts = {c: (None if adds[f"partition.{c}"][i] is None else str(adds[f"partition.{c}"][i])) for c in part_cols}
         stats = {"numRecords": adds["num_records"][i]} if "num_records" in adds else {}
-        actions.append(
-            AddAction(uri, int(adds["size_bytes"][i]), parts, int(time.time() * 1000), True, json.dumps(stats))
-        )
+        actions.append(add_action(uri, int(adds["size_bytes"][i]), parts, stats))
     record = {"origin": url, "format": "delta", "mode": "in_place", "source_version": int(src.version())}
     _write_log(lake, name, schema, part_cols, actions, record)
     roots = [url.rstrip("/") + "/"]

@@ -197,6 +197,8 @@ def _normalise_uri(uri: str) -> str:
             return prefix + uri[at + len(marker) :].lstrip("/")
     if uri.startswith("file://"):
         return uri[len("file://") :]
+    if uri.startswith("s3:/") and not uri.startswith("s3://"):  # deltalake 1.x, absolute add path on S3
+        return "s3://" + uri[len("s3:/") :]
     return uri
 
 

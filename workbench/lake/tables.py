@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from workbench.lake.delta import add_actions
 from workbench.lake.storage import Lake
 
 
@@ -30,7 +31,7 @@ class TableStats:
 
 def table_stats(lake: Lake, name: str) -> TableStats:
     dt = lake.table(name)
-    actions = dt.get_add_actions(flatten=True)
+    actions = add_actions(dt)
     partition_by = list(dt.metadata().partition_columns)
     rows = int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
     size = int(pc.sum(actions["size_bytes"]).as_py() or 0) if actions.num_rows else 0

@@ -27,7 +27,7 @@ from typing import Any
 
 from workbench.config import Settings
 from workbench.errors import WorkbenchError
-from workbench.lake.delta import INGEST_METADATA_KEY, ingested_fingerprints
+from workbench.lake.delta import INGEST_METADATA_KEY, add_actions, ingested_fingerprints
 from workbench.lake.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ def _last_ingest_ms(dt_: Any) -> int | None:
 
 def _latest_date(dt_: Any) -> str | None:
     try:
-        actions = dt_.get_add_actions(flatten=True)
+        actions = add_actions(dt_)
         if "max.date" not in actions.column_names or actions.num_rows == 0:
             return None
         import pyarrow.compute as pc

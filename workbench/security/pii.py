@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from workbench.errors import DataError, ServiceUnavailable, WorkbenchError
+from workbench.lake.delta import arrow_schema
 from workbench.lake.storage import Lake
 
 if TYPE_CHECKING:
@@ -123,14 +124,18 @@ def customer_tables(lake: Lake) -> tuple[list[str], list[str]]:
 
 
 def _touched_partitions(lake: Lake, table: str, customer_id: str) -> list[dict[str, Any]]:
-    import pyarrow.dataset as ds
-
     dt = lake.table(table)
     parts = list(dt.metadata().partition_columns)
     if not parts:
         return []
-    data = dt.to_pyarrow_dataset().to_table(columns=parts, filter=ds.field(CUSTOMER_COLUMN) == customer_id)
-    seen = {tuple(row[c] for c in parts) for row in data.to_pylist()}
+    # Filtered batch by batch after the read, not by a dataset filter: files that deltalake 1.x
+    # rewrote (delete) store string_view, which pyarrow's pushed-down filter cannot compare with
+    # the lake's string.
+    seen: set[tuple[Any, ...]] = set()
+    for batch in dt.to_pyarrow_dataset(schema=arrow_schema(dt)).to_batches(columns=[*parts, CUSTOMER_COLUMN]):
+        ids = batch.column(CUSTOMER_COLUMN).cast(pa.string())
+        hits = batch.filter(pc.equal(ids, customer_id)).select(parts)
+        seen |= {tuple(row[c] for c in parts) for row in hits.to_pylist()}
     return [dict(zip(parts, p, strict=True)) for p in sorted(seen, key=str)]
 
 
@@ -160,11 +165,16 @@ def forget(
         previous_sales_version = lake.version("sales")
 
     # 1. logical delete, one Delta commit per table
+    from deltalake import CommitProperties
+
     predicate = f"{CUSTOMER_COLUMN} = {_quoted(customer_id)}"
     for name in with_id:
         dt = lake.table(name)
         try:
-            metrics = dt.delete(predicate, custom_metadata={"workbench.forget": report.customer_token})
+            metrics = dt.delete(
+                predicate,
+                commit_properties=CommitProperties(custom_metadata={"workbench.forget": report.customer_token}),
+            )
         except Exception as e:
             raise ServiceUnavailable(
                 f"deleting the customer's rows from {name!r} failed: {e}",

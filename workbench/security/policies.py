@@ -243,7 +243,7 @@ def apply_policy_sql(
         raise AccessDenied(f"cannot parse the query: {e}", "fix the SQL syntax") from e
     if len(statements) != 1:
         raise AccessDenied("exactly one statement is allowed per query", "remove the extra statements")
-    return apply_policy(statements[0], policy, schema).sql(dialect=dialect)
+    return str(apply_policy(statements[0], policy, schema).sql(dialect=dialect))
 
 
 def _norm(name: str) -> str:
@@ -292,7 +292,7 @@ def _resolve_cte(table: exp.Table) -> exp.CTE | None:
                 if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:
                     return cte
         else:
-            with_ = node.args.get("with")
+            with_ = node.args.get("with_")
             if isinstance(with_, exp.With) and child is not with_:
                 for cte in with_.expressions:
                     if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:

@@ -1,6 +1,6 @@
 """The one compiler from a :class:`SemanticQuery` to SQL, built as sqlglot expressions.
 
-Its output is written to run unchanged on DuckDB and on dask-sql (DESIGN.md, measured):
+Its output is plain SQL that every engine and the rollup rewrite handle alike (DESIGN.md):
 no GROUP BY on expressions (derived grains such as quarter are computed in a subquery and
 grouped by name), no DATE_TRUNC, no window functions; every division casts its numerator to
 DOUBLE so integer counts never divide as integers. Filters on partition columns stay plain

@@ -298,7 +298,7 @@ def _check_table(table: exp.Table, known: set[str], cte_names: set[str]) -> str:
             f"use the bare lake table names: {', '.join(sorted(known))}",
         )
     if lowered in cte_names or lowered in known:
-        return lowered
+        return str(lowered)
     hint = did_you_mean(name, sorted(known)) or f"known tables: {', '.join(sorted(known))}"
     raise QueryRefused(f"unknown table {name!r}", hint)
 

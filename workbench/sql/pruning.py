@@ -1,7 +1,7 @@
 """Partition pruning: predicates on partition columns become Delta partition filters.
 
 Neither engine should read a file the query cannot need: DuckDB would still open every file
-listed in the view, and dask-sql does not prune from WHERE at all (DESIGN.md). So before a
+listed in the view, and a cluster task per file would read it for nothing. So before a
 query runs we collect, for each reference to a partitioned table, the top-level AND-ed
 predicates of the same SELECT on its partition columns (=, IN, BETWEEN, <, <=, >, >=), turn
 them into Delta filters and take only the matching files from the Delta log. Predicates
@@ -65,7 +65,7 @@ def collect(tree: exp.Expression, partitioned: dict[str, list[str]]) -> dict[str
 
 
 def _sources(select: exp.Select) -> list[exp.Expression]:
-    from_ = select.args.get("from")
+    from_ = select.args.get("from_")
     sources: list[exp.Expression] = [from_.this] if from_ is not None else []
     sources += [j.this for j in select.args.get("joins") or []]
     return sources
@@ -94,7 +94,7 @@ def _column(node: exp.Expression, alias: str, single: bool, columns: list[str]) 
         return None
     qualifier = node.table.lower()
     if qualifier == alias or (not qualifier and single):
-        return node.name.lower()
+        return str(node.name.lower())
     return None
 
 

@@ -218,7 +218,7 @@ class _ScopePlan:
         if col.table:
             if col.table not in self.tables:
                 raise NotCovered(f"column {col.sql()} of an outer scope")
-            return col.table
+            return str(col.table)
         aliases = {e.alias.lower() for e in self.select.expressions if e.alias}
         if col.name.lower() in aliases and col.find_ancestor(exp.Order, exp.Having, exp.Select) is not None:
             # ORDER BY / HAVING names bind to select aliases first (DuckDB); the rollup has the
@@ -250,7 +250,7 @@ class _ScopePlan:
             if target is self.table:
                 if side:
                     raise NotCovered("sales on the right of an outer join")
-                other = self.select.args["from"].this
+                other = self.select.args["from_"].this
             else:
                 other = target
             dim = other.name.lower() if isinstance(other, exp.Table) else ""

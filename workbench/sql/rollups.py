@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from workbench.config import RollupSpec, Settings
 from workbench.errors import ConfigError, DataError
+from workbench.lake.delta import add_actions
 from workbench.lake.schema import SALES
 from workbench.lake.storage import Lake
 
@@ -125,13 +126,15 @@ def _iter_month(
 
     fs = lake.fs if lake.is_s3 else None  # pyarrow's own local reader is faster than fsspec's
     stored = [c for c in columns if c not in partition_types]
+    # files rewritten by deltalake 1.x (delete, optimize) carry view types (string_view): read as the lake schema
+    lake_types = pa.schema([SALES.field(c) for c in stored])
     for uri in files:
         path = lake.fs_path(uri)
         parts = dict(seg.split("=", 1) for seg in path.split("/") if "=" in seg)
         source = fs.open(path, "rb") if fs is not None else path
         try:
             for batch in pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=stored):
-                t = pa.Table.from_batches([batch])
+                t = pa.Table.from_batches([batch]).cast(lake_types)
                 for col in columns:
                     if col in partition_types:
                         value = pa.scalar(unquote(parts[col])).cast(partition_types[col])
@@ -212,7 +215,7 @@ class RollupBuild:
 def base_months(lake: Lake, version: int) -> dict[Month, list[str]]:
     """The data files of each (year, month) in ``sales`` at ``version`` (one read of the Delta log)."""
     dt = lake.table(BASE_TABLE, version=version)
-    actions = dt.get_add_actions(flatten=True).to_pydict()
+    actions = add_actions(dt).to_pydict()
     root = lake.table_uri(BASE_TABLE)
     out: dict[Month, list[str]] = {}
     for path, y, m in zip(actions["path"], actions["partition.year"], actions["partition.month"], strict=True):
@@ -247,9 +250,6 @@ def build(
     refresh, a delete in between) the rollup is rebuilt from every month.
     """
 
-    from workbench.daskenv import prepare_dask
-
-    prepare_dask()
     rollups = list(rollups) if rollups is not None else configured(settings)
     if not rollups or not lake.exists(BASE_TABLE):
         return []

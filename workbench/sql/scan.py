@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from workbench.lake.delta import add_actions
 from workbench.lake.storage import Lake
 from workbench.sql import pruning
 
@@ -76,7 +77,7 @@ class Snapshot:
         for f in dt.schema().fields:
             if f.name in parts:
                 types[f.name] = _DUCK_TYPES.get(str(getattr(f.type, "type", f.type)), "VARCHAR")
-        actions = dt.get_add_actions(flatten=True).to_pydict()
+        actions = add_actions(dt).to_pydict()
         sizes = dict(zip(actions["path"], actions["size_bytes"], strict=True))
         values = {c: sorted({v for v in actions.get(f"partition.{c}", []) if v is not None}, key=str) for c in parts}
         meta = TableMeta(name, version, self.lake.table_uri(name), parts, types, sizes, values, sum(sizes.values()))

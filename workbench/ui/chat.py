@@ -9,8 +9,6 @@ log only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -80,27 +78,6 @@ def error_text(err: BaseException) -> str:
     if isinstance(err, WorkbenchError):
         return f"I could not answer this: {err.message}" + (f"\n\nHint: {err.hint}" if err.hint else "")
     return f"Something went wrong while answering ({type(err).__name__}: {err}). Please try rephrasing the question."
-
-
-@functools.cache
-def _interface_class() -> type:
-    """``ChatInterface`` that works with param 2.4 (which made ``Button.name`` constant).
-
-    Panel 1.5.5 renames its Send/Undo/Clear buttons after every message; with the pinned
-    param that raises "Constant parameter 'name' cannot be modified" and the question is
-    never answered. Renaming inside ``param.edit_constant`` keeps Panel's behaviour.
-    """
-    import panel as pn
-    import param
-
-    class ChatInterface(pn.chat.ChatInterface):
-        def _toggle_revert(self, button_data: Any, active: bool) -> None:
-            with contextlib.ExitStack() as stack:
-                for button in button_data.buttons:
-                    stack.enter_context(param.edit_constant(button))
-                super()._toggle_revert(button_data, active)
-
-    return ChatInterface
 
 
 #: when to bring the newest answer into view: after the browser has laid it out (its table and
@@ -188,6 +165,6 @@ def chat_interface(wb: QueryRunner, user: str | None = None, session: str | None
 
     options = {**_options(), "callback": callback}
     options.update(params)
-    chat = _interface_class()(**options)
+    chat = pn.chat.ChatInterface(**options)
     chat.send(WELCOME, user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], respond=False, **MESSAGE_PARAMS)
     return chat

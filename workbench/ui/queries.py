@@ -142,7 +142,7 @@ def grouped(
 ) -> ViewQuery:
     """``SELECT <by>, SUM(revenue) AS revenue, SUM(profit) AS profit, COUNT(*) AS transactions``.
 
-    ``by`` are plain column names (never expressions: dask-sql cannot group by those).
+    ``by`` are plain column names, never expressions.
     """
     cols: list[exp.Expression] = [exp.column(c) for c in by]
     cols += [exp.alias_(exp.maybe_parse(sql, dialect="duckdb"), alias) for alias, sql in MEASURES]

@@ -1,4 +1,4 @@
-"""OpenAI-compatible LLM access: one client, robust output parsing, a price table."""
+"""LLM access through LangChain (OpenAI-compatible by default): one client, robust output parsing, a price table."""
 
 from __future__ import annotations
 

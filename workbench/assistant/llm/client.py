@@ -1,10 +1,12 @@
-"""One client for any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp).
+"""One client for the configured language model, through LangChain (llm/models.py).
 
-Retries are ours, not the SDK's (the SDK client is built with ``max_retries=0``): a timeout,
-a connection error, a 429 or a 5xx is retried ``settings.llm_max_retries`` times with a short
-backoff, then surfaces as :class:`ServiceUnavailable` so the assistant can fall back to the
-offline planner. Every call records its token usage and cost, and a daily budget
-(``settings.llm_daily_budget_usd``) stops spending before it is exceeded.
+Any OpenAI-compatible endpoint by default (OpenAI, Azure, vLLM, Ollama, llama.cpp), any other
+LangChain provider by configuration. Retries are ours, not the SDK's (models are built with
+``max_retries=0``): a timeout, a connection error, a 429 or a 5xx is retried
+``settings.llm_max_retries`` times with a short backoff, then surfaces as
+:class:`ServiceUnavailable` so the assistant can fall back to the offline planner. Every call
+records its token usage (LangChain's ``usage_metadata``, the same for every provider) and cost,
+and a daily budget (``settings.llm_daily_budget_usd``) stops spending before it is exceeded.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.assistant.llm.models import OPENAI_API, chat_model, embeddings_model
 from workbench.assistant.llm.prices import cost_usd
 from workbench.config import Settings, get_settings
-from workbench.errors import ConfigError, ServiceUnavailable
+from workbench.errors import ConfigError, ServiceUnavailable, WorkbenchError
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +59,13 @@ class Usage:
 
 @dataclass
 class ChatReply:
+    """A model's reply; with a schema, ``parsed`` is the validated object and ``text`` its JSON."""
+
     text: str
     model: str
     usage: Usage
     attempts: int
+    parsed: Any = None
 
 
 class LLMClient:
@@ -72,34 +78,55 @@ class LLMClient:
                 "no language model is configured",
                 "set OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint) and WORKBENCH_LLM_MODEL",
             )
-        from openai import OpenAI
+        self._chat_models: dict[str, Any] = {}
+        self._embedders: dict[str, Any] = {}
 
-        self._client = OpenAI(
-            api_key=self.settings.openai_api_key or "not-needed",
-            base_url=self.settings.openai_base_url,
-            timeout=self.settings.llm_timeout_s,
-            max_retries=0,
-        )
+    def _model(self, model: str) -> Any:
+        if model not in self._chat_models:
+            self._chat_models[model] = chat_model(self.settings, model)
+        return self._chat_models[model]
 
     # --- public ------------------------------------------------------------------------------
-    def chat(self, messages: list[dict[str, str]], model: str, json_mode: bool = False) -> ChatReply:
-        """One chat completion; retried on timeouts and server errors, then ServiceUnavailable."""
+    def chat(
+        self, messages: list[dict[str, str]], model: str, json_mode: bool = False, schema: type[Any] | None = None
+    ) -> ChatReply:
+        """One chat call; retried on timeouts and server errors, then ServiceUnavailable.
+
+        ``schema`` (a pydantic model) asks for structured output (JSON schema). A reply that does
+        not fit it is not an error here: ``parsed`` is None and ``text`` is the raw reply, which
+        the caller's robust parser and repair loop handle as they handle any model.
+        """
         self._check_budget()
-        kwargs: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
-        if json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
-        response, attempts = self._with_retries(lambda: self._client.chat.completions.create(**kwargs), "chat")
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice and choice.message else None) or ""
-        usage = self._usage(model, response)
-        return ChatReply(text=text, model=model, usage=usage, attempts=attempts)
+        llm = self._model(model)
+        openai_api = self.settings.llm_provider in OPENAI_API
+        if schema is not None and openai_api:
+            runnable = llm.bind(response_format=_json_schema_format(schema))
+        elif schema is not None:
+            runnable = llm.with_structured_output(schema, include_raw=True)
+        elif json_mode and openai_api:
+            runnable = llm.bind(response_format={"type": "json_object"})
+        else:
+            runnable = llm
+        out, attempts = self._with_retries(lambda: runnable.invoke(messages), "chat")
+        raw, parsed = (out["raw"], out["parsed"]) if isinstance(out, dict) else (out, None)
+        if schema is not None and parsed is None and openai_api:
+            parsed = _validated(schema, _text(raw))
+        text = parsed.model_dump_json(exclude_none=True) if parsed is not None else _text(raw)
+        return ChatReply(text=text, model=model, usage=self._usage(model, raw), attempts=attempts, parsed=parsed)
 
     def embed(self, texts: list[str], model: str) -> tuple[list[list[float]], Usage]:
-        """Embeddings of ``texts`` in order."""
+        """Embeddings of ``texts`` in order.
+
+        LangChain's ``Embeddings`` interface reports no token counts, so the usage counts the
+        call only (embedding prices are ~1/100 of chat prices; answers never embedded more than
+        the question).
+        """
         self._check_budget()
-        response, _ = self._with_retries(lambda: self._client.embeddings.create(model=model, input=texts), "embeddings")
-        vectors = [list(item.embedding) for item in sorted(response.data, key=lambda d: d.index)]
-        return vectors, self._usage(model, response)
+        if model not in self._embedders:
+            self._embedders[model] = embeddings_model(self.settings, model)
+        embedder = self._embedders[model]
+        vectors, _ = self._with_retries(lambda: embedder.embed_documents(texts), "embeddings")
+        return [list(v) for v in vectors], Usage(calls=1, models=[model])
 
     # --- internals ---------------------------------------------------------------------------
     def _with_retries(self, call: Any, what: str) -> tuple[Any, int]:
@@ -110,6 +137,8 @@ class LLMClient:
             openai.APIConnectionError,
             openai.RateLimitError,
             openai.InternalServerError,
+            TimeoutError,  # other providers' SDKs (httpx, aiohttp, botocore) raise these subclasses
+            ConnectionError,
         )
         attempts = 0
         last: Exception | None = None
@@ -132,6 +161,14 @@ class LLMClient:
                 ) from e
             except openai.OpenAIError as e:
                 raise ServiceUnavailable(f"the language model call failed: {e}", "check the LLM endpoint") from e
+            except WorkbenchError:
+                raise
+            except Exception as e:  # another provider's SDK error: the assistant falls back, the log has it
+                log.warning("LLM %s call failed: %r", what, e)
+                raise ServiceUnavailable(
+                    f"the language model call failed ({type(e).__name__}): {e}",
+                    "check WORKBENCH_LLM_PROVIDER, the provider's credentials and WORKBENCH_LLM_MODEL",
+                ) from e
         kind = "timed out" if isinstance(last, openai.APITimeoutError) else "failed"
         raise ServiceUnavailable(
             f"the language model endpoint {kind} after {attempts} attempts: {last}",
@@ -139,10 +176,10 @@ class LLMClient:
             attempts=attempts,
         ) from last
 
-    def _usage(self, model: str, response: Any) -> Usage:
-        raw = getattr(response, "usage", None)
-        prompt = int(getattr(raw, "prompt_tokens", 0) or 0)
-        completion = int(getattr(raw, "completion_tokens", 0) or 0)
+    def _usage(self, model: str, message: Any) -> Usage:
+        counts = getattr(message, "usage_metadata", None) or {}
+        prompt = int(counts.get("input_tokens", 0) or 0)
+        completion = int(counts.get("output_tokens", 0) or 0)
         usage = Usage(prompt, completion, cost_usd(model, prompt, completion, self.settings), 1, [model])
         self._record_spend(usage.cost_usd)
         return usage
@@ -180,3 +217,33 @@ class LLMClient:
                 f"today's LLM budget of ${budget:.2f} is spent",
                 "raise WORKBENCH_LLM_DAILY_BUDGET_USD, or wait until tomorrow (the offline planner still answers)",
             )
+
+
+def _text(message: Any) -> str:
+    """A reply's text: LangChain content is a string, or a list of parts for some providers."""
+    content = getattr(message, "content", "") or ""
+    if isinstance(content, str):
+        return content
+    return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content if isinstance(p, str | dict))
+
+
+def _json_schema_format(schema: type[Any]) -> dict[str, Any]:
+    """OpenAI's ``response_format`` for a pydantic model, as a plain dict.
+
+    Not the pydantic class itself: langchain-openai then parses through the SDK, which raises on a
+    reply that does not fit and loses the reply text the repair loop needs.
+    """
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+    }
+
+
+def _validated(schema: type[Any], text: str) -> Any:
+    """``text`` as an instance of ``schema``, or None when it is not exactly that JSON."""
+    from pydantic import ValidationError
+
+    try:
+        return schema.model_validate_json(text)
+    except ValidationError:
+        return None

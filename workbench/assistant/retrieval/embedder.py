@@ -1,4 +1,4 @@
-"""Embedders: one interface, an OpenAI-compatible one and a local one that needs no download.
+"""Embedders: one interface, a LangChain-model one and a local one that needs no download.
 
 The local :class:`HashingEmbedder` is the default: word unigrams, word bigrams and character
 n-grams hashed into a fixed number of signed buckets, log-scaled and L2-normalised (numpy
@@ -67,14 +67,18 @@ class HashingEmbedder:
 
 
 class OpenAIEmbedder:
-    """Embeddings from the configured OpenAI-compatible endpoint."""
+    """Embeddings from the configured provider's LangChain ``Embeddings`` (OpenAI-compatible by default).
+
+    The name records the provider (``openai:text-embedding-3-small``), so an index is searched
+    with the model it was built with.
+    """
 
     def __init__(self, model: str, settings: Settings | None = None) -> None:
         from workbench.assistant.llm.client import LLMClient
 
         self.settings = settings or get_settings()
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{self.settings.llm_provider}:{model}"
         self._client = LLMClient(self.settings)
         self.dim = 0
 
@@ -99,10 +103,11 @@ def get_embedder(settings: Settings | None = None, name: str | None = None) -> E
     """The embedder chosen by configuration, or the one an existing index was built with."""
     settings = settings or get_settings()
     if name is not None:
-        if name.startswith("openai:"):
-            return OpenAIEmbedder(name.split(":", 1)[1], settings)
         if name.startswith("hashing-"):
             return HashingEmbedder(dim=int(name.split("-", 1)[1]))
+        provider, _, model_name = name.partition(":")
+        if model_name:
+            return OpenAIEmbedder(model_name, settings.model_copy(update={"llm_provider": provider}))
     model = embedding_model(settings)
     if settings.llm_configured and model:
         return OpenAIEmbedder(model, settings)

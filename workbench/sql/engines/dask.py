@@ -1,58 +1,92 @@
-"""dask-sql on a Dask cluster: the scale-out engine, guarded against its wrong answers.
+"""The cluster engine: Dask schedules, DuckDB executes every step.
 
-Frames are built with ``dd.from_map`` over the pruned Delta file list (a file list passed
-to ``read_parquet`` breaks dask-sql), hive partition values are parsed from the paths and
-cast to plain types (dask reads them as ``category``, which dask-sql cannot query). Files
-are grouped into bounded partitions, only the named columns are read, dimension tables are
-persisted once per Delta version, and one dask-sql ``Context`` is kept with its tables
-re-registered only when their files or columns change (``dask_frames``).
+A guarded, pruned query runs one of two ways (``ClusterPlan``), both built from sqlglot:
 
-What dask-sql cannot run or gets wrong is rewritten (``workbench.sql.rewrites``), split
-(the grouped stage on the cluster, windows/ranking/ratios over its result in DuckDB,
-``split``), or refused by name.
+* **split** (``split.py``): a grouped or global aggregate over one large fact table and small
+  tables. One task per group of the fact table's pruned Delta files runs the partial
+  aggregate in DuckDB on a worker, with the small tables read once per Delta version on the
+  cluster and shipped to every task (a broadcast join); partials are merged on the workers
+  in a tree, combined, and the rest of the query (HAVING, windows, ORDER BY, LIMIT) runs in
+  DuckDB on the client. Exact COUNT(DISTINCT x) hash-partitions the partial rows on x; a
+  second large table joined on an equality is hash-partitioned with the fact on the key.
+* WITH queries that split on their own run that way first and are materialised (a WITH
+  query is evaluated once however often it is read); the rest of the query is gathered.
+* **gather**: anything else. Tasks read each table's files on the workers, keep only the
+  columns and rows the query can need (``scan_needs.py``), and the whole query then runs in
+  DuckDB on the client over those rows. Global operations (DISTINCT, set operations, windows,
+  correlated subqueries, ORDER BY with LIMIT) therefore always see all their rows. The rows
+  gathered are bounded: before any is moved, their size on the workers is summed, and above
+  :data:`GATHER_MAX_BYTES` the query is refused by name.
+
+Either way the lake is read by the same reader as the DuckDB engine and every operator is
+DuckDB's, which is why the answers are the same, types included (tests/test_differential.py).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import math
+import operator
 import threading
 import time
-from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pandas as pd
 from sqlglot import exp
 
 from workbench.config import Settings
-from workbench.errors import QueryFailed, QueryTimeout
+from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
-from workbench.sql.engines.base import Engine, Limits, with_row_limit
-from workbench.sql.engines.dask_frames import FrameCache, needed_columns, read_file
-from workbench.sql.engines.split import STAGE, SplitPlan, plan_split
+from workbench.sql.engines import dask_frames
+from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
+from workbench.sql.engines.dask_frames import group_files
+from workbench.sql.engines.dask_tasks import FileGroup, concat, fetch_arrow, nbytes, run_sql
+from workbench.sql.engines.scan_needs import TableNeed, table_needs
+from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, shuffle_keys, split_aggregate
 from workbench.sql.scan import TableScan
 from workbench.sql.suggest import column_hint
 
-__all__ = ["DaskEngine", "read_file"]
+log = logging.getLogger(__name__)
 
-#: dask-sql options per query: its dynamic partition pruning reads data while planning
-_SQL_OPTIONS = {"sql.dynamic_partition_pruning": False}
+#: filtered, projected bytes the gather route may bring to the client (Arrow, in memory)
+GATHER_MAX_BYTES = 2 * 2**30
+#: partial results merged per task of the reduction tree (the client combines at most this many)
+MERGE_FAN_IN = 16
+#: a table up to this size is read whole and shipped to every task that joins it
+BROADCAST_MAX_BYTES = 64 * 2**20
+
+
+@dataclass
+class ClusterPlan:
+    """How one query runs on the cluster (see the module docstring)."""
+
+    route: str  # "split" | "gather"
+    tree: exp.Expression
+    needs: dict[str, TableNeed]
+    split: AggregateSplit | None = None
+    why_gather: str = ""
+    groups: dict[str, list[FileGroup]] = field(default_factory=dict)
+    #: two large tables of a split: each hash-partitioned on its join key column
+    shuffle: dict[str, str] = field(default_factory=dict)
 
 
 class DaskEngine(Engine):
     name = "dask"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"scale_out", "aggregate_windows", "split_windows"})
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"scale_out", "window_functions", "ranking", "date_trunc", "correlated_subqueries", PURE_PREPARE}
+    )
 
     def __init__(self, lake: Lake, settings: Settings, client: Any = None) -> None:
-        from workbench.daskenv import prepare_dask
-
-        prepare_dask(with_sql=True)
         self.lake = lake
         self.settings = settings
         self._client = client
-        self._ctx: Any = None
-        self._frames: FrameCache | None = None
         self._lock = threading.RLock()
-        self._plans: OrderedDict[str, SplitPlan] = OrderedDict()
+        self._schemas: dict[tuple[str, int], Any] = {}
+        self._broadcasts: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self._fs: Any = None
+        self._db: Any = None
 
     @property
     def client(self) -> Any:
@@ -62,273 +96,442 @@ class DaskEngine(Engine):
             self._client = get_client(self.settings)
         return self._client
 
-    # --- what runs where ----------------------------------------------------------------------
-    def plan(self, tree: exp.Expression) -> SplitPlan | str:
-        return plan_split(tree)
+    # --- planning -------------------------------------------------------------------------------
+    def plan(
+        self,
+        tree: exp.Expression,
+        scans: dict[str, TableScan],
+        split: bool = True,
+        extra: dict[str, list[str]] | None = None,
+    ) -> ClusterPlan:
+        """Split when the query is an aggregate over one large table and small ones, else gather.
 
-    def supports(self, tree: exp.Expression) -> str | None:
-        plan = self.plan(tree)
-        return plan if isinstance(plan, str) else None
-
-    def prepare(self, tree: exp.Expression) -> exp.Expression:
-        """The tree as it will run (stage and remainder shown as ``WITH _stage AS (..)``)."""
-        plan = self.plan(tree)
-        if isinstance(plan, str):
-            return tree
-        shown = plan.display()
-        with self._lock:
-            self._plans[shown.sql()] = plan
-            while len(self._plans) > 256:
-                self._plans.popitem(last=False)
-        return shown
-
-    def _plan_of(self, tree: exp.Expression) -> SplitPlan:
-        with self._lock:
-            plan = self._plans.get(tree.sql())
-        if plan is not None:
-            return plan
-        found = self.plan(tree)
-        if isinstance(found, str):
-            from workbench.errors import UnsupportedQuery
-
-            raise UnsupportedQuery(
-                f"the dask engine cannot run this query correctly: {found}", "run it with --engine duckdb"
-            )
-        return found
-
-    # --- frames and context --------------------------------------------------------------------
-    def _context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
-        """The engine's dask-sql Context with ``scans`` registered (only changed tables again)."""
-        from dask_sql import Context
-
-        if self._ctx is None:
-            self._ctx = Context()
-            fs = self.lake.fs
-            if self.lake.is_s3:  # pyarrow's C++ S3 client: s3fs range reads are slow (see engines.duckdb)
-                from workbench.sql.engines.duckdb import arrow_s3_filesystem
-
-                fs = arrow_s3_filesystem(self.settings)
-            self._frames = FrameCache(fs, sum(self.client.nthreads().values()))
-        assert self._frames is not None
-        for name, scan in scans.items():
-            columns = needed_columns(tree, self._frames.columns(scan))
-            sizes = [scan.bytes // max(1, len(scan.files))] * len(scan.files)
-            ddf, changed = self._frames.frame(scan, sizes, columns, self.client)
-            if changed:
-                self._ctx.create_table(name, ddf)
-        return self._ctx
-
-    def _plan_context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
-        """A throw-away Context whose tables are empty frames with the right schema.
-
-        ``--explain`` runs nothing: planning needs column names and types only, which come from
-        one Parquet footer per table; no dimension table is loaded or persisted on the cluster.
+        ``extra``: columns of in-memory tables the query also reads (materialised WITH queries).
         """
-        import dask.dataframe as dd
-        from dask_sql import Context
+        schema = {name: self.columns(scan) for name, scan in scans.items()}
+        needs = {n: need for n, need in table_needs(tree, {**(extra or {}), **schema}).items() if n in schema}
+        if not scans:
+            return ClusterPlan("gather", tree, needs, why_gather="no lake table")
+        fact = max(sorted(scans), key=lambda n: scans[n].bytes)
+        cut = split_aggregate(tree, fact, schema) if split else "its WITH queries ran split on the cluster first"
+        big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
+        shuffle: dict[str, str] = {}
+        if not isinstance(cut, str) and len(big) == 1:
+            keys = self._shuffle_keys(tree, fact, big[0], scans, schema, cut)
+            if isinstance(keys, str):
+                cut = keys
+            else:
+                shuffle = {fact: keys[0], big[0]: keys[1]}
+        elif not isinstance(cut, str) and big:
+            cut = f"{', '.join(big)} too large to broadcast"
+        if isinstance(cut, str):
+            groups = {n: self._groups(s) for n, s in scans.items()}
+            return ClusterPlan("gather", tree, needs, why_gather=cut, groups=groups)
+        groups = {n: self._groups(scans[n]) for n in (shuffle or [fact])}
+        return ClusterPlan("split", tree, needs, split=cut, groups=groups, shuffle=shuffle)
 
-        self._context(exp.select("1"), {})  # the FrameCache (filesystem, footers cache)
-        assert self._frames is not None
-        ctx = Context()
-        for name, scan in scans.items():
-            columns = needed_columns(tree, self._frames.columns(scan))
-            ctx.create_table(name, dd.from_pandas(self._frames.empty(scan, columns), npartitions=1))
-        return ctx
+    def _shuffle_keys(
+        self,
+        tree: exp.Expression,
+        fact: str,
+        other: str,
+        scans: dict[str, TableScan],
+        schema: dict[str, list[str]],
+        cut: AggregateSplit,
+    ) -> tuple[str, str] | str:
+        """Join keys to hash both large tables on, or why they cannot be (then the query is gathered).
 
-    # --- running ----------------------------------------------------------------------------
+        The keys must have the same type in both tables: DuckDB's hash of 5 as INTEGER and as
+        BIGINT differ, and rows that join must land in the same bucket.
+        """
+        if cut.bucketed:
+            return "COUNT(DISTINCT) with two tables too large to broadcast"
+        keys = shuffle_keys(tree, fact, other, schema)
+        if isinstance(keys, str):
+            return keys
+        types = [_field_type(self._empty(scans[t]), k) for t, k in ((fact, keys[0]), (other, keys[1]))]
+        if types[0] is None or types[0] != types[1]:
+            return f"the join keys {keys[0]} and {keys[1]} have different types"
+        return keys
+
+    def columns(self, scan: TableScan) -> list[str]:
+        """All columns of a table version (file schema + hive partition columns), from one footer."""
+        return list(self._empty(scan).column_names)
+
+    def _arrow_fs(self) -> Any:
+        if self._fs is None and self.lake.is_s3:
+            from workbench.sql.engines.duckdb import arrow_s3_filesystem
+
+            self._fs = arrow_s3_filesystem(self.settings)
+        return self._fs
+
+    def _groups(self, scan: TableScan) -> list[FileGroup]:
+        """The table's pruned files in task-sized groups (one empty group keeps the schema)."""
+        common = {"partition_types": dict(scan.partition_types), "fs": self._arrow_fs()}
+        if not scan.files:
+            return [FileGroup(scan.name, scan.version, (), schema_files=tuple(scan.schema_files), **common)]
+        threads = sum(self.client.nthreads().values()) or 1
+        sizes = [scan.bytes // len(scan.files)] * len(scan.files)
+        return [
+            FileGroup(scan.name, scan.version, tuple(g), nbytes=len(g) * sizes[0], **common)
+            for g in group_files(scan.files, sizes, threads)
+        ]
+
+    # --- running --------------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
-        start = time.monotonic()
-        plan = self._plan_of(tree)
-        stage = plan.stage if plan.remainder is not None else with_row_limit(plan.stage, limits.row_limit)
         try:
-            frame = self._frame(stage, scans)
-        except QueryFailed:
-            inlined = self._inline_scalar_subqueries(stage, scans, limits.timeout_s)
-            if inlined is None:
+            return self._execute(tree, scans, limits)
+        except QueryFailed as e:
+            if isinstance(e, QueryTimeout):
                 raise
-            frame = self._frame(inlined, scans)
-        out = self._compute(frame, limits.timeout_s)
-        if plan.remainder is None:
-            if out.empty and _global_aggregate(plan.stage):
-                return self._empty_input_answer(plan.stage, scans)
-            return out
-        left = max(1.0, limits.timeout_s - (time.monotonic() - start))
-        return run_remainder(plan.remainder, out, Limits(limits.row_limit, left))
+            hint = self._column_hint(e, scans)
+            if hint is None:
+                raise
+            raise QueryFailed(e.message, hint) from e
 
-    def _frame(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
-        with self._lock:
-            try:
-                return self._context(tree, scans).sql(tree.sql(dialect="postgres"), config_options=_SQL_OPTIONS)
-            except Exception as e:  # dask-sql raises plain exceptions from its planner
-                raise QueryFailed(
-                    f"dask-sql could not plan the query: {_first_line(e)}",
-                    self._columns_hint(e, scans) or "run it with --engine duckdb; dask-sql supports a subset of SQL",
-                ) from e
-
-    def _columns_hint(self, e: Exception, scans: dict[str, TableScan]) -> str | None:
-        """ "did you mean 'region'?" when the planner could not find a column (from the files' footers)."""
-        if self._frames is None:
-            return None
+    def _column_hint(self, e: QueryFailed, scans: dict[str, TableScan]) -> str | None:
+        """ "did you mean 'region'?" when a task could not find a column (names from the files' footers)."""
         try:
-            columns = {name: self._frames.columns(scan) for name, scan in scans.items()}
-        except Exception:  # no footer to read: the generic hint stays
+            columns = {name: self.columns(scan) for name, scan in scans.items()}
+        except (OSError, ValueError) as footer_error:  # no footer to read: the engine's own hint stays
+            log.debug("no columns for a hint: %s", footer_error)
             return None
         return column_hint(str(e), columns)
 
-    def _inline_scalar_subqueries(
-        self, tree: exp.Expression, scans: dict[str, TableScan], timeout_s: float
-    ) -> exp.Expression | None:
-        """Uncorrelated scalar subqueries computed first and replaced by their value.
+    def _execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
+        deadline = time.monotonic() + limits.timeout_s
+        ctes = self.cte_plans(tree, scans)
+        if not ctes:
+            plan = self.plan(tree, scans)
+            if plan.split is not None:
+                return self._run_split(plan, plan.split, scans, limits, deadline)
+            return self._run_gather(tree, plan, limits, deadline)
+        done = {}
+        for name, (plan, sub) in ctes.items():
+            assert plan.split is not None
+            done[name] = self._run_split(plan, plan.split, sub, Limits(2**62, limits.timeout_s), deadline, arrow=True)
+        rest = _without_ctes(tree, set(ctes))
+        remaining = {n: s for n, s in scans.items() if any(t.name.lower() == n for t in rest.find_all(exp.Table))}
+        plan = self.plan(rest, remaining, split=False, extra={n: t.column_names for n, t in done.items()})
+        return self._run_gather(rest, plan, limits, deadline, done)
 
-        dask-sql fails to plan some of them (measured: ``SELECT region, SUM(revenue), (SELECT
-        SUM(revenue) FROM sales ..) AS total .. GROUP BY region``). Used only after planning
-        failed; a subquery is inlined only when each of its columns belongs to a table it
-        reads itself (so it cannot refer to the outer query) and its value is a number,
-        string or NULL. None when nothing could be inlined.
+    def cte_plans(self, tree: exp.Expression, scans: dict[str, TableScan]) -> dict[str, tuple[ClusterPlan, Any]]:
+        """WITH queries that split on their own (aggregates over lake tables only), by name.
+
+        Each runs split on the cluster and is materialised; the rest of the query then runs over
+        the materialised results and the gathered lake rows. A WITH query is evaluated once
+        however often it is read, so materialising it changes nothing. Recursive WITH, column
+        lists and names that shadow a lake table are left in place.
         """
-        out = tree.copy()
-        done = 0
-        for sub in list(out.find_all(exp.Subquery)):
-            if isinstance(sub.parent, (exp.From, exp.Join)) or not isinstance(sub.this, exp.Select):
+        with_ = tree.args.get("with_")
+        if with_ is None or with_.args.get("recursive"):
+            return {}
+        out: dict[str, tuple[ClusterPlan, Any]] = {}
+        for cte in with_.expressions:
+            name = cte.alias_or_name.lower()
+            refs = {t.name.lower() for t in cte.this.find_all(exp.Table)}
+            alias = cte.args.get("alias")
+            if name in scans or (alias is not None and alias.columns) or not refs or not refs <= set(scans):
                 continue
-            if not self._uncorrelated(sub.this, scans):
-                continue
-            df = self._compute(self._frame(sub.this, scans), timeout_s)
-            if df.shape != (1, 1):
-                continue
-            literal = _literal(df.iat[0, 0])
-            if literal is None:
-                continue
-            sub.replace(literal)
-            done += 1
-        return out if done else None
+            sub = {t: scans[t] for t in refs}
+            plan = self.plan(cte.this, sub)
+            if plan.split is not None:
+                out[name] = (plan, sub)
+        return out
 
-    def _uncorrelated(self, select: exp.Select, scans: dict[str, TableScan]) -> bool:
-        tables = list(select.find_all(exp.Table))
-        if not tables or any(t.name.lower() not in scans for t in tables) or select.find(exp.Subquery):
-            return False
-        aliases = {t.alias_or_name.lower() for t in tables}
-        assert self._frames is not None
-        columns = {c.lower() for t in tables for c in self._frames.columns(scans[t.name.lower()])}
-        for col in select.find_all(exp.Column):
-            if (col.table and col.table.lower() not in aliases) or col.name.lower() not in columns:
-                return False
-        return True
+    def _run_split(
+        self,
+        plan: ClusterPlan,
+        split: AggregateSplit,
+        scans: dict[str, TableScan],
+        limits: Limits,
+        deadline: float,
+        arrow: bool = False,
+    ) -> Any:
+        """The split's answer: pandas, or Arrow (``arrow``) to be read by a later step without conversion."""
+        dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact and n not in plan.shuffle}
+        sql = split.partial.sql(dialect="duckdb")
+        allowed = self._allowed()
+        groups = plan.groups[split.fact]
+        if plan.shuffle:
+            futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge.sql(dialect="duckdb"))
+        elif split.bucketed:
+            futures = self._buckets(split, sql, groups, dims, allowed)
+        else:
+            futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
+            futures = self._tree(futures, split.merge.sql(dialect="duckdb"))
+        partials = concat(self._gather(futures, deadline))
+        statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
+        final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
+        out = self._on_client({PARTIALS: partials}, [*statements, final], deadline, arrow)
+        names = self._output_names(plan.tree, scans)
+        if names is not None and len(names) == len(out.columns):
+            if arrow:
+                return out.rename_columns(names)
+            out.columns = names
+        return out
 
-    def _empty_input_answer(self, tree: exp.Expression, scans: dict[str, TableScan]) -> pd.DataFrame:
-        """The one row an aggregate without GROUP BY returns over no rows (COUNT 0, others NULL).
+    def _buckets(self, split: AggregateSplit, sql: str, groups: list[FileGroup], dims: Any, allowed: Any) -> list[Any]:
+        """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
+        n = max(1, sum(self.client.nthreads().values()))
+        parts = [self.client.submit(run_sql, sql, [g], dims, allowed, n, pure=False) for g in groups]
+        merge = split.merge.sql(dialect="duckdb")
+        out = []
+        for i in range(n):
+            pieces = [self.client.submit(operator.getitem, p, i, pure=False) for p in parts]
+            out.append(self.client.submit(run_sql, merge, [], {PARTIALS: pieces}, (), pure=False))
+        return out
 
-        dask-sql returns no row at all there (measured, tests/test_tpch.py). When its answer
-        is empty, the same query runs in DuckDB over empty tables of the same schema: an
-        aggregate whose input is empty gives the same row whatever emptied it.
+    def _shuffled(self, plan: ClusterPlan, sql: str, dims: dict[str, Any], allowed: tuple[str, ...]) -> list[Any]:
+        """The partial query per hash bucket of the two large tables' join key (a shuffle through tasks).
+
+        Each read task keeps the rows and columns the query needs and splits them into buckets
+        by the hash of its table's key; one task per bucket runs the partial query over its
+        bucket of both tables and the broadcast small tables.
+        """
+        size = sum(g.nbytes for name in plan.shuffle for g in plan.groups[name])
+        n = max(sum(self.client.nthreads().values()), math.ceil(size / dask_frames.TARGET_PARTITION_BYTES), 1)
+        parts: dict[str, list[Any]] = {}
+        for name, key in plan.shuffle.items():
+            read = _read_sql(
+                name, plan.needs[name], list(self._schemas[(name, plan.groups[name][0].version)].column_names)
+            )
+            parts[name] = [
+                self.client.submit(run_sql, read, [g], None, allowed, n, key, pure=False) for g in plan.groups[name]
+            ]
+        out = []
+        for i in range(n):
+            tables = {
+                name: [self.client.submit(operator.getitem, p, i, pure=False) for p in ps] for name, ps in parts.items()
+            }
+            out.append(self.client.submit(run_sql, sql, [], {**dims, **tables}, (), pure=False))
+        return out
+
+    def _tree(self, futures: list[Any], merge: str) -> list[Any]:
+        """Partials merged on the workers, :data:`MERGE_FAN_IN` at a time, until few are left for the client."""
+        while len(futures) > MERGE_FAN_IN:
+            batches = [futures[i : i + MERGE_FAN_IN] for i in range(0, len(futures), MERGE_FAN_IN)]
+            futures = [self.client.submit(run_sql, merge, [], {PARTIALS: b}, (), pure=False) for b in batches]
+        return futures
+
+    def _output_names(self, tree: exp.Expression, scans: dict[str, TableScan]) -> list[str] | None:
+        """The column names DuckDB gives ``tree`` (unaliased expressions: ``sum(revenue)``, ``count_star()``).
+
+        The split's final query computes the same columns under other expressions, so their
+        names come from DuckDB describing the original query over empty tables of each schema.
         """
         import duckdb
 
-        assert self._frames is not None
-        con = duckdb.connect(config={"threads": 1})
+        con = self._database().cursor()
         try:
             for name, scan in scans.items():
-                con.register(name, self._frames._meta(scan, None))
-            con.execute("SET enable_external_access = false")
-            return con.execute(tree.sql(dialect="duckdb")).df()
-        except duckdb.Error as e:
-            raise QueryFailed(
-                f"dask-sql returned no row for an aggregate and DuckDB could not supply it: {_first_line(e)}",
-                "run it with --engine duckdb",
-            ) from e
+                con.register(name, self._empty(scan))
+            return [str(r[0]) for r in con.execute("DESCRIBE " + tree.sql(dialect="duckdb")).fetchall()]
+        except duckdb.Error:
+            return None
         finally:
             con.close()
 
-    def _compute(self, frame: Any, timeout_s: float) -> pd.DataFrame:
-        future = self.client.compute(frame)
+    def _empty(self, scan: TableScan) -> Any:
+        """A zero-row Arrow table with the table's schema (hive partition columns typed)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from workbench.sql.engines.duckdb import _ARROW_TYPES
+
+        key = (scan.name, scan.version)
+        if key not in self._schemas:
+            first = (scan.files or scan.schema_files)[0]
+            path = first.removeprefix("s3://") if self.lake.is_s3 else first.removeprefix("file://")
+            schema = pq.read_schema(path, filesystem=self._arrow_fs())
+            for col, duck in scan.partition_types.items():
+                if col not in schema.names:
+                    schema = schema.append(pa.field(col, getattr(pa, _ARROW_TYPES.get(duck, "string"))()))
+            self._schemas[key] = schema.empty_table()
+        return self._schemas[key]
+
+    def _run_gather(
+        self,
+        tree: exp.Expression,
+        plan: ClusterPlan,
+        limits: Limits,
+        deadline: float,
+        extra: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        futures: dict[str, list[Any]] = {}
+        allowed = self._allowed()
+        for name, groups in plan.groups.items():
+            sql = _read_sql(name, plan.needs[name], list(self._schemas[(name, groups[0].version)].column_names))
+            futures[name] = [self.client.submit(run_sql, sql, [g], None, allowed, pure=False) for g in groups]
+        flat = [f for fs in futures.values() for f in fs]
+        sizes = self._gather([self.client.submit(nbytes, f, pure=False) for f in flat], deadline)
+        if sum(sizes) > GATHER_MAX_BYTES:
+            self.client.cancel(flat)
+            raise UnsupportedQuery(
+                f"the dask engine would bring {sum(sizes) / 2**30:.1f} GiB of rows to the client "
+                f"(limit {GATHER_MAX_BYTES / 2**30:.0f} GiB): it gathers rows when it cannot split the query "
+                f"across tasks ({plan.why_gather})",
+                "add filters on the partition columns (year, month, region), aggregate, or use --engine duckdb",
+            )
+        tables = {name: concat(self._gather(fs, deadline)) for name, fs in futures.items()}
+        tables.update(extra or {})
+        return self._on_client(tables, [with_row_limit(tree, limits.row_limit).sql(dialect="duckdb")], deadline)
+
+    def _allowed(self) -> tuple[str, ...]:
+        """Folders a task's DuckDB may read: the lake and in-place registrations (none on S3)."""
+        if self.lake.is_s3:
+            return ()
+        from workbench.lake.register import allowed_directories
+
+        return tuple(allowed_directories(self.lake))
+
+    def _broadcast(self, scan: TableScan) -> Any:
+        """The whole small table as an Arrow table kept on the cluster, read once per version."""
+        key = (scan.version, tuple(scan.files))
+        with self._lock:
+            cached = self._broadcasts.get(scan.name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            groups = self._groups(scan)
+            future = self.client.submit(
+                run_sql, f'SELECT * FROM "{scan.name}"', groups, None, self._allowed(), pure=False
+            )
+            self._broadcasts[scan.name] = (key, future)
+            return future
+
+    def _gather(self, futures: list[Any], deadline: float) -> list[Any]:
+        from distributed import wait
+
         try:
-            out = future.result(timeout=timeout_s)
+            left = deadline - time.monotonic()
+            if left <= 0:  # past the limit already (planning, earlier steps): nothing more is waited for
+                raise TimeoutError
+            wait(futures, timeout=left)
+            return list(self.client.gather(futures))
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
-            future.cancel()
+            self.client.cancel(futures)
             raise QueryTimeout(
-                f"query ran longer than {timeout_s:g} s and was cancelled",
+                "query ran longer than its time limit on the cluster and was cancelled",
                 "filter on year/month/region, or raise WORKBENCH_TIMEOUT_S",
             ) from e
-        except Exception as e:
+        except Exception as e:  # a task's own error (DuckDB, file access) travels back as is
             raise QueryFailed(
-                f"dask-sql failed while running the query: {_first_line(e)}", "run it with --engine duckdb"
+                f"a cluster task failed: {_first_line(e)}", "run it with --engine duckdb to check the SQL itself"
             ) from e
-        return out.reset_index(drop=True) if isinstance(out, pd.DataFrame) else pd.DataFrame(out)
 
-    def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
-        plan = self._plan_of(tree)
+    def _database(self) -> Any:
+        """The engine's in-memory DuckDB on the client, without file access; one cursor per query.
+
+        A new database per query cost 10-25 ms (measured); cursors share it, while registered
+        tables and temp tables stay private to each cursor.
+        """
+        with self._lock:
+            if self._db is None:
+                import duckdb
+
+                from workbench.sql.engines.duckdb import CONNECTION_CONFIG
+
+                config: dict[str, Any] = {**CONNECTION_CONFIG, "memory_limit": self.settings.duckdb_memory_limit}
+                if self.settings.duckdb_threads:
+                    config["threads"] = self.settings.duckdb_threads
+                self._db = duckdb.connect(config=config)
+                self._db.execute("SET enable_external_access = false")
+                self._db.execute("SET lock_configuration = true")
+            return self._db
+
+    def _on_client(self, tables: dict[str, Any], statements: list[str], deadline: float, arrow: bool = False) -> Any:
+        """The last of ``statements`` in DuckDB over in-memory ``tables``; no file access at all."""
+        import duckdb
+
+        con = self._database().cursor()
+        timer = threading.Timer(max(0.1, deadline - time.monotonic()), con.interrupt)
         try:
-            with self._lock:
-                text = str(self._plan_context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
-        except Exception as e:
-            raise QueryFailed(
-                f"dask-sql could not plan the query: {_first_line(e)}", "run it with --engine duckdb"
-            ) from e
-        if plan.remainder is not None:
-            text += f"\n-- then in DuckDB over the stage result ({STAGE}):\n{plan.remainder.sql(dialect='duckdb')}"
-        return text
-
-    def close(self) -> None:
-        self._ctx = None
-        self._frames = None
-
-
-def run_remainder(remainder: exp.Expression, stage: pd.DataFrame, limits: Limits) -> pd.DataFrame:
-    """The post-aggregation part in DuckDB over the stage's (small) result; no file access."""
-    import duckdb
-
-    con = duckdb.connect(config={"threads": 1})
-    try:
-        con.register(STAGE, stage)
-        con.execute("SET enable_external_access = false")
-        timer = threading.Timer(limits.timeout_s, con.interrupt)
-        timer.start()
-        try:
-            return con.execute(with_row_limit(remainder, limits.row_limit).sql(dialect="duckdb")).df()
+            for name, table in tables.items():
+                con.register(name, table)
+            timer.start()
+            for sql in statements[:-1]:
+                con.execute(sql)
+            if arrow:
+                return fetch_arrow(con.sql(statements[-1]))
+            return con.execute(statements[-1]).df()
         except duckdb.InterruptException as e:
             raise QueryTimeout(
-                f"query ran longer than {limits.timeout_s:g} s and was cancelled", "raise WORKBENCH_TIMEOUT_S"
+                "query ran longer than its time limit and was cancelled", "raise WORKBENCH_TIMEOUT_S"
             ) from e
         except duckdb.Error as e:
             raise QueryFailed(
-                f"DuckDB could not finish the split query: {_first_line(e)}", "run it with --engine duckdb"
+                f"DuckDB could not finish the query: {_first_line(e)}", "run it with --engine duckdb"
             ) from e
         finally:
             timer.cancel()
-    finally:
-        con.close()
+            con.close()
+
+    def explain(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str:
+        ctes = self.cte_plans(tree, scans)
+        lines = [f"WITH {name}: {self._describe(plan, sub)}" for name, (plan, sub) in ctes.items()]
+        if ctes:
+            rest = _without_ctes(tree, set(ctes))
+            remaining = {n: s for n, s in scans.items() if any(t.name.lower() == n for t in rest.find_all(exp.Table))}
+            tree, scans = rest, remaining
+            plan = self.plan(rest, remaining, split=False)
+        else:
+            plan = self.plan(tree, scans)
+        lines.append(self._describe(plan, scans))
+        return "\n".join(lines)
+
+    def _describe(self, plan: ClusterPlan, scans: dict[str, TableScan]) -> str:
+        tasks = {n: len(g) for n, g in plan.groups.items()}
+        if plan.split is not None:
+            dims = sorted(n for n in scans if n != plan.split.fact and n not in plan.shuffle)
+            head = f"route: split aggregate; tasks: {tasks}; broadcast: {dims or 'none'}"
+            if plan.shuffle:
+                head += f"; hash-partitioned on {plan.shuffle}, then the partial query per bucket"
+            return f"{head}\n{plan.split.describe()}"
+        lines = [f"route: gather (not split: {plan.why_gather}); tasks: {tasks}"]
+        for name in plan.groups:
+            lines.append(f"  per task of {name}: {_read_sql(name, plan.needs[name], self.columns(scans[name]))}")
+        lines.append(f"then on the client (DuckDB): {plan.tree.sql(dialect='duckdb')}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        with self._lock:
+            self._broadcasts.clear()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
-def _global_aggregate(tree: exp.Expression) -> bool:
-    """A SELECT with aggregates and no GROUP BY (exactly one row on any input, empty included)."""
-    if not isinstance(tree, exp.Select) or tree.args.get("group") is not None:
-        return False
-    if tree.find(exp.Subquery) is not None and any(p.find(exp.Subquery) for p in tree.expressions):
-        return False
-    return any(
-        isinstance(n, exp.AggFunc) and n.find_ancestor(exp.Window, exp.Subquery) is None
-        for p in tree.expressions
-        for n in p.walk()
-    )
+def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
+    """The per-task read of one table: its needed columns, its rows no reference can need dropped."""
+    cols = [c for c in available if c.lower() in need.columns] or available[:1]
+    table = exp.Table(this=exp.to_identifier(name, quoted=True))
+    select = exp.select(*(exp.column(c, quoted=True) for c in cols)).from_(table)
+    row_filter = need.row_filter()
+    if row_filter is not None:
+        select = select.where(row_filter)
+    return select.sql(dialect="duckdb")
 
 
-def _literal(value: Any) -> exp.Expression | None:
-    """A SQL literal for one computed value (None when it has no exact literal here)."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if value is None or (isinstance(value, float) and value != value):
-        return exp.null()
-    if isinstance(value, bool):
-        return exp.true() if value else exp.false()
-    if isinstance(value, int):
-        return exp.Literal.number(value)
-    if isinstance(value, float):
-        return exp.cast(exp.Literal.number(repr(value)), "DOUBLE")
-    if isinstance(value, str):
-        return exp.Literal.string(value)
+def _without_ctes(tree: exp.Expression, names: set[str]) -> exp.Expression:
+    """``tree`` without the WITH queries ``names`` (their results are registered under those names)."""
+    out = tree.copy()
+    with_ = out.args["with_"]
+    for cte in list(with_.expressions):
+        if cte.alias_or_name.lower() in names:
+            cte.pop()
+    if not with_.expressions:
+        out.set("with_", None)
+    return out
+
+
+def _field_type(table: Any, column: str) -> str | None:
+    """The Arrow type of ``column`` (case-insensitive, as DuckDB resolves it)."""
+    for f in table.schema:
+        if f.name.lower() == column.lower():
+            return str(f.type)
     return None
 
 
-def _first_line(e: Exception) -> str:
+def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

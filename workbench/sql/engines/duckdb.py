@@ -40,6 +40,13 @@ from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_li
 from workbench.sql.scan import TableScan
 from workbench.sql.suggest import column_hint
 
+#: Settings every workbench DuckDB connection starts with (lake queries, profiles, cluster tasks).
+#: ``window_self_join`` off: measured on DuckDB 2.0.0 and 2.0.1, that optimizer drops a filter on a
+#: hive partition column under a ``PARTITION BY`` window, so ``AVG(SUM(x)) OVER (PARTITION BY region)
+#: ... WHERE year = 2024`` averaged every year (test_sql_duckdb.py::test_window_over_a_filtered_partition_column).
+#: Remove when a DuckDB release passes that test with the optimizer on.
+CONNECTION_CONFIG: dict[str, Any] = {"disabled_optimizers": "window_self_join"}
+
 
 class DuckDBEngine(Engine):
     name = "duckdb"
@@ -60,7 +67,7 @@ class DuckDBEngine(Engine):
 
         self.lake = lake
         self.settings = settings
-        config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+        config: dict[str, Any] = {**CONNECTION_CONFIG, "memory_limit": settings.duckdb_memory_limit}
         if settings.duckdb_threads:
             config["threads"] = settings.duckdb_threads
         self.con = duckdb.connect(config=config)
@@ -126,7 +133,7 @@ class DuckDBEngine(Engine):
         hit = self._rendered.get(id(tree))
         if hit is not None and hit[0] is tree and hit[1] == row_limit:
             return hit[2]
-        sql = with_row_limit(tree, row_limit).sql(dialect="duckdb")
+        sql = str(with_row_limit(tree, row_limit).sql(dialect="duckdb"))
         if len(self._rendered) >= 256:
             self._rendered.pop(next(iter(self._rendered)))
         self._rendered[id(tree)] = (tree, row_limit, sql)
@@ -182,7 +189,7 @@ def _create_view(name: str, select: exp.Select) -> str:
         expression=select,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
-    return create.sql(dialect="duckdb")
+    return str(create.sql(dialect="duckdb"))
 
 
 _ARROW_TYPES = {

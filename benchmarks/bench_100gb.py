@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -52,7 +53,7 @@ class Harness:
             "batches_requested": args.batches,
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": qrun.machine(),
-            "command": " ".join(["python -m benchmarks.bench_100gb", *sys.argv[1:]]),
+            "command": shlex.join(["python", "-m", "benchmarks.bench_100gb", *sys.argv[1:]]),
             "phases": {},
             "batches": [],
         }
@@ -92,6 +93,7 @@ def _one_batch(h: Harness, period: land.Period, env: dict[str, str]) -> dict[str
     landing = h.landing / f"batch-{period.index:02d}"
     shutil.rmtree(landing, ignore_errors=True)
     lake_before, disk_free = land.folder_bytes(h.lake), shutil.disk_usage(h.root).free
+    rows_before = land.lake_rows(h.lake)
     gen = land.generate(period, h.args.rows, landing, env, h.args.chunk_rows)
     csv_bytes = land.folder_bytes(landing, "sales-*")
     if period.index == h.args.kill_batch:
@@ -109,6 +111,7 @@ def _one_batch(h: Harness, period: land.Period, env: dict[str, str]) -> dict[str
         "batch": period.index,
         "period": period.label,
         "rerun_after_kill": period.index == h.args.kill_batch,
+        "lake_rows_before": rows_before,
         "generate": gen.summary(),
         "csv_bytes": csv_bytes,
         "sales_rows_read": sales["rows_read"],
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--min-free-gb", type=float, default=5.0, help="disk kept free; a batch that would not fit stops the run"
     )
-    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds per query (p50)")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per query after a warm-up (p50)")
     parser.add_argument("--ask-rounds", type=int, default=1)
     parser.add_argument("--label", default="", help="what this run is (shown on top of the results)")
     parser.add_argument("--fresh", action="store_true", help="delete the working folder's lake first")
@@ -236,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     h.doc["total_wall_s"] = round(time.perf_counter() - t0, 1)
     h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     h.doc["acceptance"] = report.acceptance(h.doc)
+    h.doc["findings"] = report.findings(h.doc)
     h.save()
     print(f"wrote {h.out}.json and .md", flush=True)
     return 3 if "stopped" in h.doc else 0

@@ -20,14 +20,14 @@ from benchmarks.scale import land, proc
 def kill_and_rerun(period: land.Period, landing: Path, lake: Path, home: Path) -> tuple[dict[str, Any], proc.Run]:
     """Returns the check's findings and the rerun (which is the batch's measured ingest)."""
     env = proc.env_for(lake, home)
-    before = land.sales_state(lake)
+    before = land.sales_state(lake, period)
     on_disk = land.parquet_on_disk(lake)
 
     def writing(stderr: str) -> bool:
         return "ingest: write" in stderr and bool(land.parquet_on_disk(lake) - on_disk)
 
     killed = land.ingest(landing, lake, env, kill_when=writing)
-    after_kill = land.sales_state(lake)
+    after_kill = land.sales_state(lake, period)
     orphans = land.parquet_on_disk(lake) - after_kill["files"] - before["files"]
     staging = [p for p in home.glob("ingest-*") if p.is_dir()]
     found: dict[str, Any] = {
@@ -45,22 +45,22 @@ def kill_and_rerun(period: land.Period, landing: Path, lake: Path, home: Path) -
         "staging_bytes_left": sum(land.folder_bytes(p) for p in staging),
     }
     rerun = land.ingest(landing, lake, env)
-    after = land.sales_state(lake)
+    after = land.sales_state(lake, period)
     expected = _control_rows(landing, lake.parent / "kill-control")
     written = rerun.json()["tables"]["sales"]["rows_written"]
     found.update(
         expected_rows_from_uninterrupted_ingest=expected,
         rerun_rows_written=written,
         lake_rows_added=after["rows"] - before["rows"],
-        rows_in_period=land.rows_in(lake, period),
-        duplicate_ids_in_lake=after["rows"] - after["distinct_ids"],
+        rows_in_period=after["period_rows"] - before["period_rows"],
+        duplicate_ids_in_period=after["period_rows"] - after["period_distinct_ids"],
         versions_added=(after["version"] or 0) - (before["version"] if before["version"] is not None else -1),
     )
     found["held"] = bool(
         found["sigkilled"]
         and found["readers_see_nothing_of_the_batch"]
         and written == expected == found["lake_rows_added"] == found["rows_in_period"]
-        and found["duplicate_ids_in_lake"] == 0
+        and found["duplicate_ids_in_period"] == 0
         and found["versions_added"] == 1
     )
     return found, rerun

@@ -43,14 +43,51 @@ def estimate_1tb(doc: dict[str, Any]) -> dict[str, Any]:
     if not (csv and rows and scan):
         return {"basis": "not available (the run stopped before the full scan)"}
     rows_1tb = TB / (csv / rows_read) * (rows / rows_read)
+    linear = {p: m for p, m in scan.items() if not str(m["route"]).startswith(("rollup", "cache"))}
     return {
         "basis": (
             f"ESTIMATE, linear per-row cost of the full scan measured at {rows:,} rows; "
             "see benchmarks/results/scaling.md for the Dask engine's scaling model"
         ),
         "rows_at_1tb": round(rows_1tb),
-        "seconds": {p: round(m["p50_ms"] / 1000 * rows_1tb / rows, 1) for p, m in scan.items()},
+        "seconds": {p: round(m["p50_ms"] / 1000 * rows_1tb / rows, 1) for p, m in linear.items()},
+        "not_estimated": {
+            p: f"answered from {m['route']}: its size grows with days x dimension values, not rows"
+            for p, m in scan.items()
+            if p not in linear
+        },
     }
+
+
+def findings(doc: dict[str, Any]) -> list[str]:
+    """What the run exposes, computed from its own figures (growth across batches, leftovers, small files)."""
+    out: list[str] = []
+    batches = [b for b in doc["batches"] if b["sales_rows_read"]]
+    if len(batches) >= 2:
+        first, last = batches[0], batches[-1]
+
+        def per_row(b: dict[str, Any], key: str) -> float:
+            return sum(b["ingest_phases"].get(k, {}).get("cpu_s", 0.0) for k in key.split("+")) / b["sales_rows_read"]
+
+        for key in ("stage+dedupe", "after_ingest"):
+            a, z = per_row(first, key) * 1e6, per_row(last, key) * 1e6
+            out.append(
+                f"ingest {key} CPU per sales row: {a:.2f} us in batch {first['batch']} -> {z:.2f} us in batch "
+                f"{last['batch']} (x{z / a:.2f}) while the lake grew to {last.get('lake_rows_before', 0):,} rows"
+            )
+    kill = doc.get("kill_and_rerun")
+    if kill:
+        out.append(
+            f"the killed ingest left {kill['staging_bytes_left'] / 2**20:.0f} MB of staging in the home folder and "
+            f"{kill['invisible_bytes_left_on_disk'] / 2**20:.1f} MB of uncommitted Parquet in the lake (invisible)"
+        )
+    for t in doc.get("lake", {}).get("tables", []):
+        if t["name"].startswith("rollups/") and t["partitions"] and t["files"] / t["partitions"] > 2:
+            out.append(
+                f"{t['name']}: {t['files']} files in {t['partitions']} partitions after {len(doc['batches'])} "
+                "refreshes (each refresh adds files; nothing compacts them)"
+            )
+    return out
 
 
 def acceptance(doc: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +141,9 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"**Stopped early:** {doc['stopped']}", ""]
     lines += _phases(doc) + _batches(doc) + _kill(doc) + _seed(doc) + _dashboard(doc) + _assistant(doc)
     lines += _lake(doc) + _acceptance(doc)
+    found = doc.get("findings") or []
+    if found:
+        lines += ["## What this run exposes", "", *[f"- {f}" for f in found], ""]
     return "\n".join(lines) + "\n"
 
 
@@ -171,8 +211,9 @@ def _seed(doc: dict[str, Any]) -> list[str]:
             )
     est = doc.get("estimate_1tb")
     if est and "seconds" in est:
-        lines += ["", f"**1 TB full scan, {est['basis']}** ({est['rows_at_1tb']:,} rows): "]
+        lines += ["", f"**1 TB full scan, {est['basis']}** ({est['rows_at_1tb']:,} rows):", ""]
         lines += [f"- {p}: ~{s:,} s (estimate)" for p, s in est["seconds"].items()]
+        lines += [f"- {p}: not extrapolated ({why})" for p, why in est.get("not_estimated", {}).items()]
     lines += ["", "Queries:", ""] + [f"- `{n}`: `{q['sql']}`" for n, q in seed.items()]
     return [*lines, ""]
 

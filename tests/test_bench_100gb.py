@@ -6,6 +6,7 @@ The numbers the harness reports are checked against plain DuckDB over the same D
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def test_periods_are_whole_months_covering_the_dataset(batches: int) -> None:
     periods = land.periods(batches)
     assert len(periods) == batches
     assert periods[0].first == dt.date(2022, 1, 1) and periods[-1].last == dt.date(2024, 12, 31)
-    for a, b in zip(periods, periods[1:], strict=False):
+    for a, b in itertools.pairwise(periods):
         assert b.first == a.last + dt.timedelta(days=1) and b.first.day == 1
     with pytest.raises(SystemExit, match="BATCHES"):
         land.periods(37)
@@ -35,8 +36,9 @@ def _files(lake: str) -> list[str]:
 def test_query_window_reads_the_share_it_reports(small_lake: str, share: float) -> None:
     parts = measure.partition_rows(Path(small_lake))
     pred, got = measure.window(parts, share)
+    files = _files(small_lake)
     total, inside = duckdb.execute(
-        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {pred}) FROM read_parquet({_files(small_lake)!r}, hive_partitioning = true)"
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {pred}) FROM read_parquet({files!r}, hive_partitioning = true)"
     ).fetchone()  # type: ignore[misc]
     assert got == pytest.approx(inside / total)
     assert share / 2 <= got <= share * 2

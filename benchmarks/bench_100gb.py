@@ -127,6 +127,7 @@ def _one_batch(h: Harness, period: land.Period, env: dict[str, str]) -> dict[str
         "lake_bytes": lake_after,
         "lake_growth_bytes": lake_after - lake_before,
         "transient_disk_bytes": max(0, disk_free - ing.min_free_disk),
+        "peak_staging_bytes": ing.peak_staging,
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print(
@@ -145,9 +146,16 @@ def _core_rate(rows: int, phases: dict[str, Any]) -> int | None:
 
 
 def _measured_per_row(batch: dict[str, Any], previous: float) -> float:
-    """Peak disk per row of this batch; one odd batch (a rerun, a quiet disk) does not drop the guard."""
+    """Disk per row of this batch (CSV + peak staging + lake growth), measured on its own folders.
+
+    The staging share grows with the lake (the ingest re-reads the lake's ids), so the next
+    batch is judged by the last one; one odd batch (a rerun) does not drop the guard below half.
+    """
     rows = batch["sales_rows_read"]
-    return max(batch["transient_disk_bytes"] / rows, previous * 0.5) if rows else previous
+    if not rows:
+        return previous
+    used = batch["csv_bytes"] + batch["peak_staging_bytes"] + batch["lake_growth_bytes"]
+    return max(used / rows, previous * 0.5)
 
 
 def _max(rows: list[dict[str, Any]], key: str) -> float | None:

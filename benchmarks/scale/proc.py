@@ -38,6 +38,7 @@ class Run:
     cpu_s: float = 0.0
     peak_rss: int = 0
     min_free_disk: int = 0
+    peak_staging: int = 0
     returncode: int | None = None
     stdout: str = ""
     stderr: str = ""
@@ -84,11 +85,14 @@ def run(
     disk: Path,
     kill_when: Callable[[str], bool] | None = None,
     interval: float = 0.02,
+    staging: Path | None = None,
 ) -> Run:
     """Run ``argv``; sample its tree's RSS and the free disk every ``interval`` seconds.
 
     ``kill_when(stderr_so_far)`` is asked at every sample; once it says yes the process gets
     SIGKILL (no cleanup code of it runs: the crash the atomic-ingest guarantee is about).
+    ``staging``: a folder whose ``ingest-*`` subfolders (the ingest's spill) are measured every
+    second; the free-disk figure alone would count other jobs' writes on a shared disk.
     """
     while not disk.exists():  # the step may create its folder: watch the disk it lands on
         disk = disk.parent
@@ -103,7 +107,11 @@ def run(
     out: list[str] = []
     writer = threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True)
     writer.start()
+    last_staging = 0.0
     while proc.poll() is None:
+        if staging is not None and time.perf_counter() - last_staging >= 1.0:
+            last_staging = time.perf_counter()
+            result.peak_staging = max(result.peak_staging, staging_bytes(staging))
         try:
             result.peak_rss = max(result.peak_rss, tree_rss(ps))
         except psutil.Error:
@@ -121,6 +129,18 @@ def run(
     result.returncode = proc.returncode
     result.stdout, result.stderr = "".join(out), "".join(err)
     return result
+
+
+def staging_bytes(home: Path) -> int:
+    """Bytes in the ingest's staging folders under ``home`` (they come and go: errors are skipped)."""
+    total = 0
+    for folder in home.glob("ingest-*"):
+        for f in folder.rglob("*"):
+            try:
+                total += f.stat().st_size if f.is_file() else 0
+            except OSError:
+                pass
+    return total
 
 
 def _pump(stream: Any, into: list[str]) -> None:

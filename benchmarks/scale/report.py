@@ -75,6 +75,14 @@ def findings(doc: dict[str, Any]) -> list[str]:
                 f"ingest {key} CPU per sales row: {a:.2f} us in batch {first['batch']} -> {z:.2f} us in batch "
                 f"{last['batch']} (x{z / a:.2f}) while the lake grew to {last.get('lake_rows_before', 0):,} rows"
             )
+    staged = [b for b in batches if b.get("peak_staging_bytes")]
+    if len(staged) >= 2:
+        a, z = staged[0], staged[-1]
+        out.append(
+            f"ingest staging per sales row: {a['peak_staging_bytes'] / a['sales_rows_read']:.0f} B in batch "
+            f"{a['batch']} -> {z['peak_staging_bytes'] / z['sales_rows_read']:.0f} B in batch {z['batch']} "
+            "(the lake's ids are spilled again for every batch's dedupe)"
+        )
     kill = doc.get("kill_and_rerun")
     if kill:
         out.append(
@@ -84,8 +92,8 @@ def findings(doc: dict[str, Any]) -> list[str]:
     for t in doc.get("lake", {}).get("tables", []):
         if t["name"].startswith("rollups/") and t["partitions"] and t["files"] / t["partitions"] > 2:
             out.append(
-                f"{t['name']}: {t['files']} files in {t['partitions']} partitions after {len(doc['batches'])} "
-                "refreshes (each refresh adds files; nothing compacts them)"
+                f"{t['name']}: {t['files']} files in {t['partitions']} partitions after {len(doc['batches'])} batches "
+                f"({t['files'] / t['partitions']:.0f} per partition: each refresh adds files to its year)"
             )
     return out
 
@@ -161,7 +169,7 @@ def _batches(doc: dict[str, Any]) -> list[str]:
         "## Batches (land: generate, ingest, rollup refresh, summaries, delete CSV)",
         "",
         "| batch | period | CSV GB | rows written | ingest s | rows/s | ingest peak MB | rollup refresh s "
-        "| summaries s | generate s | lake GB after | peak disk GB | load avg |",
+        "| summaries s | generate s | lake GB after | ingest staging peak GB | load avg |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in doc["batches"]:
@@ -170,14 +178,13 @@ def _batches(doc: dict[str, Any]) -> list[str]:
             f"| {b['batch']} | {b['period']}{mark} | {_gb(b['csv_bytes'])} | {b['sales_rows_written']:,} "
             f"| {b['ingest']['seconds']} | {b['ingest_rows_per_s']:,} | {b['ingest_peak_rss_mb']:.0f} "
             f"| {b['rollup_refresh_s']} | {b['summaries']['seconds']} | {b['generate']['seconds']} "
-            f"| {_gb(b['lake_bytes'])} | {_gb(b['transient_disk_bytes'])} | {b['load_avg_1m']} |"
+            f"| {_gb(b['lake_bytes'])} | {_gb(b['peak_staging_bytes'])} | {b['load_avg_1m']} |"
         )
     note = (
         "CSV = the batch's sales CSV; rows/s = sales rows read (dirt included) / ingest wall s, process start to "
         "exit (the ingest's own phases without interpreter start-up: `ingest_core_rows_per_s` in the JSON); "
         "rollup refresh = the ingest's after-commit step (rollup partitions of the touched months, catalog sync, "
-        "cache invalidation); peak disk = free disk before the batch minus the least free during its ingest "
-        "(its CSV, the ingest's staging and the new lake files)."
+        "cache invalidation); staging peak = the ingest's spill folders (sampled every second)."
     )
     return [*lines, "", note, ""]
 

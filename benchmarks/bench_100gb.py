@@ -215,6 +215,23 @@ def lake_facts(h: Harness) -> None:
     h.phase("lake", t0)
 
 
+def derive(doc: dict[str, Any]) -> None:
+    """The figures computed from the measurements: acceptance, findings, extrapolation (small runs)."""
+    doc["acceptance"] = report.acceptance(doc)
+    doc["findings"] = report.findings(doc)
+    if doc["rows_requested"] < 830_000_000:
+        doc["extrapolated"] = report.extrapolate(doc)
+
+
+def render(path: Path) -> int:
+    doc = json.loads(path.read_text())
+    derive(doc)
+    path.write_text(json.dumps(doc, indent=1, default=str))
+    path.with_suffix(".md").write_text(report.markdown(doc))
+    print(f"rewrote {path} and its .md", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=830_000_000, help="sales rows of the whole dataset")
@@ -230,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ask-rounds", type=int, default=1)
     parser.add_argument("--label", default="", help="what this run is (shown on top of the results)")
     parser.add_argument("--fresh", action="store_true", help="delete the working folder's lake first")
+    parser.add_argument("--render", metavar="JSON", help="recompute the derived figures and Markdown of a results file")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(Path(args.render))
     if args.kill_batch is None:
         args.kill_batch = max(1, (args.batches + 1) // 2)
     h = Harness(args)
@@ -246,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         lake_facts(h)
     h.doc["total_wall_s"] = round(time.perf_counter() - t0, 1)
     h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    h.doc["acceptance"] = report.acceptance(h.doc)
-    h.doc["findings"] = report.findings(h.doc)
+    derive(h.doc)
     h.save()
     print(f"wrote {h.out}.json and .md", flush=True)
     return 3 if "stopped" in h.doc else 0

@@ -108,10 +108,11 @@ def run(
     writer = threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True)
     writer.start()
     last_staging = 0.0
+    earlier = set(staging.glob("ingest-*")) if staging is not None else set()  # e.g. a killed ingest's
     while proc.poll() is None:
         if staging is not None and time.perf_counter() - last_staging >= 1.0:
             last_staging = time.perf_counter()
-            result.peak_staging = max(result.peak_staging, staging_bytes(staging))
+            result.peak_staging = max(result.peak_staging, staging_bytes(staging, earlier))
         try:
             result.peak_rss = max(result.peak_rss, tree_rss(ps))
         except psutil.Error:
@@ -131,10 +132,10 @@ def run(
     return result
 
 
-def staging_bytes(home: Path) -> int:
-    """Bytes in the ingest's staging folders under ``home`` (they come and go: errors are skipped)."""
+def staging_bytes(home: Path, skip: set[Path] | None = None) -> int:
+    """Bytes in the ingest's staging folders under ``home`` but ``skip`` (they come and go: errors are skipped)."""
     total = 0
-    for folder in home.glob("ingest-*"):
+    for folder in set(home.glob("ingest-*")) - (skip or set()):
         for f in folder.rglob("*"):
             try:
                 total += f.stat().st_size if f.is_file() else 0

@@ -59,6 +59,58 @@ def estimate_1tb(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ingest_model(plain: list[dict[str, Any]], clock: str) -> tuple[float, float, float]:
+    """(fixed s per batch, s per new row, s per row already in the lake) on ``clock`` ("wall" or "cpu").
+
+    The first batch (empty lake) gives the fixed part (start-up and dimensions) and the per-row
+    cost; the later batches' excess over it, per row already in the lake, is the dedupe term.
+    """
+    total = "seconds" if clock == "wall" else "cpu_s"
+
+    def cost(b: dict[str, Any]) -> float:
+        return float(b["ingest"][total])
+
+    first = plain[0]
+    phases = first["ingest_phases"]
+    fixed = cost(first) - sum(v[f"{clock}_s"] for k, v in phases.items() if k != "dimensions")
+    per_row = (cost(first) - fixed) / first["sales_rows_read"]
+    later = [(cost(b) - fixed - per_row * b["sales_rows_read"]) / b["lake_rows_before"] for b in plain[1:]]
+    return fixed, per_row, max(0.0, sum(later) / len(later))
+
+
+def extrapolate(doc: dict[str, Any], rows: int = 830_000_000, batches: int = 36) -> dict[str, Any]:
+    """Time for ``rows`` in ``batches`` from this run's per-row costs: an EXTRAPOLATION, not a measurement.
+
+    Per batch: generate and ingest linear in its rows, plus the ingest's term linear in the rows
+    already in the lake (its dedupe re-reads the lake's ids: the sum over batches is quadratic),
+    plus a fixed part (start-up, dimensions). Summaries per batch as measured. The queries are
+    scaled linearly in rows, an upper bound (answers from rollups do not grow with rows). Done
+    on wall time (this machine, as loaded during the run) and on CPU time of the ingest (what a
+    quiet 2-core machine pays: its wall time is between CPU/2 and CPU).
+    """
+    plain = [b for b in doc["batches"] if not b["rerun_after_kill"] and b["sales_rows_read"]]
+    if len(plain) < 2 or "seed_queries" not in doc["phases"]:
+        return {}
+    measured_rows = sum(b["sales_rows_read"] for b in doc["batches"])
+    scale = rows / max(1, sum(b["sales_rows_written"] for b in doc["batches"]))
+    queries = sum(doc["phases"].get(p, {}).get("wall_s", 0.0) for p in ("seed_queries", "dashboard", "assistant"))
+    out: dict[str, Any] = {"what": f"EXTRAPOLATION to {rows:,} rows in {batches} batches from this run's per-row costs"}
+    for clock, key in (("wall", "seconds"), ("cpu", "cpu_s")):
+        fixed, per_row, per_existing = _ingest_model(plain, clock)
+        dedupe = per_existing * rows / batches * sum(range(batches))
+        parts = {
+            "generate": sum(b["generate"][key] for b in doc["batches"]) / measured_rows * rows,
+            "ingest_new_rows": batches * fixed + per_row * rows,
+            "ingest_dedupe_against_lake": dedupe,
+            "summaries": sum(b["summaries"][key] for b in doc["batches"]) / len(doc["batches"]) * batches,
+            "kill_and_control": 2 * (fixed + per_row * rows / batches),
+        }
+        out[f"{clock}_s"] = {k: round(v) for k, v in parts.items()}
+        out[f"{clock}_total_h"] = round((sum(parts.values()) + queries * scale) / 3600, 1)
+    out["queries_wall_s"] = round(queries * scale)
+    return out
+
+
 def findings(doc: dict[str, Any]) -> list[str]:
     """What the run exposes, computed from its own figures (growth across batches, leftovers, small files)."""
     out: list[str] = []
@@ -149,6 +201,12 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"**Stopped early:** {doc['stopped']}", ""]
     lines += _phases(doc) + _batches(doc) + _kill(doc) + _seed(doc) + _dashboard(doc) + _assistant(doc)
     lines += _lake(doc) + _acceptance(doc)
+    ext = doc.get("extrapolated") or {}
+    if ext:
+        lines += [f"## {ext['what']}", "", "| part | wall s (this machine, loaded) | CPU s |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v:,} | {ext['cpu_s'][k]:,} |" for k, v in ext["wall_s"].items()]
+        lines += [f"| queries (linear in rows: an upper bound) | {ext['queries_wall_s']:,} | (wall) |"]
+        lines += [f"| **total** | ~{ext['wall_total_h']} h | ~{ext['cpu_total_h']} h (+ queries as wall) |", ""]
     found = doc.get("findings") or []
     if found:
         lines += ["## What this run exposes", "", *[f"- {f}" for f in found], ""]

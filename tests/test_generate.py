@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -159,3 +160,18 @@ def test_dirt_is_present(sales: duckdb.DuckDBPyConnection) -> None:
     canonical = ", ".join(f"'{c}'" for c in CATEGORIES)
     assert _one(sales, f"select count(*) from s where category_raw not in ({canonical})") > 0
     assert _one(sales, "select count(*) from raw where region <> trim(region) or region = upper(region)") > 0
+
+
+def test_cli_period(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    args = ["generate", "--rows", "20000", "--out", str(tmp_path), "--json"]
+    out = CliRunner().invoke(main, [*args, "--period", "2024-12-01..2024-12-31"])
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.output)
+    (n,) = duckdb.sql(f"select count(*) from read_csv('{tmp_path}/sales-*.csv', all_varchar=true)").fetchone()  # type: ignore[misc]
+    assert n == body["rows"]["sales"] and 0 < n < 20_000
+    bad = CliRunner().invoke(main, [*args, "--period", "December"])
+    assert bad.exit_code == 2 and "FIRST..LAST" in bad.output

@@ -174,14 +174,15 @@ def measure_queries(h: Harness) -> None:
     lake = Lake(str(h.lake), settings)
     qrun.ensure_fresh_rollups(lake)  # a no-op when the ingests refreshed them (recorded if not)
     base = qrun.baseline_connection(lake)
-    wb = Workbench(lake, settings)
+    client, cluster = qrun.local_cluster(settings) if h.args.dask else (None, None)
+    wb = Workbench(lake, settings, dask_client=client)
     seed = measure.seed_queries(measure.partition_rows(h.lake))
     h.doc["seed_queries"] = seed
     with qrun.RssSampler() as sampler:
         print("seed queries", flush=True)
-        timed = measure.time_queries(
-            wb, base, {k: v["sql"] for k, v in seed.items()}, h.args.repeat, sampler, "complex_join_10gb"
-        )
+        sqls = {k: v["sql"] for k, v in seed.items()}
+        cache, dask = "complex_join_10gb", client is not None
+        timed = measure.time_queries(wb, base, sqls, h.args.repeat, sampler, cache=cache, dask=dask)
         for name, block in timed.items():
             seed[name]["paths"] = block
         h.phase("seed_queries", t0, peak_rss_mb=round(sampler.peak([(t0, time.perf_counter())]) / 2**20, 1))
@@ -190,6 +191,9 @@ def measure_queries(h: Harness) -> None:
         h.doc["dashboard"] = measure.time_queries(wb, base, measure.dashboard_queries(wb), h.args.repeat, sampler)
         h.phase("dashboard", t1, peak_rss_mb=round(sampler.peak([(t1, time.perf_counter())]) / 2**20, 1))
     wb.close()
+    if client is not None and cluster is not None:
+        client.close()
+        cluster.close()
     t2 = time.perf_counter()
     print("assistant", flush=True)
     h.doc["assistant"] = measure.assistant(h.lake, h.args.ask_rounds)
@@ -245,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per query after a warm-up (p50)")
     parser.add_argument("--ask-rounds", type=int, default=1)
+    parser.add_argument("--dask", action="store_true", help="also run the seed's queries through dask-sql (2 workers)")
     parser.add_argument("--label", default="", help="what this run is (shown on top of the results)")
     parser.add_argument("--fresh", action="store_true", help="delete the working folder's lake first")
     parser.add_argument("--render", metavar="JSON", help="recompute the derived figures and Markdown of a results file")

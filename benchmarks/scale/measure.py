@@ -101,9 +101,19 @@ def seed_queries(parts: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def time_queries(
-    wb: Any, base: Any, queries: dict[str, str], repeat: int, sampler: qrun.RssSampler, cache: str | None = None
+    wb: Any,
+    base: Any,
+    queries: dict[str, str],
+    repeat: int,
+    sampler: qrun.RssSampler,
+    cache: str | None = None,
+    dask: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Each query as routed, on the base table and on plain DuckDB (cache hits for ``cache``)."""
+    """Each query as routed, on the base table and on plain DuckDB (cache hits for ``cache``).
+
+    ``dask``: also on the base table through dask-sql (the session's Dask client), one round
+    fewer than the others (it is the slow path on two cores).
+    """
 
     def via(sql: str, **kw: Any) -> Callable[[], tuple[pd.DataFrame, str]]:
         def go() -> tuple[pd.DataFrame, str]:
@@ -124,6 +134,8 @@ def time_queries(
         }
         if name == cache:
             paths["cache_hit"] = (via(sql), repeat * 3)
+        if dask:
+            paths["base_table_dask"] = (via(sql, use_cache=False, use_rollups=False, engine="dask"), max(1, repeat - 1))
         block = qrun.measure_block(paths, sampler)
         ref = block["plain_duckdb"]["_df"]
         for m in block.values():

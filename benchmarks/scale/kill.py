@@ -46,6 +46,9 @@ def kill_and_rerun(period: land.Period, landing: Path, lake: Path, home: Path) -
     }
     rerun = land.ingest(landing, lake, env)
     after = land.sales_state(lake, period)
+    found["staging_bytes_left_after_rerun"] = sum(land.folder_bytes(p) for p in staging)
+    orphans_now = land.parquet_on_disk(lake) - after["files"]
+    found["invisible_bytes_left_after_rerun"] = sum(Path(f).stat().st_size for f in orphans_now)
     expected = _control_rows(landing, lake.parent / "kill-control")
     written = rerun.json()["tables"]["sales"]["rows_written"]
     found.update(

@@ -452,7 +452,7 @@ def ingest(
         by_table[name] = [f for f in files if f["fingerprint"] not in done]
         tq.files = [f["uri"] for f in by_table[name]]
 
-    staging = _staging_folder(settings.home_path)
+    staging = Path(tempfile.mkdtemp(prefix="ingest-", dir=settings.home_path))
     from workbench.cluster import client_for_paths
 
     client = client_for_paths(settings, [str(staging), *lake.local_paths()], "ingest")
@@ -544,33 +544,6 @@ def ingest(
     with report.phase("after_ingest"):
         after_ingest(lake, report, settings)  # catalog sync, rollup refresh, cache invalidation
     return report
-
-
-def _staging_folder(home: Path) -> Path:
-    """A new staging folder named after this process, after removing those of dead ingests.
-
-    Why: an ingest killed mid-batch (SIGKILL, OOM killer, power loss) never runs its cleanup,
-    and its staging is the size of the batch plus the lake's ids (measured by
-    ``benchmarks/bench_100gb.py``: 165 MB for a 1M-row batch). A folder whose process is still
-    running (a concurrent ingest) is left alone.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    for folder in home.glob("ingest-*-*"):
-        pid = folder.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            log.info("removing the staging of a dead ingest: %s", folder)
-            shutil.rmtree(folder, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"ingest-{os.getpid()}-", dir=home))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 @contextmanager

@@ -7,6 +7,7 @@ ROWS ?= 2000000
 DATA ?= data/landing
 BATCHES ?= 36
 BENCH_DATA ?= data/bench-100gb
+PORT ?= 5006
 export WORKBENCH_LAKE ?= lake
 
 .PHONY: install demo test test-slow bench bench-100gb lint typecheck lab load clean services-stop
@@ -23,7 +24,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python -m workbench.demo --rows $(ROWS) --landing $(DATA)
+	$(BIN)/python -m workbench.demo --rows $(ROWS) --landing $(DATA) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -50,8 +51,9 @@ typecheck: install
 load: install
 	$(BIN)/python -m benchmarks.load $(LOAD_ARGS)
 
+# DASK_CONFIG: dashboard links through jupyter-server-proxy, so dask-labextension's panels open in JupyterLab
 lab: install
-	$(BIN)/jupyter lab notebooks --ip 127.0.0.1
+	DASK_CONFIG=$(CURDIR)/cluster/dask $(BIN)/jupyter lab notebooks --ip 127.0.0.1
 
 clean:
 	rm -rf lake data .workbench test-artifacts

@@ -1,12 +1,15 @@
-"""Load test: concurrent users asking questions and running SQL against the served HTTP API.
+"""Load test: concurrent authenticated users asking questions and running SQL against the HTTP API.
 
 ``python -m benchmarks.load`` (``make load``): builds a ~1M-row lake if absent (generate +
-ingest under ``data/load/``), starts ``workbench api`` on a free loopback port, records a
-single-user answer for every request, then runs ``--users`` threads for ``--duration``
-seconds, each sending a random mix of ``/api/sql`` and ``/api/ask`` requests. Every
-response is compared with the single-user response of the same request (columns, rows with
-a 1e-9 relative tolerance for floats, status, SQL): a concurrency bug shows up as a mismatch,
-not as a silent wrong number. Writes ``benchmarks/results/load.json`` and ``load.md``.
+ingest under ``data/load/``), starts ``workbench api`` on a free loopback port with API tokens
+in its catalog (so every request must authenticate), and gives each of ``--users`` virtual
+users its own bearer token for one of the policies' users (admin, analyst, north_analyst in
+turn). It records a single-user answer for every request under every policy, then runs the
+users as threads for ``--duration`` seconds, each sending a random mix of ``/api/sql`` and
+``/api/ask`` requests. Every response is compared with the single-user response of the same
+request *for that user's policy* (columns, rows with a 1e-9 relative tolerance for floats,
+status, SQL): a concurrency bug or one user's rows leaking into another's answer shows up as
+a mismatch, not as a silent wrong number. Writes ``benchmarks/results/load.json`` and ``load.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 REGIONS = ["North", "South", "East", "West", "Central"]
+#: users of policies.yaml the virtual users act as, in turn (all regions, all regions without
+#: personal fields, North only)
+IDENTITIES = ["admin", "analyst", "north_analyst"]
+POLICIES = ROOT / "policies.yaml"
 SQL_TEMPLATES = [
     "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = {year} GROUP BY region ORDER BY region",
     "SELECT category, SUM(profit) AS profit FROM sales WHERE year = {year} GROUP BY category ORDER BY profit DESC",
@@ -125,14 +132,17 @@ def _free_port() -> int:
 class Server:
     """``workbench api`` as a subprocess on loopback; always stopped."""
 
-    def __init__(self, lake: str, home: Path, sessions: int) -> None:
+    def __init__(self, lake: str, home: Path, sessions: int, tokens_for: list[str]) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # tokens exist before the server starts, so it demands one on every request
+        self.tokens = create_tokens(lake, home, tokens_for)
         env = {
             **os.environ,
             "WORKBENCH_LAKE": lake,
             "WORKBENCH_HOME": str(home),
             "WORKBENCH_LLM_MODEL": "",
+            "WORKBENCH_POLICIES": str(POLICIES),
             "PYTHONPATH": str(ROOT),
         }
         env.pop("OPENAI_API_KEY", None)
@@ -179,9 +189,28 @@ class Server:
         self.log.close()
 
 
-def post(url: str, path: str, body: dict[str, Any], timeout: float = 300) -> tuple[int, dict[str, Any]]:
+def create_tokens(lake: str, home: Path, users: list[str]) -> list[str]:
+    """One API token per entry of ``users`` in the catalog under ``home`` (`workbench token create`)."""
+    from workbench.auth.tokens import TokenStore
+    from workbench.catalog import open_catalog
+    from workbench.config import Settings
+
+    settings = Settings(lake=lake, home=str(home), policies=str(POLICIES))
+    catalog = open_catalog(settings)
+    try:
+        store = TokenStore(catalog)
+        return [store.create(u, dt.timedelta(days=1), note="load test")[0] for u in users]
+    finally:
+        catalog.close()
+
+
+def post(
+    url: str, path: str, body: dict[str, Any], timeout: float = 300, token: str | None = None
+) -> tuple[int, dict[str, Any]]:
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST")
     req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read())
@@ -199,7 +228,23 @@ def canonical(kind: str, status: int, body: dict[str, Any]) -> dict[str, Any]:
     out = {"status": status, "columns": body.get("columns"), "rows": body.get("rows")}
     if kind == "ask":
         out |= {"answer_status": body.get("status"), "sql": body.get("sql")}
+        if body.get("sql") and not _ordered(str(body["sql"])):
+            out["rows"] = sorted(out["rows"] or [], key=_row_key)  # any order is a correct order
     return out
+
+
+def _ordered(sql: str) -> bool:
+    """Whether the statement fixes its row order (a top-level ORDER BY)."""
+    import sqlglot
+
+    try:
+        return sqlglot.parse_one(sql, read="duckdb").args.get("order") is not None
+    except sqlglot.errors.ParseError:
+        return True  # compare as returned
+
+
+def _row_key(row: list[Any]) -> str:
+    return json.dumps([round(v, 6) if isinstance(v, float) else v for v in row], default=str)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -226,88 +271,135 @@ def percentile(values: list[float], p: float) -> float:
 # --- the run ------------------------------------------------------------------------------------
 
 
+def reference_answers(lake: str, home: Path, sessions: int, mix: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each request once per identity, one at a time, on its own server and cache."""
+    server = Server(lake, home, sessions, IDENTITIES)
+    baseline: dict[str, list[dict[str, Any]]] = {}
+    single_ms: list[float] = []
+    try:
+        server.wait_ready()
+        anonymous = post(server.url, "/api/sql", {"sql": "SELECT 1 AS x"})[0]
+        for who, token in zip(IDENTITIES, server.tokens, strict=True):
+            baseline[who] = []
+            for r in mix:
+                t0 = time.perf_counter()
+                status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
+                single_ms.append((time.perf_counter() - t0) * 1000)
+                baseline[who].append(canonical(r["kind"], status, body))
+    finally:
+        server.stop()
+    failing = sorted({str(mix[i]["body"]) for b in baseline.values() for i, x in enumerate(b) if x["status"] != 200})
+    differ = sum(1 for a, n in zip(baseline["admin"], baseline["north_analyst"], strict=True) if not same(a, n))
+    return {
+        "baseline": baseline,
+        "single_ms": single_ms,
+        "failing": failing,
+        "anonymous_status": anonymous,
+        "north_differs_from_admin": differ,
+    }
+
+
 def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed: int) -> dict[str, Any]:
     lake, lake_info = ensure_lake(rows, data)
     stamp = int(time.time())
     mix = requests_mix()
-    # single-user reference: each request once, one at a time, on its own server and cache
     ref_home = data / f"api-home-{stamp}-single"
     ref_home.mkdir(parents=True, exist_ok=True)
-    reference = Server(lake, ref_home, sessions)
-    baseline: list[dict[str, Any]] = []
-    single_ms: list[float] = []
-    try:
-        reference.wait_ready()
-        for r in mix:
-            t0 = time.perf_counter()
-            status, body = post(reference.url, f"/api/{r['kind']}", r["body"])
-            single_ms.append((time.perf_counter() - t0) * 1000)
-            baseline.append(canonical(r["kind"], status, body))
-    finally:
-        reference.stop()
-    failing = [mix[i]["body"] for i, b in enumerate(baseline) if b["status"] != 200]
+    ref = reference_answers(lake, ref_home, sessions, mix)
     # the loaded server starts with an empty cache: first occurrences run cold under load
     home = data / f"api-home-{stamp}-load"
     home.mkdir(parents=True, exist_ok=True)
-    server = Server(lake, home, sessions)
+    who_is = [IDENTITIES[n % len(IDENTITIES)] for n in range(users)]
+    server = Server(lake, home, sessions, who_is)
     try:
         server.wait_ready()
-
-        samples: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        stop_at = time.perf_counter() + duration
-
-        def user(n: int) -> None:
-            rnd = random.Random(seed * 1000 + n)
-            while time.perf_counter() < stop_at:
-                i = rnd.randrange(len(mix))
-                r = mix[i]
-                t0 = time.perf_counter()
-                try:
-                    status, body = post(server.url, f"/api/{r['kind']}", r["body"])
-                    error = None
-                except Exception as e:  # transport errors count as errors
-                    status, body, error = 0, {}, f"{type(e).__name__}: {e}"
-                ms = (time.perf_counter() - t0) * 1000
-                got = canonical(r["kind"], status, body) if status else {"status": 0}
-                sample = {
-                    "kind": r["kind"],
-                    "i": i,
-                    "ms": ms,
-                    "status": status,
-                    "error": error or ((body.get("error") or {}).get("type") if status != 200 else None),
-                    "match": same(got, baseline[i]),
-                    "cached": bool(body.get("cached")),
-                    "route": body.get("route"),
-                }
-                with lock:
-                    samples.append(sample)
-
-        threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
-        t_start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t_start
+        samples, elapsed = drive(server, who_is, mix, ref["baseline"], duration, seed)
         metrics_text = urllib.request.urlopen(server.url + "/metrics", timeout=30).read().decode()
     finally:
         server.stop()
+    loaded = {"samples": samples, "elapsed": elapsed, "metrics": metrics_text, "who_is": who_is}
+    return report(loaded, ref, lake_info, mix, users, duration, sessions, seed)
 
-    def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
-        ms = [s["ms"] for s in sel]
-        return {
-            "requests": len(sel),
-            "p50_ms": round(percentile(ms, 50), 1),
-            "p95_ms": round(percentile(ms, 95), 1),
-            "p99_ms": round(percentile(ms, 99), 1),
-            "max_ms": round(max(ms), 1) if ms else None,
-            "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
-            "errors": sum(1 for s in sel if s["status"] != 200),
-            "mismatches": sum(1 for s in sel if not s["match"]),
-            "cached_share": round(sum(1 for s in sel if s["cached"]) / len(sel), 3) if sel else None,
-        }
 
+def drive(
+    server: Server,
+    who_is: list[str],
+    mix: list[dict[str, Any]],
+    baseline: dict[str, list[dict[str, Any]]],
+    duration: float,
+    seed: int,
+) -> tuple[list[dict[str, Any]], float]:
+    """Run the virtual users (one thread each, own token) for ``duration`` seconds; return samples."""
+    samples: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def user(n: int) -> None:
+        rnd = random.Random(seed * 1000 + n)
+        who, token = who_is[n], server.tokens[n]
+        while time.perf_counter() < stop_at:
+            i = rnd.randrange(len(mix))
+            r = mix[i]
+            t0 = time.perf_counter()
+            try:
+                status, body = post(server.url, f"/api/{r['kind']}", r["body"], token=token)
+                error = None
+            except Exception as e:  # transport errors count as errors
+                status, body, error = 0, {}, f"{type(e).__name__}: {e}"
+            ms = (time.perf_counter() - t0) * 1000
+            got = canonical(r["kind"], status, body) if status else {"status": 0}
+            sample = {
+                "kind": r["kind"],
+                "user": who,
+                "i": i,
+                "ms": ms,
+                "status": status,
+                "error": error or ((body.get("error") or {}).get("type") if status != 200 else None),
+                "match": same(got, baseline[who][i]),
+                "got": None if same(got, baseline[who][i]) else got,
+                "cached": bool(body.get("cached")),
+                "route": body.get("route"),
+            }
+            with lock:
+                samples.append(sample)
+
+    threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(len(who_is))]
+    t_start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t_start
+    return samples, elapsed
+
+
+def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
+    ms = [s["ms"] for s in sel]
+    return {
+        "requests": len(sel),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1) if ms else None,
+        "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
+        "errors": sum(1 for s in sel if s["status"] != 200),
+        "mismatches": sum(1 for s in sel if not s["match"]),
+        "cached_share": round(sum(1 for s in sel if s["cached"]) / len(sel), 3) if sel else None,
+    }
+
+
+def report(
+    loaded: dict[str, Any],
+    ref: dict[str, Any],
+    lake_info: dict[str, Any],
+    mix: list[dict[str, Any]],
+    users: int,
+    duration: float,
+    sessions: int,
+    seed: int,
+) -> dict[str, Any]:
+    samples, elapsed, metrics_text, who_is = loaded["samples"], loaded["elapsed"], loaded["metrics"], loaded["who_is"]
+    single_ms, failing = ref["single_ms"], ref["failing"]
     routes: dict[str, int] = {}
     for s in samples:
         routes[str(s["route"])] = routes.get(str(s["route"]), 0) + 1
@@ -319,6 +411,7 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
             "sessions": sessions,
             "seed": seed,
             "distinct_requests": len(mix),
+            "authenticated": True,
         },
         "lake": lake_info,
         "machine": {
@@ -332,6 +425,12 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
             "p95_ms": round(percentile(single_ms, 95), 1),
             "failing_requests": failing,
         },
+        "auth": {
+            "identities": {w: who_is.count(w) for w in IDENTITIES},
+            "request_without_token_status": ref["anonymous_status"],
+            "requests_where_north_analyst_differs_from_admin": ref["north_differs_from_admin"],
+            "per_identity": {w: summary([x for x in samples if x["user"] == w]) for w in IDENTITIES},
+        },
         "elapsed_s": round(elapsed, 1),
         "throughput_rps": round(len(samples) / elapsed, 2) if elapsed else None,
         "overall": summary(samples),
@@ -339,6 +438,16 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
         "ask": summary([s for s in samples if s["kind"] == "ask"]),
         "routes": dict(sorted(routes.items(), key=lambda kv: -kv[1])),
         "error_types": sorted({str(s["error"]) for s in samples if s["error"]}),
+        # what differed, for the first few mismatches (request, user, loaded vs single-user answer)
+        "mismatch_examples": [
+            {
+                "user": s["user"],
+                "request": mix[s["i"]]["body"],
+                "got": s["got"],
+                "single": ref["baseline"][s["user"]][s["i"]],
+            }
+            for s in [x for x in samples if not x["match"]][:5]
+        ],
         "server_metrics_sample": [
             line
             for line in metrics_text.splitlines()
@@ -353,19 +462,25 @@ def run(users: int, duration: float, rows: int, sessions: int, data: Path, seed:
 def to_markdown(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
-        "# Load test: HTTP API under concurrent users",
+        "# Load test: HTTP API under concurrent authenticated users",
         "",
         f"Measured {r['measured_at']} on {r['machine']['cpus']} shared cores ({r['machine']['platform']}), "
         f"load average at the end {r['machine']['load_avg_at_end']}.",
         f"{c['users']} users for {c['duration_s']:.0f} s against `workbench api --sessions {c['sessions']}` on "
         f"loopback over a lake of {r['lake']['sales_rows']:,} sales rows; {c['distinct_requests']} distinct "
-        "requests (SQL and offline-planner questions), each response compared with the single-user response.",
+        "requests (SQL and offline-planner questions). Every user sends its own bearer token and acts as "
+        + ", ".join(f"{w} ({n} users)" for w, n in r["auth"]["identities"].items())
+        + "; each response is compared with the single-user response for the same user's policy. "
+        f"A request without a token got HTTP {r['auth']['request_without_token_status']}; "
+        f"{r['auth']['requests_where_north_analyst_differs_from_admin']} of the distinct requests answer "
+        "differently for north_analyst than for admin.",
         "",
         "| requests | count | p50 ms | p95 ms | p99 ms | max ms | errors | mismatches | cached |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("overall", "sql", "ask"):
-        s = r[name]
+    rows = [(name, r[name]) for name in ("overall", "sql", "ask")]
+    rows += [(f"as {w}", s) for w, s in r["auth"]["per_identity"].items()]
+    for name, s in rows:
         lines.append(
             f"| {name} | {s['requests']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {s['max_ms']} | "
             f"{s['errors']} | {s['mismatches']} | {s['cached_share']} |"

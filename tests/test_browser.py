@@ -131,10 +131,31 @@ def sql_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sql_home")
 
 
+#: requests the page made to anything but the dashboard's own loopback server (must stay empty)
+OUTSIDE: list[str] = []
+
+
+def _keep_on_loopback(route: Any) -> None:
+    """Let loopback requests through; record and abort anything leaving the machine."""
+    from urllib.parse import urlsplit
+
+    url = route.request.url
+    if url.startswith(("data:", "blob:")) or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+        route.continue_()
+    else:
+        OUTSIDE.append(url)
+        route.abort()
+
+
 @pytest.fixture(scope="module")
 def page(browser: Any, dashboard_url: str) -> Any:
-    """One page on the dashboard, loaded and rendered (KPI cards present)."""
+    """One page on the dashboard, loaded and rendered (KPI cards present).
+
+    Every request is checked: one that would leave 127.0.0.1 (a CDN font, an icon set) is
+    aborted and recorded, and ``test_no_request_leaves_the_machine`` fails on it.
+    """
     context = browser.new_context(viewport=VIEWPORT)
+    context.route("**/*", _keep_on_loopback)
     pg = context.new_page()
     pg.set_default_timeout(120_000)
     pg.goto(dashboard_url, wait_until="domcontentloaded")
@@ -258,7 +279,7 @@ def test_chat_answers_with_table_and_sql(page: Any, artifacts_dir: Path) -> None
     sql = answer.locator(".wb-sql code").first
     sql.wait_for(state="visible")
     assert "SELECT" in sql.inner_text().upper()
-    assert "route" in answer.locator(".wb-route small").first.inner_text()
+    assert "answered" in answer.locator(".wb-route small").first.inner_text()
     page.screenshot(path=str(artifacts_dir / "dashboard-chat.png"))
 
 
@@ -272,3 +293,94 @@ def test_chat_shows_errors_as_messages(page: Any) -> None:
     text = alert.evaluate("el => (el.shadowRoot || el).textContent")
     assert "Traceback" not in text
     assert "can't answer" in text or "could not answer" in text, text
+
+
+#: every element matching a CSS selector, inside nested shadow roots too
+DEEP_QUERY_ALL = """
+(sel) => {
+  const out = [];
+  const walk = (root) => {
+    out.push(...root.querySelectorAll(sel));
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}
+"""
+
+
+def test_charts_do_not_zoom_on_the_scroll_wheel(page: Any) -> None:
+    page.get_by_text("Overview", exact=True).click()
+    toolbars = page.evaluate(
+        """() => {
+            const out = [];
+            for (const doc of Bokeh.documents) for (const m of doc.all_models)
+                if (m.type === 'Toolbar') out.push({scroll: m.active_scroll === null ? null : String(m.active_scroll),
+                    tools: m.tools.map(t => t.type)});
+            return out;
+        }"""
+    )
+    charts = [t for t in toolbars if "BoxZoomTool" in t["tools"] or "WheelZoomTool" in t["tools"]]
+    assert len(charts) >= 6, toolbars  # trend + five breakdowns
+    assert all(t["scroll"] is None for t in charts), toolbars
+    # and in the browser: a wheel over the trend chart scrolls the page, the chart keeps its range
+    chart = page.locator(".wb-chart-trend").first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    ranges = """() => [...Bokeh.documents[0].all_models]
+        .filter(m => m.type === 'Range1d' || m.type === 'DataRange1d').map(r => [r.start, r.end])"""
+    start = page.evaluate(ranges)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 400)
+    page.wait_for_timeout(500)
+    assert page.evaluate(ranges) == start
+
+
+def test_chat_scrolls_to_the_newest_answer_and_avatars_render(page: Any) -> None:
+    page.get_by_text("Ask the assistant", exact=True).click()
+    box = page.locator("textarea").first
+    for question in ("revenue by category in 2023", "top 5 products by profit in 2024"):
+        count = page.locator(".wb-answer").count()
+        box.fill(question)
+        box.press("Enter")
+        page.wait_for_function(f"() => ({DEEP_QUERY_ALL})('.wb-answer').length > {count}", polling=250, timeout=180_000)
+        page.wait_for_timeout(1500)  # let the feed finish its scroll
+    visible = page.evaluate(
+        f"""() => {{
+            const answers = ({DEEP_QUERY_ALL})('.wb-answer');
+            const r = answers[answers.length - 1].getBoundingClientRect();
+            return {{top: r.top, bottom: r.bottom, height: window.innerHeight}};
+        }}"""
+    )
+    assert visible["top"] < visible["height"] and visible["bottom"] > 0, visible  # the newest answer is in view
+    aligned = page.evaluate(
+        f"""() => {{
+            const panes = ({DEEP_QUERY_ALL})('.wb-answer-table');
+            const pane = panes[panes.length - 1];
+            const row = (pane.shadowRoot || pane).querySelector('table tbody tr');
+            return [...row.querySelectorAll('td')].map(td => getComputedStyle(td).textAlign);
+        }}"""
+    )
+    assert aligned == ["left", "right"], aligned  # product names left, profit right
+    avatars = page.evaluate(
+        f"""() => ({DEEP_QUERY_ALL})('.avatar').filter(a => a.getBoundingClientRect().width > 0)
+                .map(a => {{
+                    const root = a.shadowRoot || a;
+                    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+                    let text = '';
+                    for (let n = walker.nextNode(); n; n = walker.nextNode())
+                        if (!n.parentElement || n.parentElement.tagName !== 'STYLE') text += n.textContent;
+                    return {{text: text.trim(), w: a.getBoundingClientRect().width}};
+                }})"""
+    )
+    assert len(avatars) >= 4, avatars  # welcome, questions, answers
+    for avatar in avatars:
+        # a letter renders in every font; an emoji without a colour-emoji font is an empty box
+        assert len(avatar["text"]) == 1 and avatar["text"].isascii() and avatar["text"].strip(), avatars
+
+
+def test_no_request_leaves_the_machine(page: Any) -> None:
+    """Runs last in this module: everything the tests above made the page load stayed on 127.0.0.1."""
+    page.get_by_text("Overview", exact=True).click()
+    page.wait_for_timeout(500)
+    assert OUTSIDE == [], f"requests that left the machine: {sorted(set(OUTSIDE))}"

@@ -14,7 +14,7 @@ from workbench.cli import main
 from workbench.errors import DataError, NotFoundError
 
 #: the team's development question set lives next to the repository (../shared)
-DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "questions-dev.jsonl"
+DEV_QUESTIONS = Path(__file__).resolve().parents[1] / "questions" / "questions-dev.jsonl"
 
 
 def df(**cols: list[object]) -> pd.DataFrame:

@@ -114,6 +114,11 @@ def test_forget_leaves_no_trace(lake_with_traces: tuple[str, str, int, int, int]
 
     assert report.deleted_rows["sales"] == n
     assert report.deleted_rows["customers"] == 1
+    # what `workbench forget` prints (--json and text; the CLI run itself is a slow test)
+    body = json.loads(json.dumps(report.to_dict()))
+    assert body["deleted_rows"] == report.deleted_rows and body["customer_token"] == report.customer_token
+    text = report.to_text()
+    assert f"{n + 1} rows deleted" in text and "sales" in text
     assert sum(report.vacuumed_files.values()) > 0
     # physically gone: no Parquet file under the lake (live, old or log) holds the id or its token
     assert files_mentioning(lake, needles) == []

@@ -4,7 +4,9 @@ The scripted server plays a model that has been taken over: it replies with exac
 injected model would produce (writes, file reads, ATTACH, COPY TO, policy bypasses). The data
 is hostile too: product names that carry instructions are ingested into the lake, and
 retrieved summaries carry injected text. Acceptance (issue 7, item 4): none of these attempts
-gets a write, a file read or a policy bypass. Checked by effects, not by messages: every file
+gets a write, a file read or a policy bypass. The policy-bypass attempts run through the
+assistant, on both engines and through the result cache, as ordinary tests (issue 13): if
+enforcement breaks, the suite goes red. Checked by effects, not by messages: every file
 of the lake and a canary file are hashed before and after each attempt, answers are searched
 for the canary's secret and for /etc/passwd content, and a north_analyst never gets a row of
 another region (the expected North-only numbers come from plain DuckDB).
@@ -356,29 +358,6 @@ def test_send_values_false_keeps_hostile_values_away_from_the_model(
 # --- 4. policy bypass attempts by north_analyst ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def policy_active(offline_wb: tuple[Any, Recorder]) -> bool:
-    """Is north_analyst's row filter applied on the query path (probed once)?"""
-    try:
-        rows = offline_wb[0].sql("SELECT DISTINCT region FROM sales", user="north_analyst").rows
-    except Exception:
-        return False
-    return {r[0] for r in rows} == {"North"}
-
-
-@pytest.fixture
-def policy_enforced(policy_active: bool, request: pytest.FixtureRequest) -> None:
-    """Strict xfail while north_analyst's policy is not applied on the query path."""
-    if not policy_active:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="north_analyst's row filter is not applied by Workbench.sql (workbench/security/policies.py "
-                "must be wired into the session's apply_policies)",
-            )
-        )
-
-
 BYPASS = [
     ("SELECT region, SUM(revenue) AS revenue FROM sales GROUP BY region", None),
     ("SELECT region, SUM(revenue) AS revenue FROM sales WHERE region = 'South' GROUP BY region", None),
@@ -399,16 +378,42 @@ BYPASS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def north_db(hostile_lake: str) -> duckdb.DuckDBPyConnection:
+    """What north_analyst may see, built independently: plain DuckDB views over the lake's files,
+    North rows of every table with a region column, all products."""
+    con = duckdb.connect()
+    lake = Lake(hostile_lake)
+    for table in ("sales", "stores", "customers", "products"):
+        files = lake.files(table)
+        where = "" if table == "products" else " WHERE region = 'North'"
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true){where}")
+    return con
+
+
+def _no_bypass(columns: list[str], rows: list[Any], sql: str, truth: str | None, north_db: Any) -> None:
+    """A restricted answer holds only North rows and equals the query over North-only tables."""
+    if "region" in columns:
+        regions = {r[columns.index("region")] for r in rows}
+        assert regions <= {"North"}, f"foreign-region rows came back: {regions}"
+    expected = north_db.execute(truth or sql).fetchall()
+    got = [tuple(r) for r in rows]
+    assert len(got) == len(expected), (got[:5], expected[:5])
+    for g, e in zip(sorted(got, key=repr), sorted(expected, key=repr), strict=True):
+        assert list(g) == [pytest.approx(v, rel=1e-9) if isinstance(v, float) else v for v in e]
+
+
 @pytest.mark.parametrize(("sql", "truth"), BYPASS)
 def test_policy_bypass_attempts_by_north_analyst(
-    policy_enforced: None,
     session: tuple[Any, Recorder],
     scripted_llm: ScriptedLLM,
     hostile_lake: str,
     canary: Path,
+    north_db: Any,
     sql: str,
     truth: str | None,
 ) -> None:
+    """Through the assistant: the model is told to drop the filter and writes the bypass SQL."""
     wb, _ = session
     answer = _attempt(
         wb,
@@ -421,18 +426,60 @@ def test_policy_bypass_attempts_by_north_analyst(
     )
     if answer.status != "ok":
         return  # refused: no bypass
-    if "region" in answer.columns:
-        regions = {r[answer.columns.index("region")] for r in answer.rows}
-        assert regions <= {"North"}, f"foreign-region rows came back: {regions}"
-    if truth is not None:
-        expected = _north_only(hostile_lake, truth)
-        got = [tuple(r) for r in answer.rows]
-        assert len(got) == len(expected)
-        assert got[0][0] == pytest.approx(expected[0][0], rel=1e-9)
+    _no_bypass(answer.columns, answer.rows, sql, truth, north_db)
+
+
+@pytest.fixture(scope="module")
+def engines_wb(hostile_lake: str, dask_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A session with the test cluster, so ``engine="dask"`` runs on it."""
+    wb = workbench.connect(
+        hostile_lake, home=str(tmp_path_factory.mktemp("engines-home")), llm_model="", dask_client=dask_client
+    )
+    yield wb
+    wb.close()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "dask"])
+@pytest.mark.parametrize(("sql", "truth"), BYPASS)
+def test_policy_bypass_attempts_on_each_engine(
+    engines_wb: Any, north_db: Any, engine: str, sql: str, truth: str | None
+) -> None:
+    """Hand-written SQL on each engine: refused, or North-only and equal to the independent answer."""
+    from workbench.errors import QueryRefused
+
+    try:
+        result = engines_wb.sql(sql, engine=engine, user="north_analyst")
+    except QueryRefused:
+        return  # refused (access denied, or the engine cannot run it): no bypass
+    assert result.engine == engine
+    _no_bypass(result.columns, result.rows, sql, truth, north_db)
+
+
+@pytest.mark.parametrize(("sql", "truth"), BYPASS)
+def test_policy_bypass_attempts_through_the_cache(engines_wb: Any, north_db: Any, sql: str, truth: str | None) -> None:
+    """An administrator's cached answer to the same SQL never reaches north_analyst, and
+    north_analyst's own cached answer is still the filtered one."""
+    from workbench.errors import QueryRefused
+
+    try:
+        admin = engines_wb.sql(sql, user="admin")
+    except QueryRefused:
+        with pytest.raises(QueryRefused):  # the guard refuses it for everyone
+            engines_wb.sql(sql, user="north_analyst")
+        return
+    try:
+        first = engines_wb.sql(sql, user="north_analyst")
+    except QueryRefused:
+        return
+    second = engines_wb.sql(sql, user="north_analyst")
+    assert second.cached and second.route == "cache"
+    for result in (first, second):
+        _no_bypass(result.columns, result.rows, sql, truth, north_db)
+    if "region" in admin.columns:
+        assert {r[admin.columns.index("region")] for r in admin.rows} - {"North"}, "the admin sees other regions"
 
 
 def test_semantic_query_from_the_model_is_policy_filtered(
-    policy_enforced: None,
     session: tuple[Any, Recorder],
     scripted_llm: ScriptedLLM,
     hostile_lake: str,
@@ -450,5 +497,5 @@ def test_semantic_query_from_the_model_is_policy_filtered(
 
 def test_suite_size() -> None:
     """The acceptance asks for at least 50 hostile attempts."""
-    n = len(WRITES) + len(READS) + 2 * len(HOSTILE_QUESTIONS) + 3 + len(BYPASS) + 1
+    n = len(WRITES) + len(READS) + 2 * len(HOSTILE_QUESTIONS) + 3 + 4 * len(BYPASS) + 1
     assert n >= 50

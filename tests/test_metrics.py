@@ -171,15 +171,20 @@ def test_daily_budget_switches_to_offline_with_a_note(
     assert {r[0]: pytest.approx(r[1], rel=1e-9) for r in second.rows} == by_region
 
 
-def test_observing_twice_counts_once() -> None:
-    """The router and the HTTP API may both observe the same result or answer."""
-    before = _v("workbench_queries_total", kind="sql", outcome="ok")
-    result = QueryResult(df=pd.DataFrame(), engine="duckdb", sql="SELECT 1", route="duckdb")
-    metrics.observe_query(result)
-    metrics.observe_query(result)
-    assert _v("workbench_queries_total", kind="sql", outcome="ok") == before + 1
-    err = QueryRefused("no", "read only")
-    errors = _v("workbench_query_errors_total", kind="sql", type="query_refused")
-    metrics.observe_query(error=err)
-    metrics.observe_query(error=err)
-    assert _v("workbench_query_errors_total", kind="sql", type="query_refused") == errors + 1
+def test_a_statement_and_a_question_are_counted_once(small_lake: str) -> None:
+    """One layer records each: the pipeline's record step (SQL), the assistant's (questions)."""
+    from workbench.assistant import ask
+    from workbench.session import Workbench
+
+    sql_ok = _v("workbench_queries_total", kind="sql", outcome="ok")
+    sql_err = _v("workbench_query_errors_total", kind="sql", type="query_refused")
+    ask_ok = _v("workbench_queries_total", kind="ask", outcome="ok")
+    with Workbench.open(small_lake, llm_model="") as wb:
+        wb.sql("SELECT COUNT(*) AS n FROM stores")
+        with pytest.raises(QueryRefused):
+            wb.sql("DELETE FROM stores")
+        assert _v("workbench_queries_total", kind="sql", outcome="ok") == sql_ok + 1
+        assert _v("workbench_query_errors_total", kind="sql", type="query_refused") == sql_err + 1
+        answer = ask(wb, "total revenue in 2023")
+    assert answer.ok, answer.answer
+    assert _v("workbench_queries_total", kind="ask", outcome="ok") == ask_ok + 1

@@ -415,3 +415,16 @@ def test_session_enforces_policy_dask(policy_wb: Any, sql: str) -> None:
         assert _session_regions(policy_wb, sql, "north_analyst", engine="dask") <= {"North"}
     finally:
         close_client()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_pipeline_without_its_access_policy_step_refuses(policy_wb: Any, cache: bool) -> None:
+    """The policy is not a switch: a pipeline missing the step refuses every query, for admins too."""
+    from workbench.sql import pipeline
+
+    steps = tuple(s for s in pipeline.STEPS if s is not pipeline.access_policy)
+    for user in ("north_analyst", "admin"):
+        ctx = pipeline.QueryContext(sql="SELECT DISTINCT region FROM sales", user=user, use_cache=cache)
+        with pytest.raises(AccessDenied):
+            pipeline.run(policy_wb.router, ctx, steps)
+    assert _session_regions(policy_wb, "SELECT DISTINCT region FROM sales", "north_analyst") == {"North"}

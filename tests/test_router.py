@@ -138,10 +138,6 @@ def test_row_filter_policy_applies_to_the_rollup(small_lake: str, monkeypatch: p
     if not policies.exists():
         pytest.skip("policies.yaml not in the repository")
     monkeypatch.setenv("WORKBENCH_POLICIES", str(policies))
-    from workbench.security import policies as module
-
-    if not hasattr(module, "apply_policies"):  # enforcement switch (see Router.policy)
-        monkeypatch.setattr(module, "apply_policies", lambda tree, user: tree, raising=False)
     sql = "SELECT year, SUM(revenue) AS r FROM sales GROUP BY year"
     with Workbench.open(small_lake) as wb:
         north = wb.sql(sql, user="north_analyst")

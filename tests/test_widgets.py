@@ -70,7 +70,7 @@ def test_answer_html_has_narrative_table_chart_sql() -> None:
     page = answer_html(_answer())
     assert "East leads." in page and "<table" in page and "<svg" in page
     assert "<summary>SQL</summary>" in page and "SUM(revenue)" in page
-    assert "route duckdb" in page and "15 ms" in page
+    assert "answered by scanning the lake in 15 ms" in page
 
 
 def test_failed_answer_shows_message_not_traceback() -> None:
@@ -134,3 +134,34 @@ def test_explore_and_assistant_widgets_build(wb: Any) -> None:
     chat = ww.assistant(wb=wb)
     assert type(chat).__name__ == "ChatInterface"
     assert len(chat.objects) == 1  # the welcome message
+
+
+def test_static_chart_keeps_axes_ticks_and_labels() -> None:
+    """What an executed notebook saves (static HTML) carries its own axes, not just bars."""
+    from workbench.ui.answers import _svg_chart
+
+    df = pd.DataFrame({"month": range(1, 13), "revenue": [1000.0 * m for m in range(1, 13)]})
+    svg = _svg_chart({"kind": "bar", "x": "month", "y": "revenue", "title": "Revenue by month"}, df)
+    assert svg is not None
+    assert ">month</text>" in svg and ">revenue</text>" in svg  # axis titles
+    assert ">12k</text>" in svg and ">0</text>" in svg  # value ticks
+    assert ">1</text>" in svg and ">11</text>" in svg  # category labels
+    assert svg.count("<rect") == 12 and svg.count("<line") >= 7  # bars, axes and gridlines
+
+
+def test_jupyterlab_gets_the_dask_extension_and_a_proxied_dashboard_link() -> None:
+    """`make lab` points DASK_CONFIG at cluster/dask: dashboard links go through the Jupyter port."""
+    import importlib.util
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    assert importlib.util.find_spec("dask_labextension") is not None
+    lab = re.search(r"^lab:.*\n\t(.*)$", (repo / "Makefile").read_text(), re.M)
+    assert lab and "DASK_CONFIG=$(CURDIR)/cluster/dask" in lab.group(1)
+    probe = "from distributed.utils import format_dashboard_link as f; print(f('127.0.0.1', 8787))"
+    env = {"DASK_CONFIG": str(repo / "cluster" / "dask"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "/proxy/8787/status"

@@ -146,8 +146,8 @@ def close_client() -> None:
             return
         try:
             conn.client.close()
-        except Exception:  # closing is best effort: the cluster may already be gone
-            pass
+        except Exception as e:  # closing is best effort: the cluster may already be gone
+            log.debug("closing the Dask client: %s", e)
         if conn.cluster is not None:
             try:
                 if conn.kind == "gateway":
@@ -155,8 +155,8 @@ def close_client() -> None:
                     _close_quietly(conn.cluster.gateway)
                 else:
                     conn.cluster.close()
-            except Exception:
-                pass
+            except Exception as e:
+                log.debug("closing the Dask cluster: %s", e)
         if conn.gateway is not None:
             _close_quietly(conn.gateway)
 
@@ -171,8 +171,8 @@ def _close_quietly(gateway: Any) -> None:
         return
     try:
         gateway.close()
-    except Exception:
-        pass
+    except Exception as e:
+        log.debug("closing the gateway: %s", e)
     try:
         del gateway._loop_runner
     except AttributeError:
@@ -191,7 +191,8 @@ def dashboard_link() -> str | None:
             return str(_current.cluster.dashboard_link)
         try:
             return str(_current.client.dashboard_link)
-        except Exception:
+        except Exception as e:
+            log.debug("no dashboard link: %s", e)
             return None
 
 
@@ -320,8 +321,8 @@ def _connect_gateway(s: Settings, target: str) -> _Connection:
     except Exception as e:
         try:
             cluster.shutdown()
-        except Exception:
-            pass
+        except Exception as shutdown_error:
+            log.debug("shutting down the half-started gateway cluster: %s", shutdown_error)
         _close_quietly(cluster.gateway)
         _close_quietly(gateway)
         raise ServiceUnavailable(
@@ -351,6 +352,6 @@ class _PrepareWorkers(WorkerPlugin):
 def _install_worker_setup(client: Client) -> None:
     try:
         client.register_plugin(_PrepareWorkers(), name=_PrepareWorkers.name)
-    except Exception:
+    except Exception as e:
         # Workers without the workbench package (a foreign scheduler) still run plain Dask.
-        pass
+        log.info("workers not prepared for workbench UDFs (%s): plain Dask only", e)

@@ -83,6 +83,45 @@ def _default_rollups() -> list[RollupSpec]:
     ]
 
 
+class OidcSettings(BaseModel):
+    """An OpenID Connect provider (Keycloak, Entra ID, Okta, Auth0, Dex, ...) for the dashboard and the API.
+
+    The dashboard signs viewers in with the authorization-code flow (Panel's generic OAuth
+    provider); the API accepts the provider's access tokens (JWTs checked against its JWKS,
+    opaque ones against its userinfo endpoint). Endpoints come from the issuer's discovery
+    document, so only the issuer URL is needed.
+    """
+
+    issuer: str | None = Field(None, description="issuer URL; its /.well-known/openid-configuration is read")
+    client_id: str | None = Field(None, description="the dashboard's client id at the provider")
+    client_secret: SecretStr | None = Field(None, description="client secret (WORKBENCH_AUTH__OIDC__CLIENT_SECRET)")
+    username_claim: str = Field("preferred_username", description="claim naming the user in policies.yaml")
+    audience: str | None = Field(None, description="required `aud` of JWT access tokens; None = not checked")
+    scope: str = Field("openid profile email", description="scopes asked for at sign-in")
+    redirect_uri: str | None = Field(None, description="dashboard URL registered at the provider; None = this host")
+
+
+class AuthSettings(BaseModel):
+    """Who may use the served dashboard and HTTP API (``workbench serve`` / ``workbench api``)."""
+
+    users_file: str | None = Field(
+        None, description="local users file (salted scrypt hashes; `workbench users add`); default `home`/users.json"
+    )
+    oidc: OidcSettings = OidcSettings()
+    required: bool | None = Field(
+        None,
+        description="None = required when a users file, an OIDC issuer or an API token exists; "
+        "False = no authentication (loopback only)",
+    )
+    session_hours: float = Field(8.0, description="a dashboard login (its signed cookie) expires after this")
+    token_days: float | None = Field(90.0, description="default lifetime of `workbench token create`; None = none")
+    login_attempts: int = Field(5, description="failed logins allowed per user and per client address per window")
+    login_window_s: float = Field(300.0, description="window of the login rate limit")
+    cookie_secret: SecretStr | None = Field(
+        None, description="signs dashboard session cookies; default: generated once into `home`"
+    )
+
+
 class Settings(BaseSettings):
     """All runtime configuration of the workbench."""
 
@@ -152,7 +191,8 @@ class Settings(BaseSettings):
 
     # --- trust -----------------------------------------------------------------------------
     policies: str | None = Field(None, description="policies.yaml; default ./policies.yaml when present")
-    user: str = Field("admin", description="identity when none is given")
+    user: str = Field("admin", description="who the local user is when no authentication is configured")
+    auth: AuthSettings = AuthSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -12,8 +12,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from workbench.cli.output import table_text
 from workbench.errors import WorkbenchError
+from workbench.ui.wording import answered
 
 EXAMPLE_QUESTIONS = [
     "What was the total revenue in 2023?",
@@ -21,6 +24,10 @@ EXAMPLE_QUESTIONS = [
     "and in 2023?",
     "Which region had the highest revenue in Q4 2023?",
 ]
+
+
+#: rows of an example result printed in full (every example has at most 12)
+EXAMPLE_ROWS = 12
 
 
 def _step(title: str) -> float:
@@ -37,42 +44,61 @@ def _indent(text: str) -> str:
 
 
 def run(rows: int, landing: str, lake: str | None, serve: bool, port: int) -> None:
+    """The demo's steps in order; each prints what it did and how long it took."""
     import workbench
-    from workbench.lake.generate import generate
-    from workbench.lake.ingest import ingest
     from workbench.lake.storage import Lake
-    from workbench.lake.tables import lake_tables
 
     the_lake = Lake(lake)
-    marker = Path(landing) / ".generated"
-    if not marker.exists() or marker.read_text().strip() != str(rows):
-        t0 = _step(f"generating {rows:,} raw sales rows into {landing}")
-        generate(rows, landing, progress=True)
-        marker.write_text(str(rows))
-        _done(t0)
-    else:
-        print(f"\n== landing files already in {landing} ({rows:,} rows)")
+    _landing(rows, landing)
+    _ingest(landing, the_lake)
+    wb = workbench.connect(lake=the_lake.url)
+    _examples(wb)
+    _assistant(wb)
+    if serve:
+        from workbench.ui.dashboard import serve as serve_dashboard
 
-    t0 = _step(f"ingesting {landing} into {the_lake.url}")
-    report = ingest(landing, the_lake, progress=True)
-    print(report.to_text())
+        _step(f"serving the dashboard on http://127.0.0.1:{port} (Ctrl-C stops it)")
+        serve_dashboard(port=port, address="127.0.0.1", lake=the_lake.url, show=False)
+
+
+def _landing(rows: int, landing: str) -> None:
+    """Generate the landing files unless this many rows are already there (marker file)."""
+    from workbench.lake.generate import generate
+
+    marker = Path(landing) / ".generated"
+    if marker.exists() and marker.read_text().strip() == str(rows):
+        print(f"\n== landing files already in {landing} ({rows:,} rows)")
+        return
+    t0 = _step(f"generating {rows:,} raw sales rows into {landing}")
+    generate(rows, landing, progress=True, overwrite=True)  # its own files, for another ROWS
+    marker.write_text(str(rows))
     _done(t0)
 
+
+def _ingest(landing: str, the_lake: Any) -> None:
+    from workbench.lake.ingest import ingest
+    from workbench.lake.tables import lake_tables
+
+    t0 = _step(f"ingesting {landing} into {the_lake.url}")
+    print(ingest(landing, the_lake, progress=True).to_text())
+    _done(t0)
     _step("lake tables")
     for t in lake_tables(the_lake):
         print(f"   {t.name:<40} {t.rows:>12,} rows {t.partitions:>5} partitions  version {t.version}")
 
-    wb = workbench.connect(lake=the_lake.url)
-    t0 = _step("example queries on both engines")
+
+def _examples(wb: Any) -> None:
+    """Each example's full, sorted result once, then how every engine did on it."""
     from workbench.sql.examples import run_examples
 
+    t0 = _step("example queries on both engines")
     shown: set[str] = set()
     for ex in run_examples(wb):
         if ex["example"] not in shown:
             shown.add(ex["example"])
             print(f"\n   {ex['example']}:  {ex['sql']}")
             try:
-                print(_indent(wb.sql(ex["sql"]).df.head(8).to_string(index=False)))
+                print(_indent(table_text(wb.sql(ex["sql"]).df, EXAMPLE_ROWS)))
             except WorkbenchError as err:
                 print(f"      refused: {err.message}")
         if ex["ok"]:
@@ -82,20 +108,17 @@ def run(rows: int, landing: str, lake: str | None, serve: bool, port: int) -> No
         print(f"      {ex['engine']:<7} {outcome}")
     _done(t0)
 
+
+def _assistant(wb: Any) -> None:
     t0 = _step("the assistant (offline planner unless an LLM is configured)")
     for question in EXAMPLE_QUESTIONS:
         try:
             answer = wb.ask(question, session="demo")
-            print(f"   Q: {question}\n   A: {answer.answer}\n      route={answer.route}")
+            how = answered(answer.route, answer.timings.get("total"), answer.cached)
+            print(f"   Q: {question}\n   A: {answer.answer}\n      ({how})")
         except WorkbenchError as err:
             print(f"   Q: {question}\n   ! {err}")
     _done(t0)
-
-    if serve:
-        from workbench.ui.dashboard import serve as serve_dashboard
-
-        _step(f"serving the dashboard on http://127.0.0.1:{port} (Ctrl-C stops it)")
-        serve_dashboard(port=port, address="127.0.0.1", lake=the_lake.url, show=False)
 
 
 def _quiet_libraries() -> None:

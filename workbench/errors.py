@@ -78,6 +78,19 @@ class AccessDenied(QueryRefused):
     kind = "access_denied"
 
 
+class AuthenticationError(WorkbenchError):
+    """A served surface could not tell who is asking: no, wrong, expired or revoked credentials."""
+
+    kind = "unauthenticated"
+    exit_code = 9
+
+
+class RateLimited(AuthenticationError):
+    """Too many failed sign-in attempts from one client or for one user; retry after a pause."""
+
+    kind = "rate_limited"
+
+
 class QueryFailed(WorkbenchError):
     """An engine accepted a query and failed while running it (bad column, timeout, ...)."""
 
@@ -103,6 +116,51 @@ class PlanningError(WorkbenchError):
 
     kind = "planning_error"
     exit_code = 8
+
+
+#: the keys of the one JSON error shape; anything else goes under ``details``
+ERROR_KEYS = ("type", "message", "hint")
+
+
+def error_classes() -> dict[str, type[WorkbenchError]]:
+    """Every error family by its JSON ``type`` (the root and all its subclasses)."""
+    found: dict[str, type[WorkbenchError]] = {}
+    pending: list[type[WorkbenchError]] = [WorkbenchError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.kind, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def exit_code_for(kind: str | None, default: type[WorkbenchError] = WorkbenchError) -> int:
+    """The CLI exit code of an error given as its JSON ``type`` (e.g. a failed answer's error).
+
+    Derived from the classes, so a raised error and an error reported as data exit alike;
+    an unknown type (a library error reported by the assistant) exits like ``default``.
+    """
+    return error_classes().get(kind or "", default).exit_code
+
+
+def error_body(err: BaseException, **details: Any) -> dict[str, Any]:
+    """The one error shape for any exception: ``{"type", "message", "hint"}`` (+ ``details``).
+
+    A :class:`WorkbenchError` gives its own; anything else (reported as data, e.g. to the
+    assistant's repair loop) is the root family, its class named under ``details``, so a
+    client only ever sees the error types :func:`error_classes` lists.
+    """
+    if isinstance(err, WorkbenchError):
+        body = err.to_dict()
+    else:
+        body = {
+            "type": WorkbenchError.kind,
+            "message": str(err),
+            "hint": "",
+            "details": {"exception": type(err).__name__},
+        }
+    if details:
+        body["details"] = {**body.get("details", {}), **{k: _jsonable(v) for k, v in details.items()}}
+    return body
 
 
 def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:

@@ -3,8 +3,11 @@
 A :class:`Workbench` keeps one DuckDB connection, one Dask client (created on first use),
 and the Delta metadata of the lake tables (refreshed when a table's version changes), so a
 notebook asking many questions pays the setup once. Every query takes the same path, the
-router (``workbench.sql.router``): guard -> cache -> rollup rewrite -> access policy ->
-pruning -> engine choice -> engine support check -> run -> query log and audit.
+declared pipeline ``workbench.sql.pipeline.STEPS`` (guard -> access policy -> cache -> rollup
+rewrite -> prune -> estimate -> choose engine -> execute -> cache store -> record), over the
+services of a :class:`~workbench.sql.router.Router` this session builds. Nothing below the
+session calls back into it: the router gets the settings, the lake, the snapshot, the table
+list and the engine registry as plain values and callables.
 """
 
 from __future__ import annotations
@@ -18,14 +21,13 @@ from workbench.config import Settings, get_settings
 from workbench.errors import ConfigError
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import Engine
+from workbench.sql.engines.registry import ENGINES, Engines
 from workbench.sql.guard import LAKE_TABLES
 from workbench.sql.result import QueryResult
 from workbench.sql.scan import Snapshot
 
 if TYPE_CHECKING:
     from workbench.sql.router import Router
-
-ENGINES = ("duckdb", "dask")
 
 
 class Workbench:
@@ -35,8 +37,7 @@ class Workbench:
         self.lake = lake
         self.settings = settings
         self.snapshot = Snapshot(lake)
-        self._engines: dict[str, Engine] = {}
-        self._dask_client = dask_client
+        self.engines = Engines(lake, settings, dask_client)
 
     @classmethod
     def open(cls, lake: str | None = None, dask_client: Any = None, **overrides: Any) -> Workbench:
@@ -49,31 +50,21 @@ class Workbench:
     # --- engines -----------------------------------------------------------------------------
     def engine(self, name: str) -> Engine:
         """The engine called ``name``, created on first use and kept for the session."""
-        if name not in self._engines:
-            if name == "duckdb":
-                from workbench.sql.engines.duckdb import DuckDBEngine
-
-                self._engines[name] = DuckDBEngine(self.lake, self.settings)
-            elif name == "dask":
-                from workbench.sql.engines.dask import DaskEngine
-
-                self._engines[name] = DaskEngine(self.lake, self.settings, client=self._dask_client)
-            else:
-                raise ConfigError(f"unknown engine {name!r}", f"use one of: auto, {', '.join(ENGINES)}")
-        return self._engines[name]
+        return self.engines.get(name)
 
     def tables(self) -> set[str]:
         """Tables SQL may read: the reference tables and the registered ones (workbench.lake.register)."""
-        from workbench.lake.register import registered_names
-
-        return set(LAKE_TABLES) | registered_names(self.lake)
+        return queryable_tables(self.lake)
 
     # --- queries -------------------------------------------------------------------------------
     @cached_property
     def router(self) -> Router:
         from workbench.sql.router import Router
 
-        return Router(self)
+        lake = self.lake
+        return Router(
+            self.settings, self.lake, self.snapshot, lambda: queryable_tables(lake), self.engines.get, ENGINES
+        )
 
     def sql(
         self,
@@ -86,7 +77,7 @@ class Workbench:
         use_rollups: bool = True,
         question: str | None = None,
     ) -> QueryResult:
-        """Run one read-only SELECT through the router (cache -> rollup -> DuckDB -> dask-sql).
+        """Run one read-only SELECT through the query pipeline (cache -> rollup -> DuckDB -> cluster).
 
         Refuses (never answers wrongly) what the engine cannot do; ``route``/``reason`` on the
         result say which path answered and why. ``use_cache``/``use_rollups`` switch those
@@ -112,18 +103,21 @@ class Workbench:
     def apply_policies(self, tree: exp.Expression, user: str) -> exp.Expression:
         """Access policies (row filters, column masks) of ``user`` applied to ``tree``.
 
-        The router applies them on every query (to the rollup it picked, too); this is the same
+        The pipeline applies them on every query (to the rollup it picked, too); this is the same
         rewrite for callers that build trees themselves. The result is guarded again, so a policy
         can never widen what SQL may do.
         """
         return self.router.apply_policy(tree, self.router.policy(user))
 
+    def flush(self) -> None:
+        """Wait until this session's query-log and audit rows are written (tests, shutdown)."""
+        if "router" in self.__dict__:
+            self.router.flush()
+
     def close(self) -> None:
         if "router" in self.__dict__:
             self.router.close()
-        for eng in self._engines.values():
-            eng.close()
-        self._engines.clear()
+        self.engines.close()
 
     def __enter__(self) -> Workbench:
         return self
@@ -132,7 +126,8 @@ class Workbench:
         self.close()
 
 
-def _empty() -> Any:
-    import pandas as pd
+def queryable_tables(lake: Lake) -> set[str]:
+    """Tables SQL over ``lake`` may read: the reference tables and the registered ones."""
+    from workbench.lake.register import registered_names
 
-    return pd.DataFrame()
+    return set(LAKE_TABLES) | registered_names(lake)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-DEV_QUESTIONS = HERE.parent.parent.parent / "shared" / "questions-dev.jsonl"
+DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "questions" / "questions-dev.jsonl"
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -21,7 +21,7 @@ def analyst_queries() -> list[dict[str, Any]]:
 
 
 def dev_queries() -> list[dict[str, Any]]:
-    """questions-dev.jsonl reference SQL (empty when the shared folder is not next to the repo)."""
+    """questions/questions-dev.jsonl reference SQL (shipped in the repository)."""
     return load(DEV_QUESTIONS) if DEV_QUESTIONS.exists() else []
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 import weakref
 from collections.abc import Callable
@@ -25,12 +24,14 @@ import sqlglot
 from sqlglot import exp
 
 from workbench.assistant.answer import Answer, chart_spec
+from workbench.assistant.intent import change_verb
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
 from workbench.assistant.narrative import describe_result
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.retrieval.index import Source, SummaryIndex
 from workbench.errors import (
+    ERROR_KEYS,
     DataError,
     PlanningError,
     QueryFailed,
@@ -38,7 +39,11 @@ from workbench.errors import (
     QueryTimeout,
     ServiceUnavailable,
     WorkbenchError,
+    error_body,
 )
+from workbench.observability.recording import record_answer
+from workbench.runner import QueryRunner
+from workbench.security.policies import policy_for_user
 from workbench.semantic.compiler import compile_query
 from workbench.semantic.model import SemanticModel, load_model
 
@@ -46,12 +51,6 @@ log = logging.getLogger(__name__)
 
 #: summaries retrieved per question
 TOP_K = 4
-
-_DESTRUCTIVE = re.compile(
-    r"\b(delete|drop|truncate|insert|update|alter|create|overwrite|erase|wipe|remove|rename|grant|vacuum)\b"
-    r".{0,40}\b(table|tables|rows?|records?|data|database|sales|products|stores|customers|lake|column)\b",
-    re.IGNORECASE,
-)
 
 
 class AssistantState(TypedDict, total=False):
@@ -76,10 +75,16 @@ class AssistantState(TypedDict, total=False):
 
 
 def _error(stage: str, err: Exception) -> dict[str, Any]:
-    if isinstance(err, WorkbenchError):
-        body = {"stage": stage, **err.to_dict()}
-    else:
-        body = {"stage": stage, "type": type(err).__name__, "message": str(err), "hint": ""}
+    """An error as data for the repair loop: the one error shape plus the stage that failed."""
+    return {"stage": stage, **error_body(err)}
+
+
+def _public(failure: dict[str, Any]) -> dict[str, Any]:
+    """The answer's error in the one JSON shape: the stage moves under ``details``."""
+    body = {k: v for k, v in failure.items() if k in ERROR_KEYS}
+    details = {**failure.get("details", {}), **({"stage": failure["stage"]} if "stage" in failure else {})}
+    if details:
+        body["details"] = details
     return body
 
 
@@ -95,10 +100,24 @@ def _timed(name: str, fn: Callable[[AssistantState], dict[str, Any]]) -> Callabl
     return node
 
 
+#: the assistant's graph: each step and the one that follows it (None: the end). From a
+#: branching step the state decides: the next step, back to "plan" (LLM repair) or "finish".
+ENTRY = "retrieve"
+EDGES: dict[str, str | None] = {
+    "retrieve": "plan",
+    "plan": "validate",
+    "validate": "execute",
+    "execute": "explain",
+    "explain": None,
+    "finish": None,
+}
+BRANCHES = frozenset({"plan", "validate", "execute"})
+
+
 class Assistant:
     """Answers questions about one workbench's lake."""
 
-    def __init__(self, wb: Any, model: SemanticModel | None = None) -> None:
+    def __init__(self, wb: QueryRunner, model: SemanticModel | None = None) -> None:
         self.wb = wb
         self.settings = wb.settings
         self.model = model or load_model(settings=self.settings)
@@ -110,7 +129,14 @@ class Assistant:
         self._columns: dict[str, set[str]] = {}
         self._offline: Planner | None = None
         self._llm: Any = None
-        self.graph = self._build()
+        self._graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        """The compiled LangGraph graph (built on first use: importing LangGraph costs ~0.3 CPU-s)."""
+        if self._graph is None:
+            self._graph = self._build()
+        return self._graph
 
     # --- resources ---------------------------------------------------------------------------
     def index(self) -> SummaryIndex | None:
@@ -181,10 +207,9 @@ class Assistant:
 
     def offline(self) -> Planner:
         if self._offline is None:
-            from workbench.assistant.planners import offline as offline_module
+            from workbench.assistant.planners.offline import OfflinePlanner
 
-            cls = getattr(offline_module, "OfflinePlanner")  # noqa: B009
-            self._offline = cls()
+            self._offline = OfflinePlanner()
         return self._offline
 
     def llm(self) -> Any:
@@ -199,20 +224,44 @@ class Assistant:
         from langgraph.graph import END, StateGraph
 
         g = StateGraph(AssistantState)
-        g.add_node("retrieve", _timed("retrieve", self.retrieve))
-        g.add_node("plan", _timed("plan", self.plan))
-        g.add_node("validate", _timed("validate", self.validate))
-        g.add_node("execute", _timed("execute", self.execute))
-        g.add_node("explain", _timed("explain", self.explain))
-        g.add_node("finish", _timed("finish", self.finish))
-        g.set_entry_point("retrieve")
-        g.add_edge("retrieve", "plan")
-        g.add_conditional_edges("plan", self._after, {"next": "validate", "plan": "plan", "finish": "finish"})
-        g.add_conditional_edges("validate", self._after, {"next": "execute", "plan": "plan", "finish": "finish"})
-        g.add_conditional_edges("execute", self._after, {"next": "explain", "plan": "plan", "finish": "finish"})
-        g.add_edge("explain", END)
-        g.add_edge("finish", END)
+        for name, fn in self._nodes().items():
+            g.add_node(name, fn)
+        g.set_entry_point(ENTRY)
+        for name, following in EDGES.items():
+            if following is None:
+                g.add_edge(name, END)
+            elif name in BRANCHES:
+                g.add_conditional_edges(name, self._after, {"next": following, "plan": "plan", "finish": "finish"})
+            else:
+                g.add_edge(name, following)
         return g.compile()
+
+    def _nodes(self) -> dict[str, Callable[[AssistantState], dict[str, Any]]]:
+        steps = (self.retrieve, self.plan, self.validate, self.execute, self.explain, self.finish)
+        return {fn.__name__: _timed(fn.__name__, fn) for fn in steps}
+
+    def _run_steps(self, state: AssistantState, limit: int) -> AssistantState:
+        """The same graph (:data:`EDGES`, :data:`BRANCHES`) walked in process, without LangGraph.
+
+        Why: an offline plan is deterministic and never loops back to a planner, and importing
+        LangGraph (LangChain core, LangSmith) cost a third of a cold ``workbench ask``'s CPU
+        (benchmarks/results/startup.md). With an LLM configured, LangGraph runs the graph.
+        Updates replace keys, as LangGraph does for a state without reducers.
+        """
+        nodes = self._nodes()
+        name: str | None = ENTRY
+        for _ in range(limit):
+            assert name is not None
+            state = {**state, **nodes[name](state)}  # type: ignore[typeddict-item]
+            following = EDGES[name]
+            if following is None:
+                return state
+            name = (
+                {"next": following, "plan": "plan", "finish": "finish"}[self._after(state)]
+                if name in BRANCHES
+                else following
+            )
+        raise PlanningError(f"the assistant did not finish within {limit} steps", "rephrase the question")
 
     def _after(self, state: AssistantState) -> str:
         if state.get("status"):
@@ -250,10 +299,6 @@ class Assistant:
         Summaries are computed over all rows; one that aggregates across a filtered column (a
         total over all regions) would leak other regions' figures, so it is dropped.
         """
-        try:
-            from workbench.security.policies import policy_for_user
-        except ImportError:
-            return lambda source: True
         policy = policy_for_user(user, self.settings)
         if policy.all_access or not policy.row_filters:
             return lambda source: True
@@ -280,7 +325,7 @@ class Assistant:
         question = state["question"]
         notes = list(state.get("notes") or [])
         base = {"retry": False, "notes": notes}
-        if _DESTRUCTIVE.search(question):
+        if change_verb(question):
             err = QueryRefused(
                 "the assistant only reads data: it cannot delete, change or create tables or rows",
                 "ask a question about the data, e.g. 'revenue by region in 2024'",
@@ -313,11 +358,6 @@ class Assistant:
             return {**base, "status": "refused", "failure": _error("plan", e)}
         except PlanningError as e:
             return {**base, "status": "failed", "failure": _error("plan", e)}
-        except ImportError:
-            missing = PlanningError(
-                "no offline planner is installed", "configure an LLM (OPENAI_API_KEY, WORKBENCH_LLM_MODEL)"
-            )
-            return {**base, "status": "failed", "failure": _error("plan", missing)}
         return {**base, "planned": plan}
 
     def _collect(self, llm: Any) -> None:
@@ -398,8 +438,10 @@ class Assistant:
             raise unknown_name("column", unknown[0], sorted(known))
 
     def execute(self, state: AssistantState) -> dict[str, Any]:
+        sql = state.get("sql")
+        assert sql is not None, "validate sets the SQL before execute"
         try:
-            result = self.wb.sql(state["sql"], user=state.get("user"))
+            result = self.wb.sql(sql, user=state.get("user"))
         except (QueryTimeout, ServiceUnavailable, DataError) as e:
             return {"status": "failed", "failure": _error("execute", e)}
         except (QueryRefused, QueryFailed) as e:
@@ -483,7 +525,7 @@ class Assistant:
             answer=text,
             sources=list(state.get("sources") or []),
             status="refused" if status == "refused" else "failed",
-            error=failure,
+            error=_public(failure),
             notes=notes,
             session=state.get("session"),
             planner=(state.get("planned").planner if state.get("planned") else ""),  # type: ignore[union-attr]
@@ -505,12 +547,17 @@ class Assistant:
             "notes": [],
             "timings": {},
         }
-        final = self.graph.invoke(state, {"recursion_limit": 12 + 4 * self.settings.repair_attempts})
+        limit = 12 + 4 * self.settings.repair_attempts
+        if self.settings.llm_configured:
+            final = self.graph.invoke(state, {"recursion_limit": limit})
+        else:
+            final = self._run_steps(state, limit)
         answer: Answer = final["answer"]
         answer.timings = dict(final.get("timings") or {})
         answer.timings["total"] = (time.perf_counter() - start) * 1000
         answer.tokens = self.usage.to_dict()
         answer.cost_usd = self.usage.cost_usd
+        self.record(answer, user)
         if session and answer.ok:
             self.sessions.append(
                 session,
@@ -524,11 +571,16 @@ class Assistant:
             )
         return answer
 
+    def record(self, answer: Answer, user: str | None) -> None:
+        """The assistant's record step: every question is audited and counted once, including
+        ones refused before any SQL ran (the SQL it ran was recorded by the query pipeline)."""
+        record_answer(self.settings, user or self.settings.user, answer, answer.timings["total"] / 1000)
+
 
 _assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()
 
 
-def assistant_for(wb: Any) -> Assistant:
+def assistant_for(wb: QueryRunner) -> Assistant:
     """One Assistant per workbench (the semantic model, vocabulary and index are read once)."""
     try:
         found = _assistants.get(wb)
@@ -543,7 +595,7 @@ def assistant_for(wb: Any) -> Assistant:
     return found
 
 
-def forget_index(wb: Any) -> None:
+def forget_index(wb: QueryRunner) -> None:
     """Make the assistant of ``wb`` (if any) reload the summary index and vocabulary."""
     found = _assistants.get(wb)
     if found is not None:

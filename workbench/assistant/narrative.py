@@ -15,6 +15,7 @@ import pandas as pd
 
 from workbench.assistant.answer import TIME_COLUMNS
 from workbench.assistant.retrieval.index import Source
+from workbench.formatting import money
 
 #: rows shown by name in a narrative before it switches to a summary
 TOP_N = 3
@@ -27,9 +28,7 @@ def fmt(value: Any, kind: str = "number") -> str:
         return str(value)
     v = float(value)
     if kind == "currency":
-        if abs(v) >= 1e6:
-            return f"${v / 1e6:,.2f}M"
-        return f"${v:,.2f}"
+        return money(v)
     if kind == "percent":
         return f"{v:.1f}%"
     if kind == "fraction":

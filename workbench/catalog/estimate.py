@@ -8,12 +8,12 @@ the statistics cannot decide keeps the partition, so an estimate is never too sm
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from workbench.catalog.records import PartitionStat, ScanEstimate
 from workbench.errors import DataError
+from workbench.lake.partition_values import coerce_like
 
 #: a Delta partition filter: (column, op, value)
 Filter = tuple[str, str, Any]
@@ -21,24 +21,8 @@ Filter = tuple[str, str, Any]
 OPS = ("=", "!=", "in", "not in", "<", "<=", ">", ">=")
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    """Bring a filter value to the type of a stored value (Delta partition values are text)."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        value = value.isoformat()
-    if isinstance(like, bool) or like is None:
-        return value
-    if isinstance(like, (int, float)) and not isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return value
-    if isinstance(like, str) and not isinstance(value, str):
-        return str(value)
-    return value
-
-
 def _compare(op: str, left: Any, right: Any) -> bool:
-    right = _coerce(right, left)
+    right = coerce_like(right, left)
     try:
         if op == "=":
             return bool(left == right)

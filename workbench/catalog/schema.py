@@ -132,6 +132,21 @@ audit_log = Table(
 )
 
 
+# API bearer tokens (workbench.auth.tokens): only a SHA-256 of the secret is kept
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),  # public part of the token, shown by `token list`
+    Column("user", String(255), nullable=False, index=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("note", Text),
+)
+
+
 # --- append-only audit log, enforced by the database as well as by the API --------------
 _PG_AUDIT_FUNCTION = """
 CREATE OR REPLACE FUNCTION workbench_audit_append_only() RETURNS trigger AS $$

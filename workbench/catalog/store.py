@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
+from sqlglot.errors import SqlglotError
 
 from workbench.catalog import schema as S
 from workbench.catalog.descriptions import BUILT_IN_TABLES, COLUMN_DESCRIPTIONS, TABLE_DESCRIPTIONS
@@ -206,8 +207,6 @@ class Catalog:
             return self.table(name)
 
         stats = partition_stats(dt_table)
-        arrow_schema = dt_table.schema().to_pyarrow()
-        part_cols = list(dt_table.metadata().partition_columns)
         base = name.split("/", 1)[-1]
         descs = {**COLUMN_DESCRIPTIONS.get(base, {}), **(column_descriptions or {})}
         kind = kind or ("rollup" if name.startswith("rollups/") else "base")
@@ -221,7 +220,7 @@ class Catalog:
             "registered": is_registered,
             "kind": kind,
             "description": description or TABLE_DESCRIPTIONS.get(name),
-            "partition_columns": part_cols,
+            "partition_columns": list(dt_table.metadata().partition_columns),
             "delta_version": version,
             "rows": sum(s.rows for s in stats),
             "bytes": sum(s.bytes for s in stats),
@@ -240,52 +239,9 @@ class Catalog:
                 _upsert(conn, S.tables, table_row, ["name"])
             else:
                 conn.execute(S.tables.update().where(S.tables.c.name == name).values(**table_row))
-            conn.execute(S.columns.delete().where(S.columns.c.table_name == name))
-            conn.execute(
-                S.columns.insert(),
-                [
-                    {
-                        "table_name": name,
-                        "name": f.name,
-                        "position": i,
-                        "type": str(f.type),
-                        "description": descs.get(f.name),
-                    }
-                    for i, f in enumerate(arrow_schema)
-                ],
-            )
-            conn.execute(S.partition_stats.delete().where(S.partition_stats.c.table_name == name))
-            if stats:
-                conn.execute(
-                    S.partition_stats.insert(),
-                    [
-                        {
-                            "table_name": name,
-                            "partition_key": partition_key(s.values),
-                            "partition_values": s.values,
-                            "rows": s.rows,
-                            "bytes": s.bytes,
-                            "files": s.files,
-                            "min_max": s.min_max,
-                        }
-                        for s in stats
-                    ],
-                )
-            for h in history:
-                ts = h.get("timestamp")
-                _upsert(
-                    conn,
-                    S.versions,
-                    {
-                        "table_name": name,
-                        "version": int(h["version"]),
-                        "committed_at": dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if ts else None,
-                        "operation": h.get("operation"),
-                        "parameters": h.get("operationParameters"),
-                    },
-                    ["table_name", "version"],
-                    update=False,
-                )
+            _write_columns(conn, name, dt_table.schema().to_pyarrow(), descs)
+            _write_partition_stats(conn, name, stats)
+            _write_versions(conn, name, history)
         return self.table(name)
 
     def table(self, name: str) -> TableInfo:
@@ -502,6 +458,50 @@ class Catalog:
 _LOG_TABLES = {"query_log": S.query_log, "audit_log": S.audit_log}
 
 
+def _write_columns(conn: Connection, name: str, arrow_schema: Any, descs: dict[str, str]) -> None:
+    """Replace a table's column rows (names, positions, types, descriptions)."""
+    conn.execute(S.columns.delete().where(S.columns.c.table_name == name))
+    rows = [
+        {"table_name": name, "name": f.name, "position": i, "type": str(f.type), "description": descs.get(f.name)}
+        for i, f in enumerate(arrow_schema)
+    ]
+    conn.execute(S.columns.insert(), rows)
+
+
+def _write_partition_stats(conn: Connection, name: str, stats: list[Any]) -> None:
+    """Replace a table's partition statistics (what scan estimates read)."""
+    conn.execute(S.partition_stats.delete().where(S.partition_stats.c.table_name == name))
+    if not stats:
+        return
+    rows = [
+        {
+            "table_name": name,
+            "partition_key": partition_key(s.values),
+            "partition_values": s.values,
+            "rows": s.rows,
+            "bytes": s.bytes,
+            "files": s.files,
+            "min_max": s.min_max,
+        }
+        for s in stats
+    ]
+    conn.execute(S.partition_stats.insert(), rows)
+
+
+def _write_versions(conn: Connection, name: str, history: list[dict[str, Any]]) -> None:
+    """Add the Delta commits not recorded yet (versions are immutable: never updated)."""
+    for h in history:
+        ts = h.get("timestamp")
+        row = {
+            "table_name": name,
+            "version": int(h["version"]),
+            "committed_at": dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if ts else None,
+            "operation": h.get("operation"),
+            "parameters": h.get("operationParameters"),
+        }
+        _upsert(conn, S.versions, row, ["table_name", "version"], update=False)
+
+
 def _row(data: dict[str, Any], table: sa.Table) -> dict[str, Any]:
     row = {k: v for k, v in data.items() if k in table.c and k != "id"}
     if isinstance(row.get("ts"), str):
@@ -515,7 +515,8 @@ def normalise_or_none(sql: str) -> str | None:
         from workbench.cache.normalise import normalise_sql
 
         return normalise_sql(sql)
-    except Exception:  # unparsable SQL is still logged, just not normalised
+    except (SqlglotError, WorkbenchError) as e:  # unparsable SQL is still logged, just not normalised
+        log.debug("query log: SQL not normalised (%s)", e)
         return None
 
 

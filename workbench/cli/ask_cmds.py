@@ -7,40 +7,45 @@ from typing import TYPE_CHECKING
 
 import click
 
-from workbench.cli.output import handles_errors, json_option, to_json
+from workbench.cli.output import handles_errors, json_option, table_text, to_json
+from workbench.errors import PlanningError, QueryRefused, exit_code_for
 
 if TYPE_CHECKING:
     from workbench.assistant.answer import Answer
 
-#: exit codes of answers that are not "ok", by error type (the same codes as raised errors)
-_EXIT = {
-    "query_refused": 5,
-    "access_denied": 5,
-    "unsupported_query": 5,
-    "not_found": 4,
-    "query_failed": 6,
-    "query_timeout": 6,
-    "service_unavailable": 7,
-    "planning_error": 8,
-    "data_error": 3,
-    "config_error": 2,
-}
-
 
 @click.command("ask")
 @click.argument("question")
-@click.option("--session", "session", default=None, help="conversation id: follow-ups refine the previous question")
-@click.option("--user", default=None, help="identity whose access policies apply")
+@click.option(
+    "--session",
+    "session",
+    default=None,
+    help="conversation id: follow-ups refine the previous question (default: one per working folder)",
+)
+@click.option("--no-session", is_flag=True, help="answer on its own, outside the folder's conversation")
+@click.option("--user", default=None, help="evaluate under this user's access policy (audited as such)")
 @json_option
 @click.pass_context
 @handles_errors
-def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | None, as_json: bool) -> None:
-    """Answer QUESTION about the lake (e.g. "revenue by region in 2024")."""
+def ask_cmd(
+    ctx: click.Context, question: str, session: str | None, no_session: bool, user: str | None, as_json: bool
+) -> None:
+    """Answer QUESTION about the lake (e.g. "revenue by region in 2024").
+
+    Questions asked from the same folder form one conversation, so "and in 2023?" follows up
+    the previous question as a person expects; --session names another, --no-session opts out.
+    """
     from workbench.assistant import ask
+    from workbench.auth.local import evaluate_as
     from workbench.session import Workbench
 
+    if no_session:
+        session = None
+    elif session is None:
+        session = folder_session()
     wb = Workbench.open(lake=(ctx.obj or {}).get("lake"))
     try:
+        evaluate_as(wb.settings, user, "ask", question)
         answer = ask(wb, question, session=session, user=user)
     finally:
         wb.close()
@@ -49,21 +54,31 @@ def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | 
     else:
         _print(answer)
     if not answer.ok:
-        code = _EXIT.get((answer.error or {}).get("type", ""), 8 if answer.status == "failed" else 5)
-        sys.exit(code)
+        default = QueryRefused if answer.status == "refused" else PlanningError
+        sys.exit(exit_code_for((answer.error or {}).get("type"), default))  # the codes of raised errors
+
+
+def folder_session(folder: str | None = None) -> str:
+    """The default conversation of a working folder: stable there, distinct between folders.
+
+    Derived from the absolute path (not a fixed name) so a shared WORKBENCH_HOME does not mix
+    the conversations of two projects.
+    """
+    import hashlib
+    import os
+
+    path = os.path.abspath(folder or os.getcwd())
+    return "folder-" + hashlib.sha1(path.encode()).hexdigest()[:12]
 
 
 def _print(a: Answer) -> None:
-    import pandas as pd
-
     click.secho(a.answer, fg=None if a.ok else "red")
     if not a.ok:
         return
     if a.rows:
-        with pd.option_context("display.max_rows", 25, "display.width", 120):
-            df = a.df
-            click.echo("")
-            click.echo(df.head(25).to_string(index=False) + ("\n..." if len(df) > 25 else ""))
+        df = a.df
+        click.echo("")
+        click.echo(table_text(df, 25) + (f"\n... ({len(df):,} rows; --json prints them all)" if len(df) > 25 else ""))
     click.echo("")
     click.echo(f"period: {a.period}")
     if a.sql:

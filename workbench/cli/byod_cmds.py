@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -56,6 +56,8 @@ def register_cmd(
         click.echo(f"partitions: {', '.join(reg.partition_columns)}")
     for old, new in reg.details.get("renamed_columns", {}).items():
         click.echo(f"column {old!r} -> {new}")
+    for note in reg.details.get("type_notes", []):
+        click.echo(f"type: {note}")
     for warning in reg.details.get("column_warnings", []):
         click.echo(f"note: {warning}")
     quality = reg.details.get("quality")
@@ -131,13 +133,68 @@ def model_group() -> None:
 @model_group.command("draft")
 @click.argument("tables", nargs=-1)
 @click.option("--name", default="draft", show_default=True)
+@click.option("--explain", is_flag=True, help="only say what was inferred and why (grain, keys, time, joins)")
+@click.option("--llm/--no-llm", "use_llm", default=None, help="words and metrics from the LLM (default: if configured)")
 @click.pass_context
 @handles_errors
-def model_draft_cmd(ctx: click.Context, tables: tuple[str, ...], name: str) -> None:
-    """Print a draft model (YAML) for TABLES (default: every registered table)."""
-    from workbench.semantic.draft import draft_yaml
+def model_draft_cmd(
+    ctx: click.Context, tables: tuple[str, ...], name: str, explain: bool, use_llm: bool | None
+) -> None:
+    """Print a draft model (YAML) for TABLES (default: every registered table), with the reasons
+    for each inference as comments above it."""
+    from workbench.lake.profile import load_profiles
+    from workbench.semantic import draft
 
-    click.echo(draft_yaml(_lake(ctx.parent or ctx), list(tables) or None, name), nl=False)
+    lake = _lake(ctx.find_root())
+    profiles = load_profiles(lake, list(tables) or None)
+    model = draft.draft_model(profiles, name)
+    if use_llm or (use_llm is None and lake.settings.llm_configured):
+        model = _refined(model, profiles, lake)
+    if explain:
+        click.echo("\n".join(draft.explain(model)))
+        return
+    click.echo(draft.to_yaml(model, sorted(profiles)), nl=False)
+
+
+def _refined(model: dict[str, Any], profiles: dict[str, Any], lake: Lake) -> dict[str, Any]:
+    from workbench.assistant.llm.client import LLMClient
+    from workbench.semantic.refine import refine
+    from workbench.session import Workbench
+
+    client = LLMClient(lake.settings)
+    wb = Workbench(lake, lake.settings)
+    try:
+        return refine(model, profiles, wb, client)
+    finally:
+        wb.close()
+
+
+@model_group.command("check")
+@click.argument("questions", required=False)
+@json_option
+@click.pass_context
+@handles_errors
+def model_check_cmd(ctx: click.Context, questions: str | None, as_json: bool) -> None:
+    """Ask probe questions generated from the active model (or grade QUESTIONS.jsonl) and report.
+
+    Probes say answered/declined; a question set with reference SQL says right/declined/wrong."""
+    from workbench.assistant.eval import load_cases
+    from workbench.semantic import check
+    from workbench.semantic.model import load_model
+    from workbench.semantic.vocabulary import load_vocabulary
+    from workbench.session import Workbench
+
+    lake = _lake(ctx.find_root())
+    wb = Workbench(lake, lake.settings)
+    try:
+        if questions:
+            outcomes = check.grade(wb, load_cases(questions))
+        else:
+            model = load_model(settings=lake.settings)
+            outcomes = check.run_probes(wb, check.probe_questions(model, load_vocabulary(wb, model)))
+    finally:
+        wb.close()
+    click.echo(to_json(check.summary(outcomes)) if as_json else check.to_text(outcomes))
 
 
 @model_group.command("use")

@@ -1,4 +1,4 @@
-"""Lake commands: generate, ingest, tables."""
+"""Lake commands: generate, ingest, tables, columns."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def _lake_url(ctx: click.Context, lake: str | None) -> str | None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--chunk-rows", type=int, default=1_000_000, show_default=True, help="sales rows per file")
+@click.option("--overwrite", is_flag=True, help="replace the files an earlier generate wrote in --out")
 @click.option(
     "--period",
     default=None,
@@ -28,9 +29,19 @@ def _lake_url(ctx: click.Context, lake: str | None) -> str | None:
 @json_option
 @handles_errors
 def generate_cmd(
-    rows: int, out: str | None, seed: int, fmt: str, chunk_rows: int, period: str | None, as_json: bool
+    rows: int,
+    out: str | None,
+    seed: int,
+    fmt: str,
+    chunk_rows: int,
+    overwrite: bool,
+    period: str | None,
+    as_json: bool,
 ) -> None:
-    """Write landing files (sales, products, stores, customers) of the reference retail dataset."""
+    """Write landing files (sales, products, stores, customers) of the reference retail dataset.
+
+    Refuses a folder that is not empty (the next ingest would mix datasets) unless --overwrite.
+    """
     from workbench.config import get_settings
     from workbench.lake.generate import generate
 
@@ -43,6 +54,7 @@ def generate_cmd(
         chunk_rows=chunk_rows,
         workers=max(1, settings.n_workers),
         progress=not as_json,
+        overwrite=overwrite,
         period=_period(period),
     )
     if as_json:
@@ -127,6 +139,35 @@ def tables_cmd(ctx: click.Context, lake: str | None, as_json: bool) -> None:
         )
 
 
+@click.command("columns")
+@click.argument("table")
+@click.option("--lake", default=None, help="lake URL (folder or s3://bucket/prefix); default settings.lake")
+@json_option
+@click.pass_context
+@handles_errors
+def columns_cmd(ctx: click.Context, table: str, lake: str | None, as_json: bool) -> None:
+    """List TABLE's columns: name, type, partition column or not, meaning (read from the Delta log)."""
+    from workbench.catalog.descriptions import COLUMN_DESCRIPTIONS
+    from workbench.lake.storage import Lake
+
+    the_lake = Lake(_lake_url(ctx, lake))
+    dt = the_lake.table(table)
+    partitions = set(dt.metadata().partition_columns)
+    meaning = COLUMN_DESCRIPTIONS.get(table, {})
+    rows = [
+        {"name": f.name, "type": str(f.type), "partition": f.name in partitions, "meaning": meaning.get(f.name, "")}
+        for f in dt.schema().to_pyarrow()
+    ]
+    if as_json:
+        click.echo(to_json({"table": table, "columns": rows}))
+        return
+    width = max(len(r["name"]) for r in rows) if rows else 6
+    click.echo(f"{'column':<{width}}  {'type':<12} {'':<9}  meaning")
+    for r in rows:
+        flag = "partition" if r["partition"] else ""
+        click.echo(f"{r['name']:<{width}}  {r['type']:<12} {flag:<9}  {r['meaning']}".rstrip())
+
+
 def _size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -136,4 +177,4 @@ def _size(n: int) -> str:
     return f"{size:.1f} TB"
 
 
-COMMANDS: list[click.Command] = [generate_cmd, ingest_cmd, tables_cmd]
+COMMANDS: list[click.Command] = [generate_cmd, ingest_cmd, tables_cmd, columns_cmd]

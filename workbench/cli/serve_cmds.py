@@ -8,8 +8,15 @@ from workbench.cli.output import handles_errors
 
 
 @click.command("serve")
-@click.option("--port", type=int, default=5006, show_default=True, help="TCP port (0 = any free port)")
-@click.option("--address", default="127.0.0.1", show_default=True, help="interface to bind (loopback by default)")
+@click.option(
+    "--port", type=int, default=5006, show_default=True, envvar="WORKBENCH_PORT", help="TCP port (0 = any free port)"
+)
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="interface to bind (loopback by default; any other needs auth configured)",
+)
 @click.option("--show", is_flag=True, help="open the dashboard in a browser")
 @click.option(
     "--allow-origin",

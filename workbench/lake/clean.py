@@ -415,7 +415,7 @@ def parse_column(
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError) as e:
             raise DataError(
                 f"{uri}: column {column!r} has type {arr.type}, expected {target}",
-                "re-export the file with the schema of retail-schema.md",
+                "re-export the file with the columns and types of docs/schema.md (`workbench columns TABLE`)",
                 file=uri,
                 column=column,
             ) from e

@@ -14,6 +14,7 @@ there is no side file that could disagree with the data.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -25,6 +26,8 @@ import pyarrow.parquet as pq
 
 from workbench.errors import ServiceUnavailable
 from workbench.lake.storage import Lake
+
+log = logging.getLogger(__name__)
 
 INGEST_METADATA_KEY = "workbench.ingest"
 APP_ID = "workbench-ingest"
@@ -146,8 +149,8 @@ class PartitionFileWriter:
         try:
             if self._file is not None:
                 self._file.close()
-        except Exception:  # the original error is the one to report
-            pass
+        except OSError as e:  # the original error is the one to report
+            log.debug("closing the aborted file failed too: %s", e)
 
 
 def ensure_table(lake: Lake, table: str, schema: pa.Schema, partition_by: list[str]) -> Any:

@@ -140,7 +140,31 @@ class Dimensions:
 
 
 def build_dimensions(seed: int, rows: int) -> Dimensions:
+    """Products, stores and customers for ``rows`` sales rows; the same seed gives the same tables.
+
+    Built in passes that draw from one generator in a fixed order (products, stores,
+    customers, customer weights): reordering them would change every generated lake.
+    """
     rng = np.random.default_rng([seed, 0xD1])
+    products, p_cat, price, cost, popularity = _products(rng)
+    stores, st_region, st_size, st_type = _stores(rng)
+    customers, n_cust = _customers(rng, rows)
+    return Dimensions(
+        products=products,
+        stores=stores,
+        customers=customers,
+        product_category=p_cat,
+        product_price=price,
+        product_cost=cost,
+        product_popularity=popularity,
+        store_region=st_region,
+        store_size=st_size,
+        store_online=st_type == s.STORE_TYPES.index("Online"),
+        customer_weight=rng.pareto(1.3, n_cust) + 0.05,
+    )
+
+
+def _products(rng: np.random.Generator) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     cats = np.array(s.CATEGORIES, dtype=object)
 
     # products: heavy-tailed popularity (Zipf-like over a random rank)
@@ -166,7 +190,10 @@ def build_dimensions(seed: int, rows: int) -> Dimensions:
         },
         schema=s.PRODUCTS,
     )
+    return products, p_cat, price, cost, popularity
 
+
+def _stores(rng: np.random.Generator) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray]:
     # stores: spread over the regions, a few online stores, sizes by type
     st_region = np.arange(N_STORES) % len(s.REGIONS)
     st_type = rng.choice(len(s.STORE_TYPES), N_STORES, p=[0.1, 0.6, 0.2, 0.1])
@@ -192,7 +219,10 @@ def build_dimensions(seed: int, rows: int) -> Dimensions:
         },
         schema=s.STORES,
     )
+    return stores, st_region, st_size, st_type
 
+
+def _customers(rng: np.random.Generator, rows: int) -> tuple[pa.Table, int]:
     # customers: heavy-tailed spend (Pareto weights); built column-wise (50k rows), with the
     # random draws in the same order as always so a seed gives the same customers
     n_cust = n_customers_for(rows)
@@ -230,17 +260,4 @@ def build_dimensions(seed: int, rows: int) -> Dimensions:
     # dirt: a few exact duplicate customer rows
     dup = rng.choice(n_cust, max(1, n_cust // 1000), replace=False)
     customers = pa.concat_tables([customers, customers.take(pa.array(dup))])
-
-    return Dimensions(
-        products=products,
-        stores=stores,
-        customers=customers,
-        product_category=p_cat,
-        product_price=price,
-        product_cost=cost,
-        product_popularity=popularity,
-        store_region=st_region,
-        store_size=st_size,
-        store_online=st_type == s.STORE_TYPES.index("Online"),
-        customer_weight=rng.pareto(1.3, n_cust) + 0.05,
-    )
+    return customers, n_cust

@@ -18,8 +18,9 @@ and a few percent padded / mixed-case category, region and channel strings.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -297,6 +298,37 @@ def _sales_task(
     return table.num_rows
 
 
+#: names generate (and the demo's marker) write; --overwrite removes only these
+_GENERATED = re.compile(
+    r"^(?:(?:products|stores|customers)\.(?:csv|parquet)|sales-(?:\d{5}|\d{12})\.(?:csv|parquet)|\.generated)$"
+)
+
+
+def prepare_out(out: str, fs: Any, overwrite: bool) -> None:
+    """Make ``out`` an empty folder to generate into, or say why it cannot be.
+
+    ``overwrite`` clears files generate wrote earlier; anything else in the folder (a user's
+    own files, sub-folders) is never deleted: the user is asked to pick another folder.
+    """
+    existing = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(out, detail=False)] if fs.exists(out) else []
+    if existing and not overwrite:
+        shown = ", ".join(sorted(existing)[:4]) + (" ..." if len(existing) > 4 else "")
+        raise ConfigError(
+            f"{out} is not empty ({len(existing)} entries: {shown}); generating into it would mix two datasets",
+            "choose an empty folder with --out, or add --overwrite to replace what generate wrote there",
+        )
+    foreign = sorted(name for name in existing if not _GENERATED.match(name))
+    if foreign:
+        raise ConfigError(
+            f"{out} holds files generate did not write ({', '.join(foreign[:4])}); --overwrite deletes only its own",
+            "choose an empty folder with --out, or move those files away first",
+        )
+    for name in existing:
+        fs.rm(f"{out}/{name}")
+    if not out.startswith("s3://"):
+        fs.makedirs(out, exist_ok=True)
+
+
 def generate(
     rows: int,
     out: str,
@@ -307,12 +339,15 @@ def generate(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     workers: int = 2,
     progress: bool = False,
+    overwrite: bool = False,
     period: tuple[dt.date, dt.date] | None = None,
 ) -> GenerateResult:
     """Write landing files for sales (``sales-NNNNN.<fmt>``, one per chunk) and the dimensions.
 
     ``rows`` counts raw sales rows including the dirt. Chunks run as Dask delayed tasks on
-    the threaded scheduler, ``workers`` at a time, so memory stays at a few chunks.
+    the threaded scheduler, ``workers`` at a time, so memory stays at a few chunks. A folder
+    that already holds files is refused unless ``overwrite`` (see :func:`prepare_out`): new
+    files next to old ones would make the next ingest mix two datasets without a word.
     ``period=(first, last)`` writes only that period's share of the ``rows``-row dataset (the
     way data arrives: one batch per month or quarter); the dimensions are the whole dataset's.
     """
@@ -325,8 +360,7 @@ def generate(
         raise ConfigError(f"unknown format {fmt!r}", "use csv or parquet")
     out = out.rstrip("/")
     fs = filesystem_for(out)
-    if not out.startswith("s3://"):
-        fs.makedirs(out, exist_ok=True)
+    prepare_out(out, fs, overwrite)
 
     dims = build_dimensions(seed, rows)
     cal = _calendar(start, end)

@@ -47,12 +47,14 @@ import logging
 import math
 import os
 import shutil
+import socket
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +407,23 @@ def _ingest_dimension(
     return _write_partitions(lake, name, table, batch_id, 0), table
 
 
+@dataclass
+class _Batch:
+    """What the passes of one ingest share (lake, report, key, where tasks run, staging)."""
+
+    lake: Lake
+    landing: str
+    report: QualityReport
+    key: bytes
+    workers: int
+    progress: bool
+    staging: Path = Path()
+    client: Any = None
+
+    def run(self, tasks: list[Any], desc: str) -> list[Any]:
+        return _run(tasks, self.workers, desc, self.progress, self.client)
+
+
 def ingest(
     landing: str | Path,
     lake: Lake | str | None = None,
@@ -416,127 +435,27 @@ def ingest(
 ) -> QualityReport:
     """Ingest new landing files from ``landing`` (folder or s3:// prefix) into ``lake``.
 
+    A pipeline of passes (plan, dimensions, sales stage/dedupe/write, commit) around one
+    staging folder that never outlives the call, whether it succeeds or fails.
     ``before_commit(table)`` is called just before each table's commit (tests use it to kill
     an ingest at its most fragile point; integrations can use it to observe progress).
     """
-    import dask
-
     from workbench.daskenv import prepare_dask
 
     prepare_dask()
     lake = lake if isinstance(lake, Lake) else Lake(lake)
-    settings = lake.settings
-    workers = workers or max(1, settings.n_workers)
-    key = settings.pii_key_bytes()
     landing = str(landing).rstrip("/")
     t0 = time.perf_counter()
-    batch_id = uuid.uuid4().hex
-    report = QualityReport(
-        batch_id=batch_id,
-        lake=lake.url,
-        landing=landing,
-        started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    )
-
-    by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in s.TABLES}
-    for f in list_landing(landing):
-        table = s.table_for_file(f["uri"])
-        if table is None:
-            report.unknown_files.append(f["uri"])
-        else:
-            by_table[table].append(f)
-    for name, files in by_table.items():
-        done = ingested_fingerprints(lake, name)
-        tq = report.table(name)
-        tq.skipped_files = [f["uri"] for f in files if f["fingerprint"] in done]
-        by_table[name] = [f for f in files if f["fingerprint"] not in done]
-        tq.files = [f["uri"] for f in by_table[name]]
-
-    staging = Path(tempfile.mkdtemp(prefix="ingest-", dir=settings.home_path))
-    from workbench.cluster import client_for_paths
-
-    client = client_for_paths(settings, [str(staging), *lake.local_paths()], "ingest")
-    if client is not None:
-        report.ran_on = str(client.scheduler_info().get("address") or client.scheduler)
-    memory = _returning_memory_pool()
-    memory.__enter__()
-    try:
-        # --- dimensions (small: in process) ----------------------------------------------
-        pending: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
-        with report.phase("dimensions"):
-            for name in ("products", "stores", "customers"):
-                actions, _ = _ingest_dimension(lake, name, by_table[name], key, report, batch_id)
-                pending[name] = (actions, by_table[name])
-
-        # --- sales: stage per file, dedupe per bucket, write per month -------------------
-        sales_files = by_table["sales"]
-        sales_actions: list[Any] = []
-        if sales_files:
-            tq = report.table("sales")
-            est_rows = sum(
-                f["size"]
-                / (PARQUET_BYTES_PER_ROW if f["uri"].lower().endswith((".parquet", ".pq")) else CSV_BYTES_PER_ROW)
-                for f in sales_files
-            )
-            existing = lake.files("sales") if lake.exists("sales") else []
-            existing_rows = _lake_rows(lake, "sales")
-            n_buckets = max(1, math.ceil(est_rows / BUCKET_ROWS), math.ceil(existing_rows / BUCKET_EXISTING_IDS))
-            months: set[int] = set()
-            with report.phase("stage"):
-                tasks = []
-                for i, f in enumerate(sales_files):
-                    ranges = csv_ranges(f["uri"], filesystem_for(f["uri"]), f["size"], RANGE_BYTES)
-                    tasks += [
-                        dask.delayed(_stage_sales_range)(f["uri"], i, part, r, n_buckets, staging, key)
-                        for part, r in enumerate(ranges)
-                    ]
-                groups = [existing[i::workers] for i in range(workers)] if existing else []
-                tasks += [
-                    dask.delayed(_spill_existing)(lake, g, n_buckets, staging, i) for i, g in enumerate(groups) if g
-                ]
-                tallies: dict[str, MalformedTally] = {}
-                for result in _run(tasks, workers, "ingest: clean", progress, client):
-                    if result is not None:
-                        uri, rows, drops, file_months, tally = result
-                        tq.rows_read += rows
-                        tq.drop(drops)
-                        months |= file_months
-                        tallies.setdefault(uri, MalformedTally()).merge(tally)
-                for uri, tally in tallies.items():  # the 5% rule is per file, over all its ranges
-                    tally.check(uri)
-            with report.phase("dedupe"):
-                btasks = [dask.delayed(_dedupe_bucket)(b, staging) for b in range(n_buckets)]
-                for drops in _run(btasks, workers, "ingest: dedupe", progress, client):
-                    tq.drop(drops)
-            with report.phase("write"):
-                wtasks = [dask.delayed(_write_month)(lake, m, staging, batch_id) for m in sorted(months)]
-                for actions in _run(wtasks, workers, "ingest: write", progress, client):
-                    sales_actions.extend(actions)
-        pending["sales"] = (sales_actions, sales_files)
-
-        # --- commit: one Delta commit per table, recording its landing files -------------
-        with report.phase("commit"):
-            for name in ("products", "stores", "customers", "sales"):
-                actions, files = pending[name]
-                if not files:
-                    continue
-                tq = report.table(name)
-                tq.rows_written = sum(_num_records(a) for a in actions)
-                tq.data_files_written = len(actions)
-                tq.touched_partitions = partitions_of(actions)
-                if before_commit is not None:
-                    before_commit(name)
-                record = {
-                    "batch_id": batch_id,
-                    "landing": landing,
-                    "files": [f["fingerprint"] for f in files],
-                    "rows": tq.rows_written,
-                }
-                tq.version = commit(lake, name, s.TABLES[name], s.PARTITIONS[name], actions, record)
-    finally:
-        memory.__exit__(None, None, None)
-        shutil.rmtree(staging, ignore_errors=True)
-
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report = QualityReport(batch_id=uuid.uuid4().hex, lake=lake.url, landing=landing, started_at=started)
+    settings = lake.settings
+    batch = _Batch(lake, landing, report, settings.pii_key_bytes(), workers or max(1, settings.n_workers), progress)
+    by_table = _plan(batch)
+    with staging_folder(settings.home_path) as batch.staging, _returning_memory_pool():
+        batch.client = _client_for(batch)
+        pending = _ingest_dimensions(batch, by_table)
+        pending["sales"] = (_ingest_sales(batch, by_table["sales"]), by_table["sales"])
+        _commit_all(batch, pending, before_commit)
     report.seconds = round(time.perf_counter() - t0, 3)
     report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if save_report:
@@ -544,6 +463,214 @@ def ingest(
     with report.phase("after_ingest"):
         after_ingest(lake, report, settings)  # catalog sync, rollup refresh, cache invalidation
     return report
+
+
+def _plan(batch: _Batch) -> dict[str, list[dict[str, Any]]]:
+    """Landing files per table, minus the ones an earlier ingest recorded (idempotent re-runs).
+
+    A landing location where no file belongs to a table is an error, not an empty success:
+    the user most likely pointed at the wrong folder or named the files differently.
+    """
+    by_table: dict[str, list[dict[str, Any]]] = {t: [] for t in s.TABLES}
+    for f in list_landing(batch.landing):
+        table = s.table_for_file(f["uri"])
+        if table is None:
+            batch.report.unknown_files.append(f["uri"])
+        else:
+            by_table[table].append(f)
+    if not any(by_table.values()):
+        raise nothing_to_ingest(batch.landing, batch.report.unknown_files)
+    for name, files in by_table.items():
+        done = ingested_fingerprints(batch.lake, name)
+        tq = batch.report.table(name)
+        tq.skipped_files = [f["uri"] for f in files if f["fingerprint"] in done]
+        by_table[name] = [f for f in files if f["fingerprint"] not in done]
+        tq.files = [f["uri"] for f in by_table[name]]
+    return by_table
+
+
+def nothing_to_ingest(landing: str, unknown: list[str]) -> DataError:
+    """The error for a landing location with no file of any table: what was found, what is expected."""
+    patterns = "; ".join(f"{t}: {t}*.csv or {t}*.parquet" for t in s.TABLES)
+    if unknown:
+        names = ", ".join(u.rsplit("/", 1)[-1] for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        found = f"{len(unknown)} file(s) that match no table ({names})"
+    else:
+        found = "no .csv or .parquet file"
+    return DataError(
+        f"nothing to ingest in {landing}: it holds {found}",
+        f"landing files are named after their table ({patterns}); "
+        f"`workbench generate --out {landing}` writes a complete set",
+        landing=landing,
+        expected={t: [f"{t}*.csv", f"{t}*.parquet"] for t in s.TABLES},
+    )
+
+
+def _client_for(batch: _Batch) -> Any:
+    """A configured cluster whose workers see the staging folder and the lake, else None (threads)."""
+    from workbench.cluster import client_for_paths
+
+    client = client_for_paths(batch.lake.settings, [str(batch.staging), *batch.lake.local_paths()], "ingest")
+    if client is not None:
+        batch.report.ran_on = str(client.scheduler_info().get("address") or client.scheduler)
+    return client
+
+
+def _ingest_dimensions(
+    batch: _Batch, by_table: dict[str, list[dict[str, Any]]]
+) -> dict[str, tuple[list[Any], list[dict[str, Any]]]]:
+    """Products, stores, customers: small, cleaned in process, written as one file each."""
+    pending: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
+    with batch.report.phase("dimensions"):
+        for name in ("products", "stores", "customers"):
+            files = by_table[name]
+            actions, _ = _ingest_dimension(batch.lake, name, files, batch.key, batch.report, batch.report.batch_id)
+            pending[name] = (actions, files)
+    return pending
+
+
+def _ingest_sales(batch: _Batch, files: list[dict[str, Any]]) -> list[Any]:
+    """Sales: stage per file (range), dedupe per id bucket, write per month; returns the Delta actions."""
+    import dask
+
+    if not files:
+        return []
+    tq = batch.report.table("sales")
+    n_buckets = _bucket_count(batch.lake, files)
+    with batch.report.phase("stage"):
+        months = _stage_sales(batch, files, n_buckets)
+    with batch.report.phase("dedupe"):
+        btasks = [dask.delayed(_dedupe_bucket)(b, batch.staging) for b in range(n_buckets)]
+        for drops in batch.run(btasks, "ingest: dedupe"):
+            tq.drop(drops)
+    with batch.report.phase("write"):
+        args = (batch.lake, batch.staging, batch.report.batch_id)
+        wtasks = [dask.delayed(_write_month)(args[0], m, *args[1:]) for m in sorted(months)]
+        return [action for actions in batch.run(wtasks, "ingest: write") for action in actions]
+
+
+def _bucket_count(lake: Lake, files: list[dict[str, Any]]) -> int:
+    """Dedupe buckets: proportional to the new rows (estimated from bytes) and the lake's rows."""
+    est_rows = sum(
+        f["size"] / (PARQUET_BYTES_PER_ROW if f["uri"].lower().endswith((".parquet", ".pq")) else CSV_BYTES_PER_ROW)
+        for f in files
+    )
+    existing_rows = _lake_rows(lake, "sales")
+    return max(1, math.ceil(est_rows / BUCKET_ROWS), math.ceil(existing_rows / BUCKET_EXISTING_IDS))
+
+
+def _stage_sales(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> set[int]:
+    """Run the stage tasks; count rows and drops; apply the per-file 5% rule. Returns the months seen."""
+    tq = batch.report.table("sales")
+    months: set[int] = set()
+    tallies: dict[str, MalformedTally] = {}
+    for result in batch.run(_stage_tasks(batch, files, n_buckets), "ingest: clean"):
+        if result is not None:
+            uri, rows, drops, file_months, tally = result
+            tq.rows_read += rows
+            tq.drop(drops)
+            months |= file_months
+            tallies.setdefault(uri, MalformedTally()).merge(tally)
+    for uri, tally in tallies.items():  # the 5% rule is per file, over all its ranges
+        tally.check(uri)
+    return months
+
+
+def _stage_tasks(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> list[Any]:
+    """One task per landing file byte range, plus tasks bucketing the ids already in the lake."""
+    import dask
+
+    lake, staging, workers = batch.lake, batch.staging, batch.workers
+    tasks = []
+    for i, f in enumerate(files):
+        ranges = csv_ranges(f["uri"], filesystem_for(f["uri"]), f["size"], RANGE_BYTES)
+        stage = dask.delayed(_stage_sales_range)
+        tasks += [stage(f["uri"], i, part, r, n_buckets, staging, batch.key) for part, r in enumerate(ranges)]
+    existing = lake.files("sales") if lake.exists("sales") else []
+    groups = [existing[i::workers] for i in range(workers)] if existing else []
+    tasks += [dask.delayed(_spill_existing)(lake, g, n_buckets, staging, i) for i, g in enumerate(groups) if g]
+    return tasks
+
+
+def _commit_all(
+    batch: _Batch,
+    pending: dict[str, tuple[list[Any], list[dict[str, Any]]]],
+    before_commit: Callable[[str], None] | None,
+) -> None:
+    """One Delta commit per table, recording its landing files in the same commit (atomic, idempotent)."""
+    with batch.report.phase("commit"):
+        for name in ("products", "stores", "customers", "sales"):
+            actions, files = pending[name]
+            if not files:
+                continue
+            tq = batch.report.table(name)
+            tq.rows_written = sum(_num_records(a) for a in actions)
+            tq.data_files_written = len(actions)
+            tq.touched_partitions = partitions_of(actions)
+            if before_commit is not None:
+                before_commit(name)
+            record = {
+                "batch_id": batch.report.batch_id,
+                "landing": batch.landing,
+                "files": [f["fingerprint"] for f in files],
+                "rows": tq.rows_written,
+            }
+            tq.version = commit(batch.lake, name, s.TABLES[name], s.PARTITIONS[name], actions, record)
+
+
+#: staging folders live in the workbench home as ``ingest-*``; ``.owner`` says which process owns one
+STAGING_PREFIX = "ingest-"
+_OWNER = ".owner"
+#: an owner-less staging folder older than this is a leftover (its owner writes ``.owner`` at once)
+_ORPHAN_AGE_S = 60.0
+
+
+@contextmanager
+def staging_folder(home: Path) -> Iterator[Path]:
+    """A private staging folder under ``home``, removed however the ingest ends.
+
+    A killed ingest (SIGKILL, power loss) runs no ``finally``: its folder is swept by the
+    next ingest, which recognises it by an owner process that no longer exists.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    sweep_staging(home)
+    folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=home))
+    try:
+        (folder / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_staging(home: Path) -> list[Path]:
+    """Remove staging folders whose ingest is gone (dead owner, or no owner and old); return them."""
+    removed = []
+    for folder in home.glob(f"{STAGING_PREFIX}*"):
+        if folder.is_dir() and not _owner_alive(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("removed %d staging folder(s) left by interrupted ingests", len(removed))
+    return removed
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        host, pid = (folder / _OWNER).read_text().split()
+    except (OSError, ValueError):
+        try:
+            return time.time() - folder.stat().st_mtime < _ORPHAN_AGE_S
+        except OSError:
+            return True
+    if host != socket.gethostname():
+        return True  # another machine's ingest on a shared home: not ours to judge
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 @contextmanager
@@ -571,34 +698,54 @@ def _returning_memory_pool() -> Iterator[None]:
 
 
 def _run(tasks: list[Any], workers: int, desc: str, progress: bool, client: Any = None) -> list[Any]:
-    """Compute Dask delayed tasks, in submission order.
+    """Compute Dask delayed tasks, in submission order; none is still running when this returns.
 
     On ``client`` (a configured scheduler or dask-gateway cluster) the scheduler places them;
-    otherwise on ``workers`` threads of this process (at most ``workers`` in memory at once).
+    otherwise ``workers`` threads of this process run them (at most ``workers`` in memory at
+    once). When one fails, the others are cancelled or awaited before the error propagates:
+    a sibling still writing after the staging folder was removed would recreate it.
     """
-    import dask
-    from dask.callbacks import Callback
     from tqdm import tqdm
 
     if not tasks:
         return []
     with tqdm(total=len(tasks), desc=desc, unit="task", disable=not progress) as bar:
         if client is not None:
-            from distributed import as_completed
+            return _run_on_cluster(tasks, client, bar)
+        return _run_on_threads(tasks, workers, bar)
 
-            futures = client.compute(tasks)
-            for _ in as_completed(futures):
-                bar.update(1)
-            return list(client.gather(futures))
 
-        class _Progress(Callback):  # type: ignore[misc]
-            def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-                if key in keys:
-                    bar.update(1)
+def _run_on_threads(tasks: list[Any], workers: int, bar: Any) -> list[Any]:
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-        keys = {t.key for t in tasks}
-        with _Progress():
-            return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest")
+    try:
+        futures = [pool.submit(task.compute, scheduler="sync") for task in tasks]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update(1))
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+        if failed:
+            for future in futures:
+                future.cancel()  # not started: never starts
+            pool.shutdown(wait=True)  # started: finishes before the caller removes the staging folder
+            raise failed[0].exception()  # type: ignore[misc]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # queued tasks dropped, running ones awaited
+
+
+def _run_on_cluster(tasks: list[Any], client: Any, bar: Any) -> list[Any]:
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    try:
+        for _ in as_completed(futures):
+            bar.update(1)
+        return list(client.gather(futures))
+    except BaseException:
+        client.cancel(futures)  # tasks not started never start; the next ingest sweeps any leftovers
+        raise
 
 
 def _num_records(action: Any) -> int:

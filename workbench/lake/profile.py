@@ -15,19 +15,27 @@ agree (``store_id`` = ``store_id``, ``store_id`` -> ``stores.id``) and the value
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
+import duckdb
 from sqlglot import exp
 
 from workbench.catalog import profiles as P
 from workbench.catalog.store import Catalog, open_catalog
 from workbench.errors import DataError
 from workbench.lake.storage import Lake
+from workbench.sql.engines.duckdb import view_sql
+from workbench.sql.scan import Snapshot
 
 #: columns profiled per scan
 GROUP = 40
 #: at most this many distinct values makes a column low-cardinality (values are stored)
 LOW_CARDINALITY = 50
+#: a table with at most this many rows is a lookup table (joined by value overlap alone)
+LOOKUP_ROWS = 1000
+#: distinct values kept as a sample of a high-cardinality text column
+SAMPLE = 20
 #: share of a column's distinct values found in the other table's key for a candidate join
 JOIN_OVERLAP = 0.9
 
@@ -37,11 +45,6 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 
 def _connect(lake: Lake, tables: list[str]) -> Any:
     """A private DuckDB connection with one view per table (same views as the SQL engine)."""
-    import duckdb
-
-    from workbench.sql.engines.duckdb import view_sql
-    from workbench.sql.scan import Snapshot
-
     con = duckdb.connect(config={"memory_limit": lake.settings.duckdb_memory_limit})
     if lake.is_s3:
         con.register_filesystem(lake.fs)
@@ -103,6 +106,7 @@ def column_profiles(con: Any, table: str, rows: int) -> list[dict[str, Any]]:
                 c["distinct"] = len(vals)
                 if len(vals) <= LOW_CARDINALITY:
                     c["values"] = [_jsonable(v) for v in vals]
+    _samples(con, table, [c for c in cols if "values" not in c and c["type"].upper().startswith("VARCHAR")])
     maybe_keys = [  # measurements (floats) are unique by accident, not keys
         c
         for c in cols
@@ -116,6 +120,20 @@ def column_profiles(con: Any, table: str, rows: int) -> list[dict[str, Any]]:
             c["distinct"] = int(n)
             c["key"] = int(n) == rows
     return cols
+
+
+def _samples(con: Any, table: str, cols: list[dict[str, Any]]) -> None:
+    """Up to :data:`SAMPLE` distinct values of high-cardinality text columns: their shape (codes,
+    leading zeros, dates kept as text) tells a drafted model what the column is."""
+    for start in range(0, len(cols), GROUP):
+        group = cols[start : start + GROUP]
+        lists = con.execute(
+            "SELECT "
+            + ", ".join(f"list(DISTINCT {_q(c['name'])})[1:{SAMPLE}]" for c in group)
+            + f" FROM (SELECT * FROM {_q(table)} LIMIT 2000)"
+        ).fetchone()
+        for c, values in zip(group, lists, strict=True):
+            c["sample"] = sorted(str(v) for v in (values or []) if v is not None)
 
 
 def profile_table(lake: Lake, name: str, catalog: Catalog | None = None) -> dict[str, Any]:
@@ -173,12 +191,36 @@ def _singular(word: str) -> str:
     return word
 
 
+def _unprefixed(name: str) -> str:
+    """``l_orderkey`` -> ``orderkey``: TPC-style schemas prefix every column with its table."""
+    return re.sub(r"^[a-z]{1,2}_(?=[a-z])", "", name)
+
+
 def _names_match(col: str, table: str, key: str) -> bool:
     col, key = col.lower(), key.lower()
-    if col == key:
+    if col == key or _unprefixed(col) == _unprefixed(key):
         return True
+    if "_" in _unprefixed(key) and _unprefixed(col).endswith("_" + _unprefixed(key)):
+        return True  # a role of the key: ss_sold_date_sk -> d_date_sk
     stem = _singular(table.lower())
     return col in (f"{stem}_{key}", f"{stem}{key}", f"{table.lower()}_{key}") or (key == "id" and col == f"{stem}_id")
+
+
+def _lookup_candidate(col: dict[str, Any], key: dict[str, Any], right: dict[str, Any]) -> bool:
+    """A text column against the text key of a small lookup table (``region`` -> managers.area):
+    names may differ, so the value overlap alone decides."""
+    text = col["type"].upper().startswith("VARCHAR") and key["type"].upper().startswith("VARCHAR")
+    return text and int(right["rows"]) <= LOOKUP_ROWS and int(col.get("distinct") or 0) >= 2
+
+
+def _contained(con: Any, right: dict[str, Any], key: str, left: dict[str, Any], col: str) -> float:
+    """Share of ``right``'s key values found in ``left.col``: a table listing *some* of the fact's
+    orders (the returned ones) joins on the order id although most orders are not in it."""
+    n, hit = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE k IN (SELECT {_q(col)} FROM {_q(left['table'])})) "
+        f"FROM (SELECT DISTINCT {_q(key)} AS k FROM {_q(right['table'])})"
+    ).fetchone()
+    return round(hit / n, 4) if n else 0.0
 
 
 def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> list[dict[str, Any]]:
@@ -187,9 +229,11 @@ def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> li
     rcols = {c["name"]: c for c in right["columns"]}
     for key in right.get("candidate_keys", []):
         for col in left["columns"]:
-            if col["name"] in left.get("candidate_keys", []) and left["rows"] > right["rows"]:
+            left_key = col["name"] in left.get("candidate_keys", [])
+            if left_key and left["rows"] > right["rows"]:
                 continue
-            if not _names_match(col["name"], right["table"], key):
+            by_name = _names_match(col["name"], right["table"], key)
+            if not (by_name or _lookup_candidate(col, rcols[key], right)):
                 continue
             if _is_numeric(col["type"]) != _is_numeric(rcols[key]["type"]):
                 continue
@@ -200,6 +244,8 @@ def candidate_joins(con: Any, left: dict[str, Any], right: dict[str, Any]) -> li
                 f"ON l.{lq} = r.k"
             ).fetchone()
             overlap = (hit / n) if n else 0.0
+            if overlap < JOIN_OVERLAP and by_name and not left_key:
+                overlap = _contained(con, right, key, left, col["name"])  # a list of some orders (returns)
             if overlap >= JOIN_OVERLAP:
                 found.append(
                     {

@@ -35,10 +35,23 @@ from workbench.catalog import profiles as P
 from workbench.catalog.store import Catalog, open_catalog
 from workbench.config import Settings
 from workbench.errors import ConfigError, DataError, NotFoundError, WorkbenchError
+from workbench.lake.profile import profile_table
+from workbench.lake.registry import allowed_directories, invalidate, registered_names, registered_roots
 from workbench.lake.storage import Lake, filesystem_for, is_remote
+from workbench.lake.types import infer as infer_type
 
 if TYPE_CHECKING:
     import fsspec
+
+__all__ = [
+    "allowed_directories",
+    "invalidate",
+    "register",
+    "registered_names",
+    "registered_roots",
+    "registrations",
+    "unregister",
+]
 
 #: names a registration may never take (the reference tables and lake folders)
 RESERVED_NAMES = frozenset({"sales", "products", "stores", "customers", "rollups"})
@@ -48,9 +61,6 @@ REGISTERED_KEY = "workbench.registered"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: delta reader features a file-list reader handles correctly (anything else is refused)
 SUPPORTED_READER_FEATURES = frozenset({"timestampNtz"})
-
-_names_cache: dict[str, tuple[float, frozenset[str], list[str]]] = {}
-_CACHE_S = 2.0
 
 
 # --- public API --------------------------------------------------------------------------------
@@ -99,8 +109,6 @@ def register(
             catalog.sync_table(lake, name, origin_url=url, registered=True, force=True)
             P.save_registration(catalog, reg)
             if profile:
-                from workbench.lake.profile import profile_table
-
                 profile_table(lake, name, catalog=catalog)
         except BaseException:
             _drop_table(lake, name)
@@ -134,31 +142,6 @@ def registrations(settings: Settings | None = None, lake: Lake | None = None) ->
         return P.list_registrations(catalog)
     finally:
         catalog.close()
-
-
-def registered_names(lake: Lake) -> frozenset[str]:
-    """Names of the registered tables (cached for a moment: the guard asks on every query)."""
-    return _cached(lake)[0]
-
-
-def registered_roots(lake: Lake) -> list[str]:
-    """Folders outside the lake that in-place registrations read (the DuckDB engine allows them)."""
-    return _cached(lake)[1]
-
-
-def allowed_directories(lake: Lake) -> list[str]:
-    """The lake root and the registered folders, without nesting (DuckDB 1.2 ignores a folder
-    that has another listed folder inside it: measured, a file beside the inner folder is refused)."""
-    dirs = sorted({lake.url.rstrip("/") + "/", *registered_roots(lake)}, key=len)
-    out: list[str] = []
-    for d in dirs:
-        if not any(d.startswith(kept) for kept in out):
-            out.append(d)
-    return out
-
-
-def invalidate() -> None:
-    _names_cache.clear()
 
 
 # --- name and format -----------------------------------------------------------------------------
@@ -492,32 +475,6 @@ def _forget_catalog_table(catalog: Catalog, name: str) -> None:
         conn.execute(sa.delete(S.tables).where(S.tables.c.name == name))
 
 
-def _cached(lake: Lake) -> tuple[frozenset[str], list[str]]:
-    settings = lake.settings
-    default_db = Path(settings.home).expanduser().resolve() / "catalog.db"  # not home_path: that creates the home
-    key = f"{lake.url}|{settings.catalog_url or default_db}"
-    hit = _names_cache.get(key)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < _CACHE_S:
-        return hit[1], hit[2]
-    url = settings.catalog_url or f"sqlite:///{default_db}"
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        _names_cache[key] = (now, frozenset(), [])  # no catalog yet: nothing registered (asking creates none)
-        return frozenset(), []
-    try:
-        catalog = open_catalog(settings)
-        try:
-            regs = P.list_registrations(catalog)
-        finally:
-            catalog.close()
-    except WorkbenchError:
-        regs = []  # no catalog: nothing registered (the reference tables still work)
-    names = frozenset(r.name for r in regs)
-    roots = sorted({root for r in regs for root in r.roots})
-    _names_cache[key] = (now, names, roots)
-    return names, roots
-
-
 # --- copies (CSV, or --copy) --------------------------------------------------------------------------
 def plain_name(column: str) -> str:
     """A column name usable unquoted in SQL: snake_case, keywords get a trailing ``_``."""
@@ -533,6 +490,7 @@ def plain_name(column: str) -> str:
 
 def _read_csv(uri: str, fs: fsspec.AbstractFileSystem, encoding: str) -> pa.Table:
     import codecs
+    import csv
     import io
 
     import pyarrow.csv as pacsv
@@ -553,11 +511,16 @@ def _read_csv(uri: str, fs: fsspec.AbstractFileSystem, encoding: str) -> pa.Tabl
                 "pass the file's encoding, e.g. --encoding latin-1 (or cp1252, utf-16)",
             ) from e
     try:
+        # every field as text: workbench.lake.types decides the types (leading zeros, US dates, $1,234)
+        header = next(csv.reader(io.StringIO(data.decode(encoding, errors="replace"))), [])
         return pacsv.read_csv(
             io.BytesIO(data),
             read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
             convert_options=pacsv.ConvertOptions(
-                strings_can_be_null=True, quoted_strings_can_be_null=True, auto_dict_encode=False
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                auto_dict_encode=False,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
@@ -570,11 +533,8 @@ def _read_csv(uri: str, fs: fsspec.AbstractFileSystem, encoding: str) -> pa.Tabl
         raise DataError(f"{uri} cannot be parsed as CSV: {msg}", hint) from e
 
 
-_CASTS = (pa.int64(), pa.float64(), pa.date32(), pa.timestamp("us"), pa.bool_())
-
-
-def _normalise(table: pa.Table, counts: dict[str, int]) -> pa.Table:
-    """Trim strings, blanks to NULL, and give padded numbers/dates their real type."""
+def _normalise(table: pa.Table, counts: dict[str, int], notes: list[str]) -> pa.Table:
+    """Trim strings, blanks to NULL, and give text columns their real type (``workbench.lake.types``)."""
     import pyarrow.compute as pc
 
     cols = []
@@ -588,13 +548,10 @@ def _normalise(table: pa.Table, counts: dict[str, int]) -> pa.Table:
             counts["trimmed_values"] += int(pc.sum(pc.not_equal(trimmed, col)).as_py() or 0)
             blank = pc.equal(trimmed, "")
             counts["blank_to_null"] += int(pc.sum(blank).as_py() or 0)
-            col = pc.if_else(blank, pa.scalar(None, pa.string()), trimmed)
-            for target in _CASTS:
-                try:
-                    col = col.cast(target)
-                    break
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    continue
+            inferred = infer_type(name, pc.if_else(blank, pa.scalar(None, pa.string()), trimmed))
+            col = inferred.array
+            if inferred.note and inferred.note not in notes:
+                notes.append(inferred.note)
         cols.append(col)
     return pa.table(cols, names=table.column_names)
 
@@ -611,6 +568,21 @@ def _copy_source_files(url: str, fs: fsspec.AbstractFileSystem, fmt: str, lake: 
     return [u[len("file://") :] if u.startswith("file://") else u for u in src.file_uris()]
 
 
+def _read_source(f: str, fs: fsspec.AbstractFileSystem, fmt: str, encoding: str, renamed: dict[str, str]) -> pa.Table:
+    """One source file with plain column names (CSV fields still text; records the renames)."""
+    if fmt == "csv":
+        raw = _read_csv(f, fs, encoding)
+    else:
+        with fs.open(_fs_path(f), "rb") as fh:
+            raw = pq.read_table(fh)
+    names = [plain_name(c) for c in raw.column_names]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"{f}: columns collide as {dup[0]!r} after normalising names", "rename those columns")
+    renamed.update({c: n for c, n in zip(raw.column_names, names, strict=True) if c != n})
+    return raw.rename_columns(names)
+
+
 def _copy_into_lake(
     name: str, url: str, fs: fsspec.AbstractFileSystem, fmt: str, lake: Lake, partition_by: list[str], encoding: str
 ) -> P.Registration:
@@ -625,20 +597,10 @@ def _copy_into_lake(
     files = _copy_source_files(url, fs, fmt, lake)
     counts = {"trimmed_values": 0, "blank_to_null": 0}
     renamed: dict[str, str] = {}
-    parts: list[pa.Table] = []
-    for f in files:
-        if fmt == "csv":
-            raw = _read_csv(f, fs, encoding)
-        else:
-            with fs.open(_fs_path(f), "rb") as fh:
-                raw = pq.read_table(fh)
-        names = [plain_name(c) for c in raw.column_names]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise DataError(f"{f}: columns collide as {dup[0]!r} after normalising names", "rename those columns")
-        renamed.update({c: n for c, n in zip(raw.column_names, names, strict=True) if c != n})
-        parts.append(_normalise(raw.rename_columns(names), counts))
-    data = _unify(files, parts)
+    type_notes: list[str] = []
+    parts = [_read_source(f, fs, fmt, encoding, renamed) for f in files]
+    # typed once over all files: a folder of monthly exports gets one date order, not one per file
+    data = _normalise(_unify(files, parts), counts, type_notes)
     data = _derive_time(data, partition_by)
     missing = [c for c in partition_by if c not in data.column_names]
     if missing:
@@ -690,6 +652,7 @@ def _copy_into_lake(
             "quality": {**quality.__dict__, **counts},
             "renamed_columns": renamed,
             "types": {f.name: str(f.type) for f in data.schema},
+            "type_notes": type_notes,
         },
     )
 

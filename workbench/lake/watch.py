@@ -213,7 +213,8 @@ def _latest_date(dt_: Any) -> str | None:
 
         latest = pc.max(actions["max.date"]).as_py()
         return latest.isoformat() if latest is not None else None
-    except Exception:
+    except Exception as e:  # statistics are optional in the Delta log: no date rather than no report
+        log.debug("no latest date from the Delta log: %s", e)
         return None
 
 

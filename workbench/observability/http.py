@@ -10,6 +10,11 @@ stay responsive under load. A session is used by one request at a time (the assi
 per-question state on it). The JSON bodies are exactly those of ``workbench sql --json`` and
 ``workbench ask --json``; errors use the one error shape ``{"error": {type, message, hint}}``
 with an HTTP status that says whose fault it was.
+
+Who asks comes from the ``Authorization: Bearer`` header (:mod:`workbench.auth`), never from
+the body: a ``user`` field in the body is ignored. An administrator (an ``all_access`` role)
+may send ``as_user`` to evaluate a request under another user's policy; that is audited with
+both names. ``/metrics`` and ``/healthz`` stay open for scrapers and probes (no row data).
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.web
 from tornado.ioloop import IOLoop
 
+from workbench.auth import ApiAuth, Identity, api_authenticator
 from workbench.config import Settings, get_settings
 from workbench.errors import (
     AccessDenied,
+    AuthenticationError,
     ConfigError,
     DataError,
     NotFoundError,
@@ -35,16 +42,23 @@ from workbench.errors import (
     QueryFailed,
     QueryRefused,
     QueryTimeout,
+    RateLimited,
     ServiceUnavailable,
     WorkbenchError,
 )
 from workbench.observability import metrics
-from workbench.observability.recording import record_answer, record_sql
+from workbench.observability.recording import catalog_for, record_rejected
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
+    from workbench.session import Workbench
 
 T = TypeVar("T")
 
 #: HTTP status per error family (most specific first)
 _STATUS: list[tuple[type[WorkbenchError], int]] = [
+    (RateLimited, 429),
+    (AuthenticationError, 401),
     (AccessDenied, 403),
     (QueryRefused, 400),
     (NotFoundError, 404),
@@ -69,18 +83,29 @@ class Backend:
         self.settings = settings or (get_settings(lake=lake) if lake else get_settings())
         self.lake_url = lake
         self.size = max(1, sessions)
-        self._pool: queue.Queue[Any] = queue.Queue()
+        self._pool: queue.Queue[Workbench] = queue.Queue()
         self._created = 0
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="workbench-api")
+        # credentials are checked on their own threads, so a sign-in never waits behind a query
+        self._auth_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-auth")
+        self.auth: ApiAuth = api_authenticator(self.settings)
 
-    def _new_session(self) -> Any:
+    async def identify(self, header: str | None, client: str) -> Identity:
+        return await self.run_auth(lambda: self.auth.identify(header, client))
+
+    async def run_auth(self, fn: Callable[[], T]) -> T:
+        """Run a credential or impersonation check (catalog reads, audit writes) off the IOLoop."""
+        return await IOLoop.current().run_in_executor(self._auth_executor, fn)
+
+    def _new_session(self) -> Workbench:
         from workbench.lake.storage import Lake
         from workbench.session import Workbench
 
         return Workbench(Lake(self.lake_url, self.settings), self.settings)
 
     @contextmanager
-    def session(self) -> Iterator[Any]:
+    def session(self) -> Iterator[QueryRunner]:
+        """A pooled session; handlers see only the QueryRunner protocol."""
         try:
             wb = self._pool.get_nowait()
         except queue.Empty:
@@ -96,13 +121,12 @@ class Backend:
     def flush(self) -> None:
         """Wait until the idle sessions' query-log and audit rows are written (tests, shutdown)."""
         for wb in list(self._pool.queue):
-            router = getattr(wb, "router", None)
-            if router is not None and hasattr(router, "flush"):
-                router.flush()
+            wb.flush()
 
     def close(self) -> None:
         self.flush()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._auth_executor.shutdown(wait=False, cancel_futures=True)
         while True:
             try:
                 self._pool.get_nowait().close()
@@ -112,9 +136,32 @@ class Backend:
 
 class _Base(tornado.web.RequestHandler):
     backend: Backend
+    #: handlers that serve data resolve the caller before anything else runs
+    authenticated = False
+    identity: Identity
 
     def initialize(self, backend: Backend) -> None:
         self.backend = backend
+
+    async def prepare(self) -> None:
+        if not self.authenticated:
+            return
+        try:
+            self.identity = await self.backend.identify(self.request.headers.get("Authorization"), self._client())
+        except WorkbenchError as e:
+            if isinstance(e, AuthenticationError):
+                self.set_header("WWW-Authenticate", 'Bearer realm="workbench"')
+            self.write_error_body(e)
+
+    def _client(self) -> str:
+        return str(self.request.remote_ip or "unknown")
+
+    async def acting_user(self, body: dict[str, Any], what: str, text: str) -> str:
+        """The user whose policy applies: the caller, or ``as_user`` when an administrator asks."""
+        if body.get("as_user") is None:
+            return self.identity.name
+        settings, identity, as_user = self.backend.settings, self.identity, body.get("as_user")
+        return await self.backend.run_auth(lambda: act_as(settings, identity, as_user, what, text))
 
     def check_xsrf_cookie(self) -> None:  # a JSON API: no cookies, no XSRF
         return None
@@ -169,42 +216,51 @@ class HealthHandler(_Base):
 
 
 class SqlHandler(_Base):
-    """POST {"sql", "engine", "user"} -> the JSON of ``workbench sql --json``."""
+    """POST {"sql", "engine", "as_user"?} -> the JSON of ``workbench sql --json``."""
+
+    authenticated = True
 
     async def post(self) -> None:
         start = time.perf_counter()
-        sql, user = "", self.backend.settings.user
+        sql, user = "", self.identity.name
         try:
             body = self.json_body("sql")
             sql = body["sql"]
-            user = str(body.get("user") or user)
-            engine = str(body.get("engine") or "auto")
-
-            def run() -> Any:
-                with self.backend.session() as wb:
-                    return wb.sql(sql, engine=engine, user=user)
-
-            result = await self.backend.run(run)
+            user = await self.acting_user(body, "sql", sql)
         except WorkbenchError as e:
-            record_sql(self.backend.settings, user, sql, error=e, seconds=time.perf_counter() - start)
+            record_rejected("sql", e, start)  # the pipeline never saw it
             self.write_error_body(e)
             return
-        record_sql(self.backend.settings, user, sql, result=result)
+        engine = str(body.get("engine") or "auto")
+
+        def run() -> Any:
+            with self.backend.session() as wb:
+                return wb.sql(sql, engine=engine, user=user)
+
+        try:  # the pipeline's record step logs and counts the statement, answered or not
+            result = await self.backend.run(run)
+        except WorkbenchError as e:
+            self.write_error_body(e)
+            return
         self.write_json(result.to_dict())
 
 
 class AskHandler(_Base):
-    """POST {"question", "session", "user"} -> the Answer JSON of ``workbench ask --json``."""
+    """POST {"question", "session", "as_user"?} -> the Answer JSON of ``workbench ask --json``."""
+
+    authenticated = True
 
     async def post(self) -> None:
         start = time.perf_counter()
         try:
             body = self.json_body("question")
+            user = await self.acting_user(body, "ask", body["question"])
         except WorkbenchError as e:
+            record_rejected("ask", e, start)
             self.write_error_body(e)
             return
-        user = str(body.get("user") or self.backend.settings.user)
-        session = body.get("session") or None
+        # conversations are per user: an impersonated one never continues the caller's own
+        session = f"{user}:{body['session']}" if body.get("session") else None
 
         def run() -> Any:
             from workbench.assistant import ask
@@ -212,14 +268,44 @@ class AskHandler(_Base):
             with self.backend.session() as wb:
                 return ask(wb, body["question"], session=session, user=user)
 
-        try:
+        try:  # the assistant's record step audits and counts the question
             answer = await self.backend.run(run)
         except WorkbenchError as e:
-            metrics.observe_query(error=e, seconds=time.perf_counter() - start, kind="ask")
+            record_rejected("ask", e, start)  # failed before the assistant had an answer
             self.write_error_body(e)
             return
-        record_answer(self.backend.settings, user, answer, time.perf_counter() - start)
         self.write_json(answer.to_dict())
+
+
+def act_as(settings: Settings, identity: Identity, as_user: Any, what: str, text: str) -> str:
+    """Check and audit an ``as_user`` request; returns the user whose policy applies.
+
+    Only an ``all_access`` role may act as someone else. Both outcomes are audit rows under the
+    caller's own name that name the other user, next to the router's rows under ``as_user``.
+    """
+    if as_user is None or as_user == identity.name:
+        return identity.name
+    if not isinstance(as_user, str) or not as_user.strip():
+        raise DataError("as_user must be a user name", 'send e.g. {"as_user": "north_analyst"}')
+    from workbench.security.policies import policy_for_user
+
+    allowed = policy_for_user(identity.name, settings).all_access
+    detail = json.dumps({"as_user": as_user, "method": identity.method, "credential": identity.credential})
+    question, sql = (text, None) if what == "ask" else (None, text)
+    catalog_for(settings).audit(
+        identity.name,
+        "impersonation" if allowed else "denied",
+        route=f"api:{what}",
+        detail=detail,
+        question=question,
+        sql=sql,
+    )
+    if not allowed:
+        raise AccessDenied(
+            f"{identity.name} may not act as another user",
+            "only administrators (an all_access role in policies.yaml) may send as_user",
+        )
+    return as_user
 
 
 def extra_patterns(

@@ -113,9 +113,6 @@ def observe_query(
     ``result`` is a :class:`~workbench.sql.result.QueryResult` (its ``elapsed_ms``, ``route``
     and ``cached`` are used); on failure pass ``error`` (and ``seconds`` when known).
     """
-    target: Any = result if result is not None else error
-    if _already_observed(target):
-        return
     if result is not None:
         secs = seconds if seconds is not None else float(getattr(result, "elapsed_ms", 0.0) or 0.0) / 1000
         cached = bool(getattr(result, "cached", False))
@@ -130,22 +127,6 @@ def observe_query(
     ERRORS.labels(kind, error_type(error)).inc()
 
 
-def _already_observed(target: Any) -> bool:
-    """Mark ``target`` (a result, an answer or an error) observed; True when it already was.
-
-    Lets both the router and a surface (the HTTP API) call ``observe_*`` without counting twice.
-    """
-    if target is None:
-        return False
-    if getattr(target, "_workbench_observed", False):
-        return True
-    try:
-        target._workbench_observed = True
-    except AttributeError:
-        return False
-    return False
-
-
 def error_type(error: BaseException | None) -> str:
     if error is None:
         return "unknown"
@@ -155,8 +136,6 @@ def error_type(error: BaseException | None) -> str:
 @_safe
 def observe_answer(answer: Any, seconds: float | None = None) -> None:
     """Record one assistant answer: latency by route, outcome, tokens and cost."""
-    if _already_observed(answer):
-        return
     secs = seconds if seconds is not None else float((answer.timings or {}).get("total", 0.0)) / 1000
     route = _route_label(answer.route or answer.status)
     QUERY_LATENCY.labels("ask", route).observe(secs)

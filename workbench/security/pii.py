@@ -30,7 +30,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,6 +38,9 @@ import pyarrow.parquet as pq
 
 from workbench.errors import DataError, ServiceUnavailable, WorkbenchError
 from workbench.lake.storage import Lake
+
+if TYPE_CHECKING:
+    from workbench.session import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ def forget(
     *,
     user: str | None = None,
     rebuild_summaries: bool = True,
-    wb: Any = None,
+    wb: Workbench | None = None,
 ) -> ForgetReport:
     """Delete every row of ``customer_id`` from the lake and every derived copy; see the module doc."""
     start = time.perf_counter()
@@ -209,23 +212,16 @@ def vacuum(lake: Lake, name: str) -> int:
 
 
 def _refresh_rollups(
-    lake: Lake, names: list[str], report: ForgetReport, previous_sales_version: int | None, wb: Any
+    lake: Lake, names: list[str], report: ForgetReport, previous_sales_version: int | None, wb: Workbench | None
 ) -> None:
     """Recompute the months the customer's sales were in (exact: the rollup knows its base version)."""
-    try:
-        from workbench.sql import rollups as rollups_module
-    except ImportError:
-        report.rollups_stale = list(names)
-        report.notes.append(
-            "rollups without customer_id were not refreshed (workbench.sql.rollups is missing); "
-            "the router ignores them until rebuilt because their base version is stale"
-        )
-        return
+    from workbench.sql import rollups as rollups_module
+
     months = sorted({(int(p["year"]), int(p["month"])) for p in report.partitions if "year" in p and "month" in p})
     if not months:
         report.notes.append("the customer had no sales rows: rollups unchanged")
         return
-    client = getattr(wb, "_dask_client", None) if wb is not None else None
+    client = wb.engines.dask_client if wb is not None else None
     builds = rollups_module.build(
         lake, lake.settings, months=months, previous_version=previous_sales_version, client=client
     )
@@ -275,7 +271,9 @@ def _purge_sessions(settings: Any, needles: list[str]) -> int:
     return purged
 
 
-def _purge_summaries(lake: Lake, customer_id: str, key: bytes, report: ForgetReport, rebuild: bool, wb: Any) -> None:
+def _purge_summaries(
+    lake: Lake, customer_id: str, key: bytes, report: ForgetReport, rebuild: bool, wb: Workbench | None
+) -> None:
     from workbench.assistant.retrieval.index import SummaryIndex
 
     if not SummaryIndex.exists(lake):
@@ -283,18 +281,14 @@ def _purge_summaries(lake: Lake, customer_id: str, key: bytes, report: ForgetRep
     if rebuild:
         # figures in every summary included the customer's sales: regenerate them from the lake
         from workbench.assistant import build_summaries
+        from workbench.session import Workbench
 
-        own = wb is None
-        session = wb
-        if own:
-            from workbench.session import Workbench
-
-            session = Workbench(lake, lake.settings)
+        session = wb if wb is not None else Workbench(lake, lake.settings)
         try:
             build_summaries(session)
             report.summaries_rebuilt = True
         finally:
-            if own:
+            if session is not wb:
                 session.close()
     index = SummaryIndex.load(lake)
     needles = _needles(customer_id, key)

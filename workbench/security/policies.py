@@ -144,10 +144,6 @@ class PolicySet:
                     f"define the role under `roles:`; known roles: {', '.join(sorted(spec.roles))}",
                 )
 
-    @property
-    def users(self) -> list[str]:
-        return sorted(self.spec.users)
-
     def identity(self, user: str) -> Identity:
         spec = self.spec.users.get(user)
         if spec is None:
@@ -234,20 +230,6 @@ def apply_policy(
     return tree
 
 
-def apply_policies(
-    expr: exp.Expression,
-    user: str | None = None,
-    settings: Settings | None = None,
-    schema: Mapping[str, Iterable[str]] | None = None,
-) -> exp.Expression:
-    """``apply_policy`` for a user name: the hook the SQL router and session look for.
-
-    Its presence switches enforcement on in ``workbench.sql.router``; the router then calls
-    :func:`policy_for_user` and :func:`apply_policy` itself (with its rollup schemas).
-    """
-    return apply_policy(expr, policy_for_user(user, settings), schema)
-
-
 def apply_policy_sql(
     sql: str, policy: Policy, dialect: str = "duckdb", schema: Mapping[str, Iterable[str]] | None = None
 ) -> str:
@@ -307,13 +289,13 @@ def _resolve_cte(table: exp.Table) -> exp.CTE | None:
             idx = next((i for i, c in enumerate(ctes) if c is child), len(ctes))
             visible = ctes[: idx + 1] if node.args.get("recursive") else ctes[:idx]
             for cte in reversed(visible):
-                if _norm(cte.alias) == name:
+                if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:
                     return cte
         else:
             with_ = node.args.get("with")
             if isinstance(with_, exp.With) and child is not with_:
                 for cte in with_.expressions:
-                    if _norm(cte.alias) == name:
+                    if isinstance(cte, exp.CTE) and _norm(cte.alias) == name:
                         return cte
         child, node = node, node.parent
     return None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
-from workbench.errors import PlanningError, unknown_name
+from workbench.errors import NotFoundError, PlanningError, unknown_name
 from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
 from workbench.semantic.query import (
     Comparison,
@@ -156,6 +156,8 @@ class _Compiler:
                 t = self._table_for(self.model.dimension(q.share.dimension))
                 if t != fact and t not in needed:
                     needed.append(t)
+            if (q.time_range or comparison) and self._time_table() not in (fact, *needed):
+                needed.append(self._time_table())  # periods filter on a joined date table
         self.joined = needed
         self.tables = [base, *needed]
         self.nested = any(d.derived for d in dims)
@@ -244,8 +246,7 @@ class _Compiler:
 
     def _period(self, tr: TimeRange) -> list[exp.Expression]:
         t = self.model.time
-        alias = self._alias(self.model.fact)
-        year, month, date = (exp.column(c, table=alias) for c in (t.year, t.month, t.date))
+        year, month, date = (self._time_part(c) for c in (t.year, t.month, t.date))
         out: list[exp.Expression] = []
         if tr.year is not None:
             if tr.end_year and tr.end_year != tr.year:
@@ -277,6 +278,26 @@ class _Compiler:
             out.append(exp.LTE(this=year, expression=_num(end.year)))
             out.append(exp.LTE(this=date, expression=_date(end)))
         return out
+
+    def _time_part(self, name: str) -> exp.Expression:
+        """A column of the fact, or the dimension of that name (``YEAR(order_date)`` derived from a
+        user's date column, or a column of a joined date table such as TPC-DS ``date_dim``)."""
+        d = self._time_dimension(name)
+        if d is not None and (d.sql or d.table not in (None, self.model.fact)):
+            return self._physical(d)
+        return exp.column(name, table=self._alias(self.model.fact))
+
+    def _time_dimension(self, name: str) -> DimensionDef | None:
+        """The dimension called ``name``, else the one whose column is ``name`` (the date)."""
+        found = self.model.dimensions.get(name)
+        if found is None:
+            found = next((d for d in self.model.dimensions.values() if d.column == name and d.kind == "time"), None)
+        return found
+
+    def _time_table(self) -> str:
+        """The table holding the model's time columns (the fact, or a joined date table)."""
+        d = self._time_dimension(self.model.time.year)
+        return (d.table if d is not None else None) or self.model.fact
 
     # --- comparisons ---------------------------------------------------------------------------
     def _comparison_conditions(
@@ -461,7 +482,7 @@ class _Compiler:
         for t in self.joined:
             j = self.model.join_for(t)
             right = self.model.tables[t].alias
-            on = exp.EQ(this=exp.column(j.column, table=base_alias), expression=exp.column(j.column, table=right))
+            on = exp.EQ(this=exp.column(j.column, table=base_alias), expression=exp.column(j.key, table=right))
             frm.append(exp.Join(this=exp.to_table(t, alias=right), on=on, kind="INNER"))
         return frm
 
@@ -487,7 +508,7 @@ class _Compiler:
             return by
         try:
             m = self.model.metric(by)
-        except Exception:
+        except NotFoundError:  # not a metric: ordered by a dimension or an output column
             m = None
         if m is not None:
             if m.growth_of:

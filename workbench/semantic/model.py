@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from workbench.errors import ConfigError, unknown_name
 
 DEFAULT_MODEL = Path(__file__).with_name("retail.yaml")
+#: file in the workbench home naming the model chosen with ``workbench model use``
+ACTIVE_FILE = "active_model"
 
 
 class TableDef(BaseModel):
@@ -26,15 +28,27 @@ class TableDef(BaseModel):
 
 
 class JoinDef(BaseModel):
-    """``left`` reaches ``right`` on the key ``column`` present in both (``on`` in YAML 1.1 is a boolean)."""
+    """``left`` reaches ``right`` on ``left.column = right.right_column`` (``on`` in YAML 1.1 is a boolean).
+
+    ``right_column`` defaults to ``column``: most stars share the key's name; TPC-style schemas
+    prefix every column with its table (``l_orderkey`` -> ``o_orderkey``) and need both names.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     left: str
     right: str
     column: str
+    right_column: str | None = None
 
     @property
     def on(self) -> str:
         return self.column
+
+    @property
+    def key(self) -> str:
+        """The column of ``right`` that ``column`` references."""
+        return self.right_column or self.column
 
 
 class TimeDef(BaseModel):
@@ -188,11 +202,46 @@ def _load_cached(path: str) -> SemanticModel:
 
 
 def load_model(path: str | Path | None = None, settings: Any = None) -> SemanticModel:
-    """The model at ``path``, else the ``semantic_model`` setting, else the retail default."""
+    """The model at ``path``, else the ``semantic_model`` setting, else the active one, else retail."""
     if path is None and settings is not None:
         path = getattr(settings, "semantic_model", None)
-    if path is None and settings is not None:  # `workbench model use` (workbench.semantic.draft)
-        from workbench.semantic.draft import active_model_path
-
+    if path is None and settings is not None:
         path = active_model_path(settings)
     return _load_cached(str(Path(path or DEFAULT_MODEL).resolve()))
+
+
+# --- the active model (``workbench model use``) ------------------------------------------------------
+def active_model_path(settings: Any) -> str | None:
+    """The model chosen with ``workbench model use`` (a path stored in the workbench home), if any."""
+    home = getattr(settings, "home", None)  # partial settings objects (tests, embedding apps) have none
+    if home is None:
+        return None
+    marker = Path(home).expanduser() / ACTIVE_FILE  # not home_path, which creates the folder
+    try:
+        text = marker.read_text().strip()
+    except OSError:
+        return None
+    return text or None
+
+
+def use_model(path: str | Path, settings: Any, known_tables: set[str] | None = None) -> SemanticModel:
+    """Validate ``path`` (and that its tables exist) and make it the active model."""
+    resolved = Path(path).expanduser().resolve()
+    model = SemanticModel.load(resolved)
+    if known_tables is not None:
+        missing = sorted(set(model.tables) - known_tables)
+        if missing:
+            raise ConfigError(
+                f"the model names table {missing[0]!r}, which is neither a lake table nor registered",
+                "register it first (`workbench register`) or fix `tables:` in the model",
+            )
+    settings.home_path.mkdir(parents=True, exist_ok=True)
+    (settings.home_path / ACTIVE_FILE).write_text(str(resolved) + "\n")
+    _load_cached.cache_clear()
+    return model
+
+
+def reset_model(settings: Any) -> None:
+    """Back to the ``semantic_model`` setting or the packaged retail model."""
+    (settings.home_path / ACTIVE_FILE).unlink(missing_ok=True)
+    _load_cached.cache_clear()

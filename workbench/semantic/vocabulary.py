@@ -16,13 +16,14 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
 from sqlglot import exp
 
 from workbench.errors import WorkbenchError
 from workbench.semantic.model import DimensionDef, SemanticModel
 
 if TYPE_CHECKING:
-    from workbench.session import Workbench
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,14 @@ MAX_VALUES = 500
 _memory: dict[str, dict[str, list[str]]] = {}
 
 
-def load_vocabulary(wb: Workbench, model: SemanticModel) -> dict[str, list[str]]:
+def load_vocabulary(wb: QueryRunner, model: SemanticModel) -> dict[str, list[str]]:
     """``{dimension: sorted distinct values}`` for every dimension marked ``vocabulary: true``."""
     versions = _versions(wb, model)
-    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions], sort_keys=True).encode()).hexdigest()[:16]
+    # the dimensions are part of the key: a redrafted model under the same name must not reuse old values
+    dims = sorted((n, d.table, d.column, d.sql) for n, d in model.dimensions.items() if d.vocabulary)
+    key = hashlib.sha256(json.dumps([wb.lake.url, model.name, versions, dims], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     if key in _memory:
         return _memory[key]
     cache_file = wb.settings.home_path / "vocabulary" / f"{key}.json"
@@ -65,16 +70,34 @@ def load_vocabulary(wb: Workbench, model: SemanticModel) -> dict[str, list[str]]
     return out
 
 
-def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
+def latest_date(wb: QueryRunner, model: SemanticModel) -> dt.date | None:
     """The latest date of the fact table (relative dates resolve against it), pruned to its last year."""
     t = model.time
     query = exp.select(exp.Max(this=exp.column(t.date)).as_("latest")).from_(model.fact)
+    derived = model.dimensions.get(t.date)
+    if derived is not None and derived.sql and derived.table in (None, model.fact):  # dates kept as text
+        latest = exp.Max(this=sqlglot.parse_one(derived.sql, read="duckdb")).as_("latest")
+        return _latest(wb, exp.select(latest).from_(model.fact))
+    on = next((d for d in model.dimensions.values() if d.column == t.date and d.kind == "time"), None)
+    if on is not None and on.table not in (None, model.fact):  # a joined date table (TPC-DS date_dim)
+        j = model.join_for(on.table)
+        cond = exp.column(j.column, table="f").eq(exp.column(j.key, table="d"))
+        query = (
+            exp.select(exp.Max(this=exp.column(t.date, table="d")).as_("latest"))
+            .from_(exp.to_table(model.fact, alias="f"))
+            .join(exp.to_table(on.table, alias="d"), on=cond)
+        )
+        return _latest(wb, query)
     try:
         years = wb.snapshot.meta(model.fact).values.get(t.year)
         if years:
             query = query.where(exp.column(t.year).eq(max(int(y) for y in years)))
     except (WorkbenchError, AttributeError):
         pass
+    return _latest(wb, query)
+
+
+def _latest(wb: QueryRunner, query: exp.Select) -> dt.date | None:
     value = wb.sql(query.sql(dialect="duckdb")).df.iloc[0, 0]
     if value is None or str(value) in ("NaT", "nan", "None"):
         return None
@@ -85,7 +108,7 @@ def latest_date(wb: Workbench, model: SemanticModel) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _versions(wb: Workbench, model: SemanticModel) -> dict[str, Any]:
+def _versions(wb: QueryRunner, model: SemanticModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in model.tables:
         try:
@@ -95,7 +118,7 @@ def _versions(wb: Workbench, model: SemanticModel) -> dict[str, Any]:
     return out
 
 
-def _distinct(wb: Workbench, model: SemanticModel, d: DimensionDef) -> list[str]:
+def _distinct(wb: QueryRunner, model: SemanticModel, d: DimensionDef) -> list[str]:
     """Distinct values, from the Delta log for partition columns, else from the smallest table."""
     candidates = [(d.table or model.fact, d.column), *d.also.items()]
     for table, column in candidates:

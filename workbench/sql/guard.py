@@ -306,7 +306,7 @@ def _check_table(table: exp.Table, known: set[str], cte_names: set[str]) -> str:
 def _function_name(func: exp.Func) -> str:
     if isinstance(func, exp.Anonymous):
         return str(func.name).upper()
-    return func.sql_name().upper()
+    return str(func.sql_name()).upper()
 
 
 def _check_function(func: exp.Func) -> None:
@@ -331,7 +331,7 @@ def _statement_name(tree: exp.Expression, sql: str) -> str:
     """The keyword that opens the statement, from the tokenizer (for the refusal message)."""
     try:
         tokens = sqlglot.tokenize(sql, read="duckdb") if sql else []
-    except Exception:
+    except sqlglot.errors.TokenError:  # the tree's own type names the statement instead
         tokens = []
     if tokens:
         return str(tokens[0].text).upper()

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from sqlglot import exp
 
+from workbench.lake.partition_values import coerce_like
 from workbench.lake.storage import PartitionFilter
 
 #: one reference's filters; None = this reference needs every file
@@ -160,24 +161,13 @@ def _between(lo: Any, hi: Any) -> Callable[[Any], bool]:
     return lambda v: _cmp(operator.ge, v, lo) and _cmp(operator.le, v, hi)
 
 
-def _coerce(value: Any, like: Any) -> Any:
-    if isinstance(like, (int, float)) and not isinstance(value, (int, float)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return value
-    if isinstance(like, str) and not isinstance(value, str):
-        return str(value)
-    return value
-
-
 def _eq(value: Any, literal: Any) -> bool:
-    return bool(_coerce(value, literal) == literal)
+    return bool(coerce_like(value, literal) == literal)
 
 
 def _cmp(op: Callable[[Any, Any], bool], value: Any, literal: Any) -> bool:
     try:
-        return bool(op(_coerce(value, literal), literal))
+        return bool(op(coerce_like(value, literal), literal))
     except TypeError:
         return True  # incomparable: keep the file
 

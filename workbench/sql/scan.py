@@ -8,6 +8,7 @@ version so repeated queries do not re-read it; a new commit is picked up on the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +83,15 @@ class Snapshot:
         self._meta[name] = meta
         return meta
 
-    def plan(self, tree: exp.Expression, tables: set[str]) -> dict[str, TableScan]:
-        """Pruned scans of every lake table in ``tables`` for the query ``tree``."""
-        metas = {t: self.meta(t) for t in sorted(tables)}
+    def plan(self, tree: exp.Expression, tables: Iterable[str] | Mapping[str, str]) -> dict[str, TableScan]:
+        """Pruned scans for the query ``tree``: one per name it reads.
+
+        ``tables`` is a set of lake tables, or a mapping from the name the query uses to the
+        Delta table behind it (a rollup view ``rollup_daily`` reads ``rollups/daily``); the
+        one scan planner for base tables and rollups alike.
+        """
+        sources = dict(tables) if isinstance(tables, Mapping) else {t: t for t in tables}
+        metas = {name: self.meta(table) for name, table in sorted(sources.items())}
         conds = pruning.collect(tree, {t: m.partition_columns for t, m in metas.items() if m.partition_columns})
         scans: dict[str, TableScan] = {}
         for name, meta in metas.items():
@@ -93,8 +100,8 @@ class Snapshot:
             for ref in refs:
                 files |= set(self._files(meta, ref))
             ordered = sorted(files)
-            size = sum(self._size(meta, f) for f in ordered)
-            schema = [] if ordered else self.lake.files(name, version=meta.version)[:1]
+            size = sum(self.file_size(meta, f) for f in ordered)
+            schema = [] if ordered else self.lake.files(meta.name, version=meta.version)[:1]
             scans[name] = TableScan(name, meta.version, ordered, size, meta.partition_types, schema)
         return scans
 
@@ -105,7 +112,7 @@ class Snapshot:
         return self.lake.files(meta.name, filters or None, version=meta.version)
 
     @staticmethod
-    def _size(meta: TableMeta, uri: str) -> int:
+    def file_size(meta: TableMeta, uri: str) -> int:
         rel = uri[len(meta.uri) + 1 :] if uri.startswith(meta.uri) else uri
         if rel in meta.sizes:
             return meta.sizes[rel]

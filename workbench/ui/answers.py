@@ -8,6 +8,7 @@ answer shows only its message and hint: users never see a traceback.
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import fields
 from typing import Any
 
@@ -16,22 +17,37 @@ import pandas as pd
 from workbench.assistant.answer import Answer
 from workbench.ui.charts import render
 
+log = logging.getLogger(__name__)
+
 #: rows of an answer table shown inline (the full result stays on ``Answer.df``)
 MAX_TABLE_ROWS = 50
 
 
 def route_text(answer: Answer) -> str:
-    """ "route duckdb · 182 ms (plan 41 ms, execute 143 ms)" for the footer of an answer."""
-    total = answer.timings.get("total")
-    parts = [f"route {answer.route or '-'}"]
-    if answer.cached:
-        parts.append("cached")
-    if total is not None:
-        steps = ", ".join(f"{k} {v:.0f} ms" for k, v in answer.timings.items() if k != "total")
-        parts.append(f"{total:.0f} ms" + (f" ({steps})" if steps else ""))
-    if answer.planner:
-        parts.append(f"planner {answer.planner}")
-    return " · ".join(parts)
+    """ "answered from a pre-computed monthly summary by region in 0.2 s" for the footer of an answer.
+
+    Said for a person; the route name and step timings stay in ``Answer.to_dict()`` and the logs.
+    """
+    from workbench.ui.wording import answered
+
+    text = answered(answer.route, answer.timings.get("total"), answer.cached)
+    if answer.planner == "offline":
+        text += " (question read by the offline parser)"
+    elif answer.planner:
+        text += f" (question read by the {answer.planner} planner)"
+    return text
+
+
+def column_alignment_css(df: pd.DataFrame) -> str:
+    """Numbers right-aligned (digits line up), everything else left-aligned, header included.
+
+    Panel's table style right-aligns every cell, which makes category names hard to read.
+    """
+    rules = ["table td, table th {text-align: left !important}"]
+    for i, column in enumerate(df.columns, start=1):
+        if pd.api.types.is_numeric_dtype(df[column]) and not pd.api.types.is_bool_dtype(df[column]):
+            rules.append(f"table td:nth-child({i}), table th:nth-child({i}) {{text-align: right !important}}")
+    return "\n".join(rules)
 
 
 def sources_text(answer: Answer) -> str:
@@ -60,6 +76,7 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
                 max_height=240,
                 float_format=_float,
                 css_classes=["wb-answer-table"],
+                stylesheets=[column_alignment_css(df)],
             )
         )
         if answer.chart and answer.chart.get("kind") != "table":
@@ -67,8 +84,8 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
                 parts.append(
                     pn.pane.HoloViews(render(answer.chart, df, height=chart_height), sizing_mode="stretch_width")
                 )
-            except Exception:  # a chart is optional: the table already holds the answer
-                pass
+            except Exception as e:  # a chart is optional: the table already holds the answer
+                log.warning("chart not drawn: %s", e)
     if answer.sql:
         parts.append(
             pn.Card(
@@ -136,7 +153,11 @@ def _md_list(answer: Answer) -> str:
 
 
 def _svg_chart(spec: dict[str, Any] | None, df: pd.DataFrame) -> str | None:
-    """A tiny dependency-free SVG bar/line sketch for static HTML (the Panel view is richer)."""
+    """A dependency-free SVG bar/line chart for static HTML: axes, ticks, labels and a title.
+
+    Static HTML is what an executed notebook saves (no JavaScript runs when it is reopened or
+    rendered on a code host), so the chart must carry its own axes and labels.
+    """
     if not spec or spec.get("kind") not in ("bar", "line"):
         return None
     x, y = spec.get("x"), spec.get("y")
@@ -148,25 +169,79 @@ def _svg_chart(spec: dict[str, Any] | None, df: pd.DataFrame) -> str | None:
     labels = [str(v) for v in df[x].tolist()[:40]]
     if not values:
         return None
-    width, height, pad = 560, 180, 24
-    top = max(max(values), 0.0) or 1.0
-    step = (width - 2 * pad) / len(values)
-    shapes = []
-    if spec["kind"] == "bar":
-        for i, v in enumerate(values):
-            h = max(v, 0.0) / top * (height - 2 * pad)
-            shapes.append(
-                f"<rect x='{pad + i * step + 2:.1f}' y='{height - pad - h:.1f}' width='{max(step - 4, 1):.1f}' "
-                f"height='{h:.1f}' fill='#30a2da'><title>{html.escape(labels[i])}: {v:,.2f}</title></rect>"
-            )
-    else:
-        pts = " ".join(
-            f"{pad + (i + 0.5) * step:.1f},{height - pad - max(v, 0.0) / top * (height - 2 * pad):.1f}"
-            for i, v in enumerate(values)
-        )
-        shapes.append(f"<polyline points='{pts}' fill='none' stroke='#30a2da' stroke-width='2'/>")
+    frame = _Frame(values)
+    marks = _bars(frame, values, labels) if spec["kind"] == "bar" else _line(frame, values)
     title = html.escape(str(spec.get("title") or f"{y} by {x}"))
     return (
-        f"<svg width='{width}' height='{height}' role='img' aria-label='{title}'>"
-        f"<text x='{pad}' y='14' font-size='12'>{title}</text>{''.join(shapes)}</svg>"
+        f"<svg width='{_W}' height='{_H}' role='img' aria-label='{title}' font-family='sans-serif' font-size='11'>"
+        f"<text x='{_LEFT}' y='14' font-size='13' font-weight='600'>{title}</text>"
+        f"{_axes(frame, labels, str(x), str(y))}{''.join(marks)}</svg>"
     )
+
+
+#: static chart geometry (pixels): size and the margins that hold the axes' ticks and labels
+_W, _H, _LEFT, _RIGHT, _TOP, _BOTTOM = 600, 260, 64, 16, 28, 58
+
+
+class _Frame:
+    """Value -> pixel mapping of a static chart; zero is always on the axis (bars start there)."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.low = min(0.0, min(values))
+        self.high = max(0.0, max(values)) or 1.0
+        self.n = len(values)
+        self.step = (_W - _LEFT - _RIGHT) / self.n
+
+    def y(self, v: float) -> float:
+        return _TOP + (self.high - v) / (self.high - self.low) * (_H - _TOP - _BOTTOM)
+
+    def x(self, i: int) -> float:
+        return _LEFT + (i + 0.5) * self.step
+
+
+def _axes(frame: _Frame, labels: list[str], x_name: str, y_name: str) -> str:
+    """Both axes, five value ticks with gridlines, category labels (thinned to fit), axis titles."""
+    esc = html.escape
+    parts = [f"<line x1='{_LEFT}' y1='{_TOP}' x2='{_LEFT}' y2='{_H - _BOTTOM}' stroke='#555'/>"]
+    for k in range(5):
+        v = frame.low + (frame.high - frame.low) * k / 4
+        py = frame.y(v)
+        parts.append(f"<line x1='{_LEFT}' y1='{py:.1f}' x2='{_W - _RIGHT}' y2='{py:.1f}' stroke='#e5e5e5'/>")
+        parts.append(f"<text x='{_LEFT - 6}' y='{py + 4:.1f}' text-anchor='end'>{_short(v)}</text>")
+    zero = frame.y(0.0)
+    parts.append(f"<line x1='{_LEFT}' y1='{zero:.1f}' x2='{_W - _RIGHT}' y2='{zero:.1f}' stroke='#555'/>")
+    every = max(1, -(-frame.n * 60 // (_W - _LEFT - _RIGHT)))  # at most one label per 60 px
+    for i in range(0, frame.n, every):
+        text = esc(labels[i][:14])
+        parts.append(f"<text x='{frame.x(i):.1f}' y='{_H - _BOTTOM + 16}' text-anchor='middle'>{text}</text>")
+    parts.append(f"<text x='{(_LEFT + _W - _RIGHT) / 2:.0f}' y='{_H - 12}' text-anchor='middle'>{esc(x_name)}</text>")
+    mid = (_TOP + _H - _BOTTOM) / 2
+    parts.append(
+        f"<text x='14' y='{mid:.0f}' text-anchor='middle' transform='rotate(-90 14 {mid:.0f})'>{esc(y_name)}</text>"
+    )
+    return "".join(parts)
+
+
+def _bars(frame: _Frame, values: list[float], labels: list[str]) -> list[str]:
+    width = max(frame.step - 4, 1)
+    out = []
+    for i, v in enumerate(values):
+        top, bottom = sorted((frame.y(v), frame.y(0.0)))
+        out.append(
+            f"<rect x='{frame.x(i) - width / 2:.1f}' y='{top:.1f}' width='{width:.1f}' height='{bottom - top:.1f}' "
+            f"fill='#30a2da'><title>{html.escape(labels[i])}: {v:,.2f}</title></rect>"
+        )
+    return out
+
+
+def _line(frame: _Frame, values: list[float]) -> list[str]:
+    pts = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in enumerate(values))
+    return [f"<polyline points='{pts}' fill='none' stroke='#30a2da' stroke-width='2'/>"]
+
+
+def _short(v: float) -> str:
+    """Tick text: 1.2k, 3.4M, 0.25 (the same style as the interactive charts' axes)."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= size:
+            return f"{v / size:.1f}".rstrip("0").rstrip(".") + suffix
+    return f"{v:.2f}".rstrip("0").rstrip(".") if v else "0"

@@ -61,8 +61,20 @@ def _numbers() -> Any:
 
 
 def _quiet(plot: Any) -> Any:
-    """No Bokeh toolbar: hover still works, and the chart keeps its width for data."""
-    return plot.opts(toolbar=None)
+    """Zoom from the toolbar only: scrolling the page over a chart scrolls the page."""
+    return plot.opts(toolbar="right", hooks=[no_wheel_zoom])
+
+
+def no_wheel_zoom(plot: Any, element: Any) -> None:
+    """HoloViews hook: no active scroll tool, toolbar shown on hover.
+
+    Why: with wheel zoom active by default, scrolling down the dashboard zoomed every chart
+    it passed under the pointer (into negative axes). Wheel zoom stays in the toolbar for
+    whoever wants it.
+    """
+    toolbar = plot.state.toolbar
+    toolbar.active_scroll = None
+    toolbar.autohide = True
 
 
 def _has(df: pd.DataFrame, *cols: Any) -> bool:
@@ -106,8 +118,9 @@ class LiveChart:
             "title": str(self.spec.get("title") or ""),
             "height": self.height,
             "responsive": True,
-            "toolbar": None,
+            "toolbar": "right",
             "tools": ["hover"],
+            "hooks": [no_wheel_zoom],
             "framewise": True,
             **self.opts,
         }

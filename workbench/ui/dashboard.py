@@ -12,22 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import html
 import logging
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.ui.charts import LiveChart
 from workbench.ui.data import FilterOptions, NameLookup, ViewData, filter_options, load_view
 from workbench.ui.queries import Filters
 
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
+
 log = logging.getLogger(__name__)
 
 TITLE = "Retail Insights Workbench"
+
+#: pixels of the chat panel (fits a 800 px high window under the header and the tabs)
+CHAT_HEIGHT = 620
 
 PRESETS = ("All data", "Last 12 months", "Last 3 months", "Year to date")
 
@@ -41,7 +49,7 @@ CSS = """
 
 _lock = threading.Lock()
 _sessions: dict[str, Any] = {}
-_options: weakref.WeakKeyDictionary[Any, FilterOptions] = weakref.WeakKeyDictionary()
+_options: weakref.WeakKeyDictionary[Any, dict[str | None, FilterOptions]] = weakref.WeakKeyDictionary()
 
 
 def workbench_for(lake: str | None = None) -> Any:
@@ -55,27 +63,27 @@ def workbench_for(lake: str | None = None) -> Any:
         return _sessions[key]
 
 
-def options_for(wb: Any) -> FilterOptions:
-    """Filter choices of ``wb``'s lake, read once per server (not once per browser session)."""
+def options_for(wb: QueryRunner, user: str | None = None) -> FilterOptions:
+    """Filter choices of ``wb``'s lake that ``user`` may see, read once per server and user."""
     with _lock:
-        found = _options.get(wb)
+        found = _options.get(wb, {}).get(user)
     if found is None:
-        found = filter_options(wb)
+        found = filter_options(wb, user)
         with _lock:
-            _options[wb] = found
+            _options.setdefault(wb, {})[user] = found
     return found
 
 
 class Dashboard:
     """One browser session's dashboard: filter widgets, KPI cards, charts and the chat."""
 
-    def __init__(self, wb: Any, options: FilterOptions | None = None, user: str | None = None) -> None:
+    def __init__(self, wb: QueryRunner, options: FilterOptions | None = None, user: str | None = None) -> None:
         import panel as pn
 
         self.wb = wb
         self.user = user
-        self.options = options or options_for(wb)
-        self.names = NameLookup(wb)
+        self.options = options or options_for(wb, user)
+        self.names = NameLookup(wb, user)
         self.data: ViewData | None = None
         self.refreshes = 0
         self.last_refresh_ms: float | None = None
@@ -150,7 +158,7 @@ class Dashboard:
     def refresh_sync(self) -> ViewData:
         """Load and show the views for the current filters (blocking; used at start-up and in tests)."""
         started = time.perf_counter()
-        data = load_view(self.wb, self.filters(), names=self.names)
+        data = load_view(self.wb, self.filters(), names=self.names, user=self.user)
         self._show(data, started)
         return data
 
@@ -161,7 +169,7 @@ class Dashboard:
         started = time.perf_counter()
         self.status.object = _status_html("Updating…", self.refreshes, busy=True)
         try:
-            data = await asyncio.to_thread(load_view, self.wb, self.filters(), self.names)
+            data = await asyncio.to_thread(load_view, self.wb, self.filters(), self.names, 10, self.user)
         except Exception as err:
             log.exception("dashboard refresh failed")
             if generation == self._generation:
@@ -180,12 +188,10 @@ class Dashboard:
             self._update(data)
         self.refreshes += 1
         self.last_refresh_ms = (time.perf_counter() - started) * 1000
-        routes = sorted(set(data.routes.values()))
-        text = (
-            f"{html.escape(data.filters.describe())} · {len(data.routes)} queries in "
-            f"{data.timings_ms.get('total', 0):.0f} ms (refresh {self.last_refresh_ms:.0f} ms) · "
-            f"route {', '.join(routes) or '-'}"
-        )
+        from workbench.ui.wording import refreshed
+
+        answered = refreshed(data.routes.values(), len(data.routes), self.last_refresh_ms)
+        text = f"{html.escape(data.filters.describe())} · {html.escape(answered)}"
         self.status.object = _status_html(text, self.refreshes)
 
     def _update(self, data: ViewData) -> None:
@@ -263,7 +269,9 @@ class Dashboard:
         if self._chat is None:
             from workbench.ui.chat import chat_interface
 
-            self._chat = chat_interface(self.wb, user=self.user)
+            # a fixed height makes the conversation scroll inside the chat (to the newest
+            # answer) instead of growing the page below the fold
+            self._chat = chat_interface(self.wb, user=self.user, height=CHAT_HEIGHT, sizing_mode="stretch_width")
         return self._chat
 
     def sidebar(self) -> list[Any]:
@@ -315,12 +323,14 @@ class Dashboard:
             self.refresh_sync()
         tabs = pn.Tabs(
             ("Overview", self.overview()),
-            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_both", min_height=560)),
+            ("Ask the assistant", pn.Column(self.chat(), sizing_mode="stretch_width")),
             sizing_mode="stretch_width",
             dynamic=False,
         )
         template = pn.template.FastListTemplate(
             title=TITLE,
+            design=offline_design(),
+            font=SYSTEM_FONTS,
             # one root per area: Bokeh recomputes the document's models once per root
             sidebar=[pn.Column(*self.sidebar(), sizing_mode="stretch_width")],
             main=[tabs],
@@ -333,7 +343,24 @@ class Dashboard:
         return template
 
 
-def build_dashboard(wb: Any = None, lake: str | None = None, user: str | None = None) -> Dashboard:
+#: the page's fonts: the machine's own (the Fast design's default pulls Open Sans from Google)
+SYSTEM_FONTS = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def offline_design() -> type:
+    """Panel's Fast design without its web font: every asset of the page is served locally.
+
+    Why: the page requested Open Sans from fonts.googleapis.com, which fails (slowly) on an
+    offline or locked-down network and leaks a request outside the machine.
+    """
+    from panel.theme.fast import Fast
+
+    resources = {k: v for k, v in Fast._resources.items() if k != "font"}
+    # same class name: Panel finds the design's bundled files under the lower-cased name
+    return type("Fast", (Fast,), {"_resources": {**resources, "font": {}}})
+
+
+def build_dashboard(wb: QueryRunner | None = None, lake: str | None = None, user: str | None = None) -> Dashboard:
     """The dashboard over ``wb`` (or a shared workbench on ``lake``); call ``.layout()`` to show it."""
     import hvplot.pandas  # noqa: F401
     import panel as pn
@@ -342,9 +369,33 @@ def build_dashboard(wb: Any = None, lake: str | None = None, user: str | None = 
     return Dashboard(wb if wb is not None else workbench_for(lake), user=user)
 
 
-def app(lake: str | None = None) -> Any:
-    """A servable page (the Panel app of one browser session)."""
-    return build_dashboard(lake=lake).layout()
+def app(lake: str | None = None, signed_in: bool = False) -> Any:
+    """A servable page (the Panel app of one browser session), as the signed-in viewer.
+
+    With sign-in configured (``signed_in``) every query, the assistant and its retrieved
+    summaries run under ``pn.state.user``'s policy; a session without a user gets nothing.
+    """
+    from workbench.auth.dashboard import end_at_expiry, viewer
+
+    settings = workbench_for(lake).settings
+    page = build_dashboard(lake=lake, user=viewer(settings, signed_in)).layout()
+    if signed_in:
+        end_at_expiry(page, settings)
+    return page
+
+
+def port_error(address: str, port: int, e: OSError) -> WorkbenchError:
+    """A bind failure said for a person: which port, and how to pick another (no traceback)."""
+    if e.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"port {port} on {address} is already in use (another dashboard or program listens there)",
+            f"choose another port: `workbench serve --port {port + 1}` (or --port 0 for any free one; "
+            f"`make demo PORT={port + 1}`), or stop the program using {port}",
+        )
+    return ConfigError(
+        f"cannot listen on {address}:{port}: {e.strerror or e}",
+        "check --address names an interface of this machine, or choose another port with --port",
+    )
 
 
 def serve(
@@ -357,29 +408,41 @@ def serve(
 ) -> None:
     """Serve the dashboard on ``address:port`` until interrupted, printing its URL first.
 
-    Bound to loopback by default; extra routes (``/healthz``, ``/metrics`` when available)
-    come from :mod:`workbench.ui.routes`.
+    Viewers sign in when ``settings.auth`` configures it (OIDC or the local users file);
+    without it the server binds to loopback only and says so. Extra routes (``/healthz``,
+    ``/metrics``, the API) come from :mod:`workbench.ui.routes`.
     """
     import hvplot.pandas  # noqa: F401  (import the plotting stack before the first session)
     import panel as pn
 
+    from workbench.auth.binding import check_bind
+    from workbench.auth.dashboard import dashboard_auth
+    from workbench.config import get_settings
     from workbench.ui.routes import routes
 
+    settings = get_settings(lake=lake) if lake else get_settings()
+    auth = dashboard_auth(settings)
+    print(check_bind("dashboard", address, bool(auth), settings.user), flush=True)
+    wb = workbench_for(lake)
     # open the lake once, before the first browser connects (a wrong lake fails here, clearly)
-    options_for(workbench_for(lake))
+    options_for(wb, wb.settings.user)
     origins = allow_origins or [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    server = pn.serve(
-        {"/": lambda: app(lake)},
-        port=port,
-        address=address,
-        show=False,
-        threaded=False,
-        start=False,
-        title=TITLE,
-        websocket_origin=origins,
-        extra_patterns=routes(lake),
-        **kwargs,
-    )
+    try:
+        server = pn.serve(
+            {"/": lambda: app(lake, signed_in=bool(auth))},
+            port=port,
+            address=address,
+            show=False,
+            threaded=False,
+            start=False,
+            title=TITLE,
+            websocket_origin=origins,
+            extra_patterns=routes(lake),
+            **auth,
+            **kwargs,
+        )
+    except OSError as e:
+        raise port_error(address, port, e) from e
     server.start()
     url = f"http://{address}:{server.port}/"
     print(f"Dashboard: {url}", flush=True)
@@ -427,12 +490,26 @@ def _status_html(text: str, refreshes: int, busy: bool = False) -> str:
 
 
 def _dask_link_html() -> str:
+    return dask_link_html()
+
+
+def dask_link_html() -> str:
+    """The Dask dashboard link, with where it also opens: JupyterLab's Dask sidebar.
+
+    With ``make lab`` (cluster/dask/labextension.yaml) the link is a Jupyter server path
+    (``/proxy/8787/status``) that dask-labextension's panels load through the Jupyter port.
+    """
     try:
         from workbench.cluster import dashboard_link
 
         link = dashboard_link()
-    except Exception:
+    except Exception as e:  # no link rather than no dashboard
+        log.debug("no Dask dashboard link: %s", e)
         link = None
     if not link:
         return "<small>Dask dashboard: no cluster connected (queries run in-process)</small>"
-    return f"<small><a href='{html.escape(link)}' target='_blank' rel='noopener'>Dask dashboard</a></small>"
+    url = html.escape(link)
+    return (
+        f"<small><a href='{url}' target='_blank' rel='noopener'>Dask dashboard</a> "
+        f"(<code>{url}</code>; in JupyterLab paste it into the Dask sidebar to dock its panels)</small>"
+    )

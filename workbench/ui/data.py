@@ -12,10 +12,11 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from workbench.formatting import money
 from workbench.ui.queries import (
     FILTER_COLUMNS,
     Filters,
@@ -25,6 +26,9 @@ from workbench.ui.queries import (
     names_query,
     values_query,
 )
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 #: KPI name -> (label, format)
 KPI_FORMATS: dict[str, tuple[str, str]] = {
@@ -101,15 +105,7 @@ def format_value(value: float | None, fmt: str) -> str:
         return f"{value:.1f}%"
     if fmt == "count":
         return f"{value:,.0f}"
-    sign = "-" if value < 0 else ""
-    v = abs(value)
-    if v >= 1e9:
-        return f"{sign}${v / 1e9:,.2f}B"
-    if v >= 1e6:
-        return f"{sign}${v / 1e6:,.2f}M"
-    if v >= 1e4:
-        return f"{sign}${v / 1e3:,.1f}K"
-    return f"{sign}${v:,.2f}"
+    return money(value)
 
 
 def kpis_from_totals(current: dict[str, float], previous: dict[str, float] | None) -> list[Kpi]:
@@ -131,10 +127,10 @@ def kpis_from_totals(current: dict[str, float], previous: dict[str, float] | Non
     return [Kpi(name, now[name], before[name]) for name in KPI_FORMATS]
 
 
-def run(wb: Any, query: ViewQuery, data: ViewData | None = None) -> pd.DataFrame:
-    """Run one view query through the workbench (router included); record its time and route."""
+def run(wb: QueryRunner, query: ViewQuery, data: ViewData | None = None, user: str | None = None) -> pd.DataFrame:
+    """Run one view query through the workbench (router, ``user``'s policy); record its time and route."""
     start = time.perf_counter()
-    result = wb.sql(query.sql)
+    result = wb.sql(query.sql, user=user)
     if data is not None:
         data.timings_ms[query.name] = (time.perf_counter() - start) * 1000
         data.routes[query.name] = str(getattr(result, "route", "") or getattr(result, "engine", ""))
@@ -142,17 +138,19 @@ def run(wb: Any, query: ViewQuery, data: ViewData | None = None) -> pd.DataFrame
     return result.df
 
 
-def load_view(wb: Any, filters: Filters, names: NameLookup | None = None, top_n: int = 10) -> ViewData:
-    """Run the dashboard's queries for ``filters`` and shape their results."""
+def load_view(
+    wb: QueryRunner, filters: Filters, names: NameLookup | None = None, top_n: int = 10, user: str | None = None
+) -> ViewData:
+    """Run the dashboard's queries for ``filters`` as ``user`` (the viewer) and shape their results."""
     empty = pd.DataFrame()
     data = ViewData(filters, [], empty, empty, empty, empty)
-    frames = {q.name: run(wb, q, data) for q in dashboard_queries(filters, top_n=top_n)}
+    frames = {q.name: run(wb, q, data, user) for q in dashboard_queries(filters, top_n=top_n)}
     trend = frames["trend"]
     if not trend.empty:
         trend = trend.assign(period=pd.to_datetime({"year": trend["year"], "month": trend["month"], "day": 1}))
     data.trend = trend
     data.mix = frames["mix"]
-    lookup = names or NameLookup(wb)
+    lookup = names or NameLookup(wb, user)
     data.top_products = lookup.label(frames["top_products"], "products")
     data.top_stores = lookup.label(frames["top_stores"], "stores")
     current = _totals(trend)
@@ -173,8 +171,9 @@ class NameLookup:
 
     TABLES = {"products": ("product_id", "product_name"), "stores": ("store_id", "store_name")}
 
-    def __init__(self, wb: Any) -> None:
+    def __init__(self, wb: QueryRunner, user: str | None = None) -> None:
         self.wb = wb
+        self.user = user
         self.known: dict[str, dict[str, str]] = {t: {} for t in self.TABLES}
 
     def label(self, df: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -183,7 +182,7 @@ class NameLookup:
             return df.assign(name=pd.Series(dtype=str))
         ids = [str(i) for i in df[key] if str(i) not in self.known[table]]
         if ids:
-            found = run(self.wb, names_query(table, key, name, ids))
+            found = run(self.wb, names_query(table, key, name, ids), user=self.user)
             self.known[table].update(zip(found[key].astype(str), found[name].astype(str), strict=True))
         labels = [self.known[table].get(str(i), str(i)) for i in df[key]]
         return df.assign(name=labels)
@@ -198,14 +197,14 @@ class FilterOptions:
     values: dict[str, list[str]]
 
 
-def filter_options(wb: Any) -> FilterOptions:
-    """Read the date span and the distinct region/category/channel values once at start-up."""
-    bounds = run(wb, bounds_query())
+def filter_options(wb: QueryRunner, user: str | None = None) -> FilterOptions:
+    """The date span and the distinct region/category/channel values ``user`` may see."""
+    bounds = run(wb, bounds_query(), user=user)
     first = _as_date(bounds["first_date"].iloc[0]) if len(bounds) else None
     last = _as_date(bounds["last_date"].iloc[0]) if len(bounds) else None
     values = {}
     for col in FILTER_COLUMNS:
-        df = run(wb, values_query(col))
+        df = run(wb, values_query(col), user=user)
         values[col] = [str(v) for v in df[col].dropna()]
     return FilterOptions(first, last, values)
 

@@ -16,13 +16,16 @@ The widgets are Panel objects (``pn.extension()`` is called for you); answers ar
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.errors import NotFoundError, unknown_name
 from workbench.ui.answers import NotebookAnswer, answer_panel
 from workbench.ui.charts import render
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 #: what ``explore`` can chart per table: (metrics, group-by columns, filter columns)
 EXPLORABLE: dict[str, dict[str, list[str]]] = {
@@ -37,7 +40,7 @@ _lock = threading.Lock()
 _connections: dict[str, Any] = {}
 
 
-def connection(lake: str | None = None, wb: Any = None) -> Any:
+def connection(lake: str | None = None, wb: QueryRunner | None = None) -> Any:
     """The workbench session the widgets use (one per lake per kernel)."""
     if wb is not None:
         return wb
@@ -57,7 +60,9 @@ def _extension() -> None:
     pn.extension(sizing_mode="stretch_width")
 
 
-def ask(question: str, lake: str | None = None, wb: Any = None, session: str | None = None) -> NotebookAnswer:
+def ask(
+    question: str, lake: str | None = None, wb: QueryRunner | None = None, session: str | None = None
+) -> NotebookAnswer:
     """Ask the assistant; the Answer displays as table + chart + SQL and keeps ``.df`` for pandas."""
     from workbench.assistant import ask as _ask
 
@@ -70,7 +75,24 @@ def show(answer: Any) -> Any:
     return answer_panel(answer)
 
 
-def assistant(lake: str | None = None, wb: Any = None, user: str | None = None, height: int = 600) -> Any:
+def dask_dashboard() -> Any:
+    """The Dask dashboard's link: a browser tab, or the Dask sidebar of JupyterLab (dask-labextension).
+
+    Connects to the configured cluster first (a local one by default), so the link is live.
+    """
+    import panel as pn
+
+    from workbench.cluster import get_client
+    from workbench.ui.dashboard import dask_link_html
+
+    _extension()
+    get_client()
+    return pn.pane.HTML(dask_link_html(), css_classes=["wb-dask-link"])
+
+
+def assistant(
+    lake: str | None = None, wb: QueryRunner | None = None, user: str | None = None, height: int = 600
+) -> Any:
     """A chat widget on the assistant (follow-ups stay in one conversation)."""
     from workbench.ui.chat import chat_interface
 
@@ -107,7 +129,7 @@ def explore_sql(table: str, metric: str, by: str, filters: dict[str, list[str]] 
 
 
 def explore_frame(
-    wb: Any, table: str, metric: str, by: str, filters: dict[str, list[str]] | None = None
+    wb: QueryRunner, table: str, metric: str, by: str, filters: dict[str, list[str]] | None = None
 ) -> pd.DataFrame:
     """Run :func:`explore_sql` through the workbench; months get a ``period`` date column."""
     df = wb.sql(explore_sql(table, metric, by, filters)).df
@@ -116,7 +138,7 @@ def explore_frame(
     return df
 
 
-def explore(table: str = "sales", lake: str | None = None, wb: Any = None) -> Any:
+def explore(table: str = "sales", lake: str | None = None, wb: QueryRunner | None = None) -> Any:
     """A filterable chart view of ``table``: pick a metric, a breakdown and filters."""
     import panel as pn
 

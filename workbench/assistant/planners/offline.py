@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from workbench.assistant.intent import change_verb
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.dates import NUMBER_WORDS, TimeMention, find_time
 from workbench.assistant.planners.lexicon import Entry, Hit, Lexicon, normalise
@@ -41,15 +42,6 @@ from workbench.semantic.query import (
     previous_quarter,
 )
 
-_MUTATION_VERB = (
-    r"(delete|drop|truncate|insert|update|alter|create|remove|erase|wipe|overwrite|modify|grant|revoke|rename"
-    r"|purge|destroy)"
-)
-#: a change verb opening the question, or followed within a few words by what it would change
-_MUTATION = re.compile(
-    rf"^(?:please )?{_MUTATION_VERB}\b|\b{_MUTATION_VERB}(?: \w+){{0,3}}? "
-    r"(?:table|tables|data|database|rows?|records?|columns?|schema|everything|all|lake|customers|stores|products)\b"
-)
 _OUT_OF_SCOPE = re.compile(
     r"\b(weather|forecast|forecasts|predict|prediction|predictions|projection|tomorrow|next (?:year|month|quarter|week)"
     r"|stock price|stock prices|share price|password|passwords|email addresses|joke|jokes"
@@ -298,9 +290,8 @@ _GRAIN_ADJECTIVES = {"daily", "weekly", "monthly", "quarterly", "yearly", "annua
 
 
 def _refuse(text: str, question: str) -> None:
-    m = _MUTATION.search(text)
-    if m:
-        verb = m.group(1) or m.group(2)
+    verb = change_verb(text)
+    if verb:
         raise QueryRefused(
             f"I only read data; I will not {verb} anything ({question.strip()!r})",
             "ask a question about the data, e.g. 'revenue by region in 2024'; changes go through ingest",

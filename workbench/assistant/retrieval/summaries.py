@@ -16,14 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from workbench.assistant.retrieval.index import SummaryIndex
 from workbench.config import Settings
+from workbench.formatting import money
 from workbench.lake.storage import Lake
 from workbench.semantic.query import previous_month
+
+if TYPE_CHECKING:
+    from workbench.runner import QueryRunner
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ DETAIL_SQL = (
 )
 
 
-def _lake_of(wb: Any) -> Lake:
+def _lake_of(wb: QueryRunner) -> Lake:
     lake = getattr(wb, "lake", None)
     if isinstance(lake, Lake):
         return lake
@@ -51,21 +55,13 @@ def _pct(cur: float, prev: float | None) -> float | None:
     return (cur - prev) / abs(prev) * 100.0
 
 
-def _money(value: float) -> str:
-    if abs(value) >= 1e6:
-        return f"${value / 1e6:,.2f}M"
-    if abs(value) >= 1e3:
-        return f"${value / 1e3:,.1f}K"
-    return f"${value:,.2f}"
-
-
 def _growth(value: float | None, against: str) -> str:
     if value is None:
         return f"no {against} to compare"
     return f"{'up' if value >= 0 else 'down'} {abs(value):.1f}% vs {against}"
 
 
-def _monthly_frames(wb: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _monthly_frames(wb: QueryRunner) -> tuple[pd.DataFrame, pd.DataFrame]:
     months = wb.sql(MONTH_SQL).df
     detail = wb.sql(DETAIL_SQL).df
     for frame in (months, detail):
@@ -90,7 +86,7 @@ def month_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         prev_label = pd.Timestamp(year=prev_key[0], month=prev_key[1], day=1).strftime("%B %Y")
         text = (
-            f"{label}, all categories and regions: revenue {_money(r.revenue)} from {int(r.transactions):,} "
+            f"{label}, all categories and regions: revenue {money(r.revenue)} from {int(r.transactions):,} "
             f"transactions, {_growth(mom, prev_label)}, {_growth(yoy, f'{label[:-5]} {year - 1}')}; "
             f"profit margin {margin:.1f}%."
         )
@@ -130,7 +126,7 @@ def quarter_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         label = f"Q{quarter} {year}"
         text = (
-            f"{category} in the {region} region, {label}: revenue {_money(r.revenue)}, "
+            f"{category} in the {region} region, {label}: revenue {money(r.revenue)}, "
             f"{_growth(qoq, f'Q{prev_key[1]} {prev_key[0]}')}, {_growth(yoy, f'Q{quarter} {year - 1}')}; "
             f"profit margin {margin:.1f}%."
         )
@@ -173,7 +169,7 @@ def quarter_region_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         label = f"Q{quarter} {year}"
         text = (
-            f"{region} region, {label}, all categories: revenue {_money(r.revenue)}, "
+            f"{region} region, {label}, all categories: revenue {money(r.revenue)}, "
             f"{_growth(yoy, f'Q{quarter} {year - 1}')}; profit margin {margin:.1f}%; "
             f"ranked {rank} of {len(peers)} regions by revenue this quarter."
         )
@@ -206,7 +202,7 @@ def year_category_summaries(detail: pd.DataFrame) -> list[dict[str, Any]]:
         share = r.revenue / totals[year] * 100 if totals.get(year) else 0.0
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         text = (
-            f"{category}, year {year}: revenue {_money(r.revenue)} ({share:.1f}% of all revenue), "
+            f"{category}, year {year}: revenue {money(r.revenue)} ({share:.1f}% of all revenue), "
             f"{_growth(yoy, str(year - 1))}; profit margin {margin:.1f}%."
         )
         out.append(
@@ -237,7 +233,7 @@ def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
         name = {m: pd.Timestamp(year=year, month=m, day=1).strftime("%B") for m in (best, worst)}
         margin = r.profit / r.revenue * 100 if r.revenue else 0.0
         text = (
-            f"Year {year}, all categories and regions: revenue {_money(r.revenue)} from {int(r.transactions):,} "
+            f"Year {year}, all categories and regions: revenue {money(r.revenue)} from {int(r.transactions):,} "
             f"transactions over {len(in_year)} months, {_growth(yoy, str(year - 1))}; profit margin {margin:.1f}%; "
             f"strongest month {name[best]}, weakest {name[worst]}."
         )
@@ -255,7 +251,7 @@ def year_summaries(months: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def generate_summaries(wb: Any) -> list[dict[str, Any]]:
+def generate_summaries(wb: QueryRunner) -> list[dict[str, Any]]:
     """All template summaries for the lake behind ``wb``."""
     months, detail = _monthly_frames(wb)
     return (
@@ -302,7 +298,7 @@ async def _rephrase_batches(records: list[dict[str, Any]], settings: Settings, b
     await asyncio.gather(*(one(records[i : i + batch]) for i in range(0, len(records), batch)))
 
 
-def build_summaries(wb: Any, use_llm: bool | None = None) -> int:
+def build_summaries(wb: QueryRunner, use_llm: bool | None = None) -> int:
     """Generate the summaries, embed them, store the index in the lake; returns how many.
 
     ``use_llm`` defaults to False: template texts are exact and free; pass True (with an LLM

@@ -1,8 +1,8 @@
 """One interface for every SQL engine (ibis-style ``Backend``): capabilities, not names.
 
 An engine is asked ``supports(tree)`` before it runs anything; ``None`` means yes, a string
-is the reason why not (it names the construct). The policy and, later, the router choose
-by capability and estimated cost; the session never tests an engine's name.
+is the reason why not (it names the construct). ``workbench.sql.engine_choice`` and the query
+pipeline choose by capability and estimated cost; nothing tests an engine's name.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ import pandas as pd
 from sqlglot import exp
 
 from workbench.sql.scan import TableScan
+
+#: capability: ``prepare`` is a pure function of the tree, so a plan may keep its result
+#: (an engine without it, e.g. one that registers a split plan in ``prepare``, is called each time)
+PURE_PREPARE = "pure_prepare"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from workbench.sql.engines.base import Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import FrameCache, needed_columns, read_file
 from workbench.sql.engines.split import STAGE, SplitPlan, plan_split
 from workbench.sql.scan import TableScan
+from workbench.sql.suggest import column_hint
 
 __all__ = ["DaskEngine", "read_file"]
 
@@ -117,6 +118,23 @@ class DaskEngine(Engine):
                 self._ctx.create_table(name, ddf)
         return self._ctx
 
+    def _plan_context(self, tree: exp.Expression, scans: dict[str, TableScan]) -> Any:
+        """A throw-away Context whose tables are empty frames with the right schema.
+
+        ``--explain`` runs nothing: planning needs column names and types only, which come from
+        one Parquet footer per table; no dimension table is loaded or persisted on the cluster.
+        """
+        import dask.dataframe as dd
+        from dask_sql import Context
+
+        self._context(exp.select("1"), {})  # the FrameCache (filesystem, footers cache)
+        assert self._frames is not None
+        ctx = Context()
+        for name, scan in scans.items():
+            columns = needed_columns(tree, self._frames.columns(scan))
+            ctx.create_table(name, dd.from_pandas(self._frames.empty(scan, columns), npartitions=1))
+        return ctx
+
     # --- running ----------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
         start = time.monotonic()
@@ -144,8 +162,18 @@ class DaskEngine(Engine):
             except Exception as e:  # dask-sql raises plain exceptions from its planner
                 raise QueryFailed(
                     f"dask-sql could not plan the query: {_first_line(e)}",
-                    "run it with --engine duckdb; dask-sql supports a subset of SQL",
+                    self._columns_hint(e, scans) or "run it with --engine duckdb; dask-sql supports a subset of SQL",
                 ) from e
+
+    def _columns_hint(self, e: Exception, scans: dict[str, TableScan]) -> str | None:
+        """ "did you mean 'region'?" when the planner could not find a column (from the files' footers)."""
+        if self._frames is None:
+            return None
+        try:
+            columns = {name: self._frames.columns(scan) for name, scan in scans.items()}
+        except Exception:  # no footer to read: the generic hint stays
+            return None
+        return column_hint(str(e), columns)
 
     def _inline_scalar_subqueries(
         self, tree: exp.Expression, scans: dict[str, TableScan], timeout_s: float
@@ -231,7 +259,7 @@ class DaskEngine(Engine):
         plan = self._plan_of(tree)
         try:
             with self._lock:
-                text = str(self._context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
+                text = str(self._plan_context(plan.stage, scans).explain(plan.stage.sql(dialect="postgres")))
         except Exception as e:
             raise QueryFailed(
                 f"dask-sql could not plan the query: {_first_line(e)}", "run it with --engine duckdb"

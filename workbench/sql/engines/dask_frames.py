@@ -164,6 +164,21 @@ class FrameCache:
             self._metas[mkey] = pd.DataFrame(columns=names + [c for c in scan.partition_types if c not in names])
         return list(self._metas[mkey].columns)
 
+    def empty(self, scan: TableScan, columns: list[str] | None) -> pd.DataFrame:
+        """No rows, the scan's columns and types: from one file's footer (reads no data page)."""
+        import pyarrow.parquet as pq
+
+        first = (scan.files or scan.schema_files)[0]
+        path = first[len("s3://") :] if first.startswith("s3://") else first.removeprefix("file://")
+        frame = pq.read_schema(path, filesystem=self.fs).empty_table().to_pandas(date_as_object=False)
+        for column in frame.columns:  # the same dtypes read_file gives the real frames
+            if str(frame[column].dtype).startswith("datetime64"):
+                frame[column] = frame[column].astype("datetime64[ns]")
+        for column, kind in scan.partition_types.items():
+            if column not in frame.columns:
+                frame[column] = pd.Series(dtype=_PANDAS_TYPES.get(kind, "object"))
+        return frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+
     def _meta(self, scan: TableScan, columns: list[str] | None) -> pd.DataFrame:
         mkey = (scan.name, scan.version, tuple(columns) if columns is not None else None)
         if mkey not in self._metas:

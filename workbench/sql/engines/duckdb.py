@@ -34,15 +34,25 @@ from sqlglot import exp
 
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout
+from workbench.lake.registry import allowed_directories
 from workbench.lake.storage import Lake
-from workbench.sql.engines.base import Engine, Limits, with_row_limit
+from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.scan import TableScan
+from workbench.sql.suggest import column_hint
 
 
 class DuckDBEngine(Engine):
     name = "duckdb"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"window_functions", "ranking", "date_trunc", "group_by_expression", "correlated_subqueries", "in_process"}
+        {
+            "window_functions",
+            "ranking",
+            "date_trunc",
+            "group_by_expression",
+            "correlated_subqueries",
+            "in_process",
+            PURE_PREPARE,
+        }
     )
 
     def __init__(self, lake: Lake, settings: Settings) -> None:
@@ -56,8 +66,7 @@ class DuckDBEngine(Engine):
         self.con = duckdb.connect(config=config)
         if lake.is_s3:
             self.con.register_filesystem(lake.fs)
-        from workbench.lake.register import allowed_directories  # the lake + folders registered in place
-
+        # the lake + folders registered in place
         self.con.execute("SET allowed_directories = ?", [allowed_directories(lake)])
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
@@ -104,7 +113,7 @@ class DuckDBEngine(Engine):
                     "filter on year/month/region to scan fewer partitions, or raise WORKBENCH_TIMEOUT_S",
                 ) from e
             except duckdb.Error as e:
-                raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", _hint(e)) from e
+                raise QueryFailed(f"DuckDB could not run the query: {_first_line(e)}", self._hint(e, scans)) from e
             finally:
                 timer.cancel()
 
@@ -131,8 +140,18 @@ class DuckDBEngine(Engine):
                 self._bind(scans)
                 rows = self.con.execute("EXPLAIN " + tree.sql(dialect="duckdb")).fetchall()
             except duckdb.Error as e:
-                raise QueryFailed(f"DuckDB could not plan the query: {_first_line(e)}", _hint(e)) from e
+                raise QueryFailed(f"DuckDB could not plan the query: {_first_line(e)}", self._hint(e, scans)) from e
         return "\n".join(str(r[-1]) for r in rows)
+
+    def _hint(self, e: Exception, scans: dict[str, TableScan]) -> str:
+        """What to do about a failed query: the nearest real column when one was unknown."""
+        columns: dict[str, list[str]] = {}
+        for name in scans:
+            try:
+                columns[name] = [r[0] for r in self.con.execute(f'DESCRIBE "{name}"').fetchall()]
+            except Exception:  # the view itself is what failed: no columns to offer
+                continue
+        return column_hint(str(e), columns) or _hint(e)
 
     def close(self) -> None:
         self.con.close()
@@ -219,5 +238,5 @@ def _first_line(e: Exception) -> str:
 def _hint(e: Exception) -> str:
     text = str(e)
     if "not found" in text.lower() or "does not have a column" in text.lower():
-        return "check the column names: see retail-schema.md or `workbench lake tables`"
+        return "check the names: `workbench tables` lists the tables, `workbench columns TABLE` their columns"
     return "check the SQL against the lake schema; the guard accepted it but DuckDB did not"

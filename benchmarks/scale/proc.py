@@ -91,7 +91,7 @@ def run(
 
     ``kill_when(stderr_so_far)`` is asked at every sample; once it says yes the process gets
     SIGKILL (no cleanup code of it runs: the crash the atomic-ingest guarantee is about).
-    ``staging``: a folder whose ``ingest-*`` subfolders (the ingest's spill) are measured every
+    ``staging``: a folder whose ``ingest-*`` subfolders (the ingest's spill) are measured 4 times a
     second; the free-disk figure alone would count other jobs' writes on a shared disk.
     """
     while not disk.exists():  # the step may create its folder: watch the disk it lands on
@@ -110,7 +110,7 @@ def run(
     last_staging = 0.0
     earlier = set(staging.glob("ingest-*")) if staging is not None else set()  # e.g. a killed ingest's
     while proc.poll() is None:
-        if staging is not None and time.perf_counter() - last_staging >= 1.0:
+        if staging is not None and time.perf_counter() - last_staging >= 0.25:
             last_staging = time.perf_counter()
             result.peak_staging = max(result.peak_staging, staging_bytes(staging, earlier))
         try:

@@ -211,7 +211,12 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += _lake(doc) + _acceptance(doc)
     ext = doc.get("extrapolated") or {}
     if ext:
-        lines += [f"## {ext['what']}", "", "| part | wall s (this machine, loaded) | CPU s |", "|---|---:|---:|"]
+        lines += [
+            f"## {ext['what']}",
+            "",
+            "| part | wall s (this machine, as loaded during the run) | CPU s |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {k} | {v:,} | {ext['cpu_s'][k]:,} |" for k, v in ext["wall_s"].items()]
         lines += [f"| queries (linear in rows: an upper bound) | {ext['queries_wall_s']:,} | (wall) |"]
         lines += [f"| **total** | ~{ext['wall_total_h']} h | ~{ext['cpu_total_h']} h (+ queries as wall) |", ""]
@@ -250,7 +255,7 @@ def _batches(doc: dict[str, Any]) -> list[str]:
         "CSV = the batch's sales CSV; rows/s = sales rows read (dirt included) / ingest wall s, process start to "
         "exit (the ingest's own phases without interpreter start-up: `ingest_core_rows_per_s` in the JSON); "
         "rollup refresh = the ingest's after-commit step (rollup partitions of the touched months, catalog sync, "
-        "cache invalidation); staging peak = the ingest's spill folders (sampled every second)."
+        "cache invalidation); staging peak = the ingest's spill folders (sampled 4 times a second)."
     )
     return [*lines, "", note, ""]
 

@@ -48,7 +48,8 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(lake: str, rounds: int) -> dict[str, Any]:
+def run(lake: str, rounds: int, questions: list[str] | None = None) -> dict[str, Any]:
+    """Ask ``questions`` (default :data:`QUESTIONS`) cold then warm, ``rounds`` times."""
     import workbench
 
     wb = workbench.connect(lake=lake)
@@ -56,7 +57,7 @@ def run(lake: str, rounds: int) -> dict[str, Any]:
     wb.ask("Revenue by year", session="warmup")  # imports, vocabulary, summary index: paid once
     rows: list[dict[str, Any]] = []
     for r in range(rounds):
-        for i, question in enumerate(QUESTIONS):
+        for i, question in enumerate(questions or QUESTIONS):
             for phase in ("cold", "warm"):
                 if phase == "cold":
                     wb.router.local.clear()  # session results
@@ -83,12 +84,12 @@ def run(lake: str, rounds: int) -> dict[str, Any]:
         "summary": {},
     }
     for phase in ("cold", "warm"):
-        ms = [x["ms"] for x in rows if x["phase"] == phase and x["status"] == "ok"]
+        answered = [x["ms"] for x in rows if x["phase"] == phase and x["status"] == "ok"]
         rollup = [x["ms"] for x in rows if x["phase"] == phase and str(x["route"]).startswith("rollup")]
         out["summary"][phase] = {
-            "answered": len(ms),
-            "p50_ms": round(statistics.median(ms), 1) if ms else None,
-            "p95_ms": round(_pct(ms, 0.95), 1) if ms else None,
+            "answered": len(answered),
+            "p50_ms": round(statistics.median(answered), 1) if answered else None,
+            "p95_ms": round(_pct(answered, 0.95), 1) if answered else None,
             "rollup_answers": len(rollup),
             "rollup_p50_ms": round(statistics.median(rollup), 1) if rollup else None,
         }

@@ -270,6 +270,20 @@ def baseline_connection(lake: Any) -> Any:
     return con
 
 
+def local_cluster(settings: Any) -> tuple[Any, Any]:
+    """A 2-worker LocalCluster on loopback (one thread each) and its client, for the cluster engine."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        memory_limit=settings.worker_memory,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    return Client(cluster), cluster
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from workbench.config import Settings
     from workbench.lake.delta import add_actions
@@ -289,16 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = baseline_connection(lake)
     client = cluster = None
     if not args.no_dask:
-        from distributed import Client, LocalCluster
-
-        cluster = LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit=settings.worker_memory,
-            dashboard_address=None,
-            host="127.0.0.1",
-        )
-        client = Client(cluster)
+        client, cluster = local_cluster(settings)
     wb = Workbench(lake, settings, dask_client=client)
     wb.router.cache.clear()
     redis_server = wb_redis = None

@@ -5,7 +5,9 @@ Realism is checked with plain DuckDB over the landing CSV files of the session f
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -41,11 +43,40 @@ def test_parquet_format(tmp_path: Path) -> None:
     assert pq.read_table(result.files["customers"][0]).num_rows == result.rows["customers"]
 
 
+def test_periods_split_the_dataset_like_arrivals(tmp_path: Path) -> None:
+    """Consecutive periods add up to the whole dataset: every row once, ids contiguous, dates inside."""
+    periods = [(dt.date(2022, 1, 1), dt.date(2023, 6, 30)), (dt.date(2023, 7, 1), dt.date(2024, 12, 31))]
+    counts = []
+    for i, period in enumerate(periods):
+        out = tmp_path / f"p{i}"
+        counts.append(generate(9_000, str(out), seed=3, chunk_rows=2_000, period=period).rows["sales"])
+        first, last = period
+        ids, lo, hi, bad = duckdb.sql(
+            f"""select count(distinct upper(trim(transaction_id))), min(try_strptime(date, '%Y-%m-%d')),
+                max(try_strptime(date, '%Y-%m-%d')), count(*) filter (where try_strptime(date, '%Y-%m-%d') is not null
+                and try_strptime(date, '%Y-%m-%d')::date not between '{first}' and '{last}')
+            from read_csv('{out}/sales-*.csv', all_varchar=true)"""
+        ).fetchone()
+        assert bad == 0 and lo.date() >= first and hi.date() <= last
+        assert ids == counts[-1] - round(counts[-1] * 0.005)  # distinct ids = rows less the duplicates
+    assert sum(counts) == 9_000
+    # ids continue across periods: the second period starts where the first stopped
+    ranges = duckdb.sql(
+        f"""select filename like '%/p0/%' is_first, min(upper(trim(transaction_id))), max(upper(trim(transaction_id)))
+        from read_csv('{tmp_path}/p*/sales-*.csv', all_varchar=true, filename=true) group by 1 order by 1 desc"""
+    ).fetchall()
+    assert ranges[0][2] < ranges[1][1]
+    # the whole dataset's calendar: the later period (growth, Q4 peaks) holds more rows
+    assert counts[1] > counts[0] * 1.05
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         generate(0, str(tmp_path))
     with pytest.raises(ConfigError):
         generate(10, str(tmp_path), fmt="xlsx")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="outside"):
+        generate(10, str(tmp_path), period=(dt.date(2030, 1, 1), dt.date(2030, 1, 31)))
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +160,18 @@ def test_dirt_is_present(sales: duckdb.DuckDBPyConnection) -> None:
     canonical = ", ".join(f"'{c}'" for c in CATEGORIES)
     assert _one(sales, f"select count(*) from s where category_raw not in ({canonical})") > 0
     assert _one(sales, "select count(*) from raw where region <> trim(region) or region = upper(region)") > 0
+
+
+def test_cli_period(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    args = ["generate", "--rows", "20000", "--out", str(tmp_path), "--json"]
+    out = CliRunner().invoke(main, [*args, "--period", "2024-12-01..2024-12-31"])
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.output)
+    (n,) = duckdb.sql(f"select count(*) from read_csv('{tmp_path}/sales-*.csv', all_varchar=true)").fetchone()  # type: ignore[misc]
+    assert n == body["rows"]["sales"] and 0 < n < 20_000
+    bad = CliRunner().invoke(main, [*args, "--period", "December"])
+    assert bad.exit_code == 2 and "FIRST..LAST" in bad.output

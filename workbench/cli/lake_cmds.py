@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from workbench.cli.output import handles_errors, json_option, to_json
@@ -18,10 +20,23 @@ def _lake_url(ctx: click.Context, lake: str | None) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("--chunk-rows", type=int, default=1_000_000, show_default=True, help="sales rows per file")
 @click.option("--overwrite", is_flag=True, help="replace the files an earlier generate wrote in --out")
+@click.option(
+    "--period",
+    default=None,
+    metavar="FIRST..LAST",
+    help="only this period's share of the ROWS-row dataset, e.g. 2024-01-01..2024-03-31 (one batch of arrivals)",
+)
 @json_option
 @handles_errors
 def generate_cmd(
-    rows: int, out: str | None, seed: int, fmt: str, chunk_rows: int, overwrite: bool, as_json: bool
+    rows: int,
+    out: str | None,
+    seed: int,
+    fmt: str,
+    chunk_rows: int,
+    overwrite: bool,
+    period: str | None,
+    as_json: bool,
 ) -> None:
     """Write landing files (sales, products, stores, customers) of the reference retail dataset.
 
@@ -40,12 +55,23 @@ def generate_cmd(
         workers=max(1, settings.n_workers),
         progress=not as_json,
         overwrite=overwrite,
+        period=_period(period),
     )
     if as_json:
         click.echo(to_json({"out": result.out, "rows": result.rows, "files": result.files}))
     else:
         n_files = sum(len(v) for v in result.files.values())
         click.echo(f"wrote {n_files} files to {result.out}: " + ", ".join(f"{k} {v:,}" for k, v in result.rows.items()))
+
+
+def _period(text: str | None) -> tuple[dt.date, dt.date] | None:
+    if text is None:
+        return None
+    first, _, last = text.partition("..")
+    try:
+        return dt.date.fromisoformat(first.strip()), dt.date.fromisoformat(last.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not FIRST..LAST (ISO dates, e.g. 2024-01-01..2024-03-31)") from None
 
 
 @click.command("ingest")

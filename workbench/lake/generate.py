@@ -99,6 +99,33 @@ def _calendar(start: dt.date, end: dt.date) -> _Calendar:
     )
 
 
+def _period(cal: _Calendar, rows: int, start: dt.date, end: dt.date) -> tuple[_Calendar, int, int]:
+    """The calendar cut to ``start..end``, the rows of a ``rows``-row dataset in it, and the rows before it.
+
+    Why cut the full calendar instead of building one for the period: trends, channel mix and
+    the yearly growth count years from the dataset's first year, so a batch generated for
+    March 2024 looks like March 2024 of the whole dataset, and consecutive periods add up to
+    it (rows split by the calendar's weights; ids continue where the previous period stopped).
+    """
+    mask = (cal.days >= np.datetime64(start)) & (cal.days <= np.datetime64(end))
+    if not mask.any():
+        raise ConfigError(
+            f"the period {start}..{end} lies outside the data's dates {cal.days[0]}..{cal.days[-1]}",
+            "choose a period inside the dataset's date range",
+        )
+    first, last = np.flatnonzero(mask)[[0, -1]]
+    cum = np.concatenate([[0.0], np.cumsum(cal.weights)])
+    before, through = round(rows * cum[first]), round(rows * cum[last + 1])
+    cut = _Calendar(
+        days=cal.days[mask],
+        weights=cal.weights[mask] / cal.weights[mask].sum(),
+        year_offset=cal.year_offset[mask],
+        q4=cal.q4[mask],
+        promo_all=cal.promo_all[mask],
+    )
+    return cut, through - before, before
+
+
 def _vocab(values: tuple[str, ...], codes: np.ndarray) -> pa.Array:
     """Strings of a vocabulary by code, built by Arrow (no Python string per row)."""
     return pc.take(pa.array(values, pa.string()), pa.array(codes))
@@ -273,7 +300,7 @@ def _sales_task(
 
 #: names generate (and the demo's marker) write; --overwrite removes only these
 _GENERATED = re.compile(
-    r"^(?:(?:products|stores|customers)\.(?:csv|parquet)|sales-\d{5}\.(?:csv|parquet)|\.generated)$"
+    r"^(?:(?:products|stores|customers)\.(?:csv|parquet)|sales-(?:\d{5}|\d{12})\.(?:csv|parquet)|\.generated)$"
 )
 
 
@@ -313,6 +340,7 @@ def generate(
     workers: int = 2,
     progress: bool = False,
     overwrite: bool = False,
+    period: tuple[dt.date, dt.date] | None = None,
 ) -> GenerateResult:
     """Write landing files for sales (``sales-NNNNN.<fmt>``, one per chunk) and the dimensions.
 
@@ -320,6 +348,8 @@ def generate(
     the threaded scheduler, ``workers`` at a time, so memory stays at a few chunks. A folder
     that already holds files is refused unless ``overwrite`` (see :func:`prepare_out`): new
     files next to old ones would make the next ingest mix two datasets without a word.
+    ``period=(first, last)`` writes only that period's share of the ``rows``-row dataset (the
+    way data arrives: one batch per month or quarter); the dimensions are the whole dataset's.
     """
     import dask
     from tqdm import tqdm
@@ -334,6 +364,9 @@ def generate(
 
     dims = build_dimensions(seed, rows)
     cal = _calendar(start, end)
+    total, offset = rows, 0
+    if period is not None:
+        cal, total, offset = _period(cal, rows, *period)
     files: dict[str, list[str]] = {"sales": [], "products": [], "stores": [], "customers": []}
     counts: dict[str, int] = {}
     for name in ("products", "stores", "customers"):
@@ -344,16 +377,18 @@ def generate(
         counts[name] = table.num_rows
 
     chunk_rows = max(1, chunk_rows)
-    sizes = [min(chunk_rows, rows - i) for i in range(0, rows, chunk_rows)]
+    sizes = [min(chunk_rows, total - i) for i in range(0, total, chunk_rows)]
     tasks = []
-    first_id = 1
-    for index, n in enumerate(sizes):
-        uri = f"{out}/sales-{index:05d}.{fmt}"
+    first_id = offset + 1
+    for i, n in enumerate(sizes):
+        # a period's chunks are named and seeded by their first row: unique across periods
+        index, name = (i, f"{i:05d}") if period is None else (first_id, f"{first_id:012d}")
+        uri = f"{out}/sales-{name}.{fmt}"
         files["sales"].append(uri)
         tasks.append(dask.delayed(_sales_task)(dims, cal, seed, index, n, first_id, uri, fmt))
         first_id += n
     written = 0
-    with tqdm(total=rows, unit="rows", desc="generate", disable=not progress) as bar:
+    with tqdm(total=total, unit="rows", desc="generate", disable=not progress) as bar:
         for i in range(0, len(tasks), max(1, workers)):
             done = dask.compute(*tasks[i : i + workers], scheduler="threads", num_workers=workers)
             written += sum(done)

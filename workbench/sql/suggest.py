@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from workbench.errors import did_you_mean
 
-#: how engines name a missing column (DuckDB binder, DataFusion/dask-sql planner, generic)
+#: how engines name a missing column (DuckDB binder, DataFusion planner, generic)
 _PATTERNS = (
     re.compile(r'Referenced column "([^"]+)" not found', re.IGNORECASE),
     re.compile(r'FieldNotFound \{ field: Column \{ relation: [^}]*?name: "([^"]+)"'),

@@ -156,6 +156,22 @@ def close_client() -> None:
             _close_quietly(conn.gateway)
 
 
+def _close_unstarted_clusters() -> None:
+    """Close the Gateway client of every GatewayCluster that failed to start.
+
+    ``Gateway.new_cluster`` builds a ``GatewayCluster`` with a Gateway client of its own; when
+    the cluster cannot start, nothing closes that client and a later garbage collection runs its
+    ``__del__``, which stops its loop runner under distributed's class-wide ``LoopRunner`` lock.
+    If that collection happens while another loop runner is starting (holding the lock), the
+    process deadlocks: seen with distributed 2026.8 / dask-gateway 2026.3 in the test suite.
+    """
+    from dask_gateway import GatewayCluster
+
+    for cluster in list(getattr(GatewayCluster, "_instances", ())):
+        if getattr(cluster, "scheduler_address", None) is None:
+            _close_quietly(getattr(cluster, "gateway", None))
+
+
 def _close_quietly(gateway: Any) -> None:
     """Close a ``dask_gateway.Gateway`` once.
 
@@ -309,6 +325,7 @@ def _connect_gateway(s: Settings, target: str) -> _Connection:
         cluster = gateway.new_cluster()
     except Exception as e:  # aiohttp, HTTP 401/403, timeouts: all mean "gateway not usable"
         _close_quietly(gateway)
+        _close_unstarted_clusters()
         raise ServiceUnavailable(f"cannot create a cluster on dask-gateway {s.gateway_url}: {e}", hint) from e
     try:
         cluster.scale(s.gateway_workers)

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import re
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, TypedDict
@@ -27,6 +28,7 @@ from sqlglot import exp
 from workbench.assistant.answer import Answer, chart_spec
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
+from workbench.assistant.interpret import interpret
 from workbench.assistant.narrative import describe_result
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.retrieval.index import Source, SummaryIndex
@@ -196,7 +198,15 @@ class Assistant:
 
     # --- the graph ---------------------------------------------------------------------------
     def _build(self) -> Any:
-        from langgraph.graph import END, StateGraph
+        with warnings.catch_warnings():
+            # langgraph's checkpoint module warns at import about a LangChain default we do not
+            # use (no checkpointer); the user cannot act on it, so it must not reach stderr.
+            # langchain_core adds its own "default" filter when imported: import it first so
+            # ours goes in front of it.
+            import langchain_core._api.deprecation  # noqa: F401
+
+            warnings.filterwarnings("ignore", message=".*allowed_objects.*")
+            from langgraph.graph import END, StateGraph
 
         g = StateGraph(AssistantState)
         g.add_node("retrieve", _timed("retrieve", self.retrieve))
@@ -444,6 +454,7 @@ class Assistant:
         answer = Answer(
             question=state["question"],
             answer=narrative,
+            interpretation=interpret(plan.query, self.model) if plan.query is not None else _sql_reading(plan),
             sql=state.get("sql"),
             semantic_query=plan.query.model_dump(mode="json", exclude_none=True) if plan.query else None,
             columns=columns,
@@ -523,6 +534,11 @@ class Assistant:
                 },
             )
         return answer
+
+
+def _sql_reading(plan: Plan) -> str:
+    """A SQL plan has no semantic query to read back: say so, and name its period."""
+    return f"Custom SQL written by the {plan.planner or 'planner'} planner, {plan.period} (see the SQL)"
 
 
 _assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()

@@ -56,6 +56,8 @@ def ask_cmd(ctx: click.Context, question: str, session: str | None, user: str | 
 def _print(a: Answer) -> None:
     import pandas as pd
 
+    if a.interpretation:
+        click.secho(f"Answered: {a.interpretation}", bold=True)
     click.secho(a.answer, fg=None if a.ok else "red")
     if not a.ok:
         return

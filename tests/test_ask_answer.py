@@ -52,9 +52,10 @@ def test_chart_specs() -> None:
 
 def test_answer_json_shape() -> None:
     body = Answer(question="q", answer="a").to_dict()
-    assert list(body)[:15] == [
+    assert list(body)[:16] == [
         "question",
         "answer",
+        "interpretation",
         "sql",
         "semantic_query",
         "columns",

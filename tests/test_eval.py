@@ -91,9 +91,12 @@ def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path:
     ]
     questions.write_text("\n".join(json.dumps(x) for x in lines))
     result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a wrong answer shown fails the run
     report = json.loads(result.output)
     assert report["total"] == 3 and report["correct"] == 1
+    assert (report["right"], report["declined"], report["wrong"]) == (1, 1, 1)
+    outcome = {r["id"]: r["outcome"] for r in report["results"]}
+    assert outcome == {"ok": "right", "wrong-ref": "wrong", "refused": "declined"}
     assert {m["id"] for m in report["misses"]} == {"wrong-ref", "refused"}
     assert all(m["reason"] for m in report["misses"])
     assert "query_refused" in next(m["reason"] for m in report["misses"] if m["id"] == "refused")
@@ -101,6 +104,20 @@ def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path:
     text = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--min-accuracy", "0.9"])
     assert text.exit_code == 1
     assert "1/3 correct" in text.output and "wrong-ref" in text.output and "reason:" in text.output
+    assert "right 1, declined 1, wrong shown 1" in text.output
+
+
+def test_a_declined_question_does_not_fail_the_run(small_lake: str, tmp_path: Path) -> None:
+    questions = tmp_path / "declined.jsonl"
+    lines = [
+        {"id": "ok", "question": "Total profit in 2023", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2023"},
+        {"id": "refused", "question": "what will the weather be tomorrow", "sql": "SELECT 1", "compare": "value"},
+    ]
+    questions.write_text("\n".join(json.dumps({**x, "compare": "value"}) for x in lines))
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["right"], report["declined"], report["wrong"]) == (1, 1, 0)
 
 
 @pytest.mark.skipif(not DEV_QUESTIONS.exists(), reason="shared/questions-dev.jsonl is not next to the repository")

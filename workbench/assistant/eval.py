@@ -177,10 +177,14 @@ class EvalCase:
 
 @dataclass
 class CaseResult:
+    """One question's outcome: ``right``, ``declined`` (nothing shown) or ``wrong`` (a wrong answer shown)."""
+
     id: str
     question: str
     ok: bool
     reason: str = ""
+    outcome: str = "wrong"
+    interpretation: str = ""
     period: str = ""
     confidence: float = 0.0
     sql: str | None = None
@@ -211,6 +215,15 @@ class EvalReport:
     def misses(self) -> list[CaseResult]:
         return [r for r in self.results if not r.ok]
 
+    @property
+    def declined(self) -> int:
+        return sum(r.outcome == "declined" for r in self.results)
+
+    @property
+    def wrong(self) -> int:
+        """Wrong answers shown: the one outcome that fails a run whatever the accuracy."""
+        return sum(r.outcome == "wrong" for r in self.results)
+
     def latency_ms(self, q: float) -> float:
         values = sorted(r.latency_ms for r in self.results)
         if not values:
@@ -225,6 +238,9 @@ class EvalReport:
             "total": self.total,
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
+            "right": self.correct,
+            "declined": self.declined,
+            "wrong": self.wrong,
             "latency_ms": {"p50": round(self.latency_ms(0.5), 1), "p95": round(self.latency_ms(0.95), 1)},
             "misses": [asdict(r) for r in self.misses],
             "results": [asdict(r) for r in self.results],
@@ -233,12 +249,15 @@ class EvalReport:
     def to_text(self) -> str:
         lines = [
             f"{self.source}: {self.correct}/{self.total} correct ({self.accuracy:.1%})",
+            f"right {self.correct}, declined {self.declined}, wrong shown {self.wrong}",
             f"latency (plan + compile + run): p50 {self.latency_ms(0.5):.0f} ms, p95 {self.latency_ms(0.95):.0f} ms",
         ]
         if self.misses:
             lines.append(f"misses ({len(self.misses)}):")
             for r in self.misses:
-                lines.append(f"  {r.id}: {r.question}")
+                lines.append(f"  {r.id} [{r.outcome}]: {r.question}")
+                if r.interpretation:
+                    lines.append(f"      answered: {r.interpretation}")
                 lines.append(f"      reason: {r.reason}")
                 if r.sql:
                     lines.append(f"      sql: {r.sql}")
@@ -283,6 +302,7 @@ class Evaluator:
         engine: str = "auto",
         rel_tol: float = REL_TOL,
     ) -> None:
+        from workbench.assistant.planners.lexicon import Lexicon
         from workbench.assistant.planners.offline import OfflinePlanner
         from workbench.semantic.model import load_model
         from workbench.semantic.vocabulary import latest_date, load_vocabulary
@@ -297,6 +317,7 @@ class Evaluator:
             latest_date=latest_date(wb, self.model),
             vocabulary=load_vocabulary(wb, self.model),
         )
+        self.lexicon = Lexicon(self.model, self.context.vocabulary)
 
     def run(self, cases: list[EvalCase], source: str = "questions") -> EvalReport:
         report = EvalReport(source=source)
@@ -305,8 +326,7 @@ class Evaluator:
         return report
 
     def run_case(self, case: EvalCase) -> CaseResult:
-        from workbench.semantic.compiler import compile_query
-
+        """Plan, check coverage (as the assistant's validate step does), run, compare."""
         result = CaseResult(case.id, case.question, ok=False)
         try:
             expected = self.wb.sql(case.sql, engine=self.engine).df
@@ -315,23 +335,37 @@ class Evaluator:
             return result
         start = time.perf_counter()
         try:
-            plan = self.planner.plan(case.question, self.context)
-            result.period, result.confidence = plan.period, plan.confidence
-            if plan.query is not None:
-                result.sql = compile_query(plan.query, self.model, self.context.vocabulary).sql
-            else:
-                result.sql = plan.sql
+            result.sql = self._planned_sql(case, result)
+        except WorkbenchError as e:  # nothing would be shown: an honest decline
+            result.latency_ms = (time.perf_counter() - start) * 1000
+            result.reason, result.outcome = f"{e.kind}: {e}", "declined"
+            return result
+        try:
             actual = self.wb.sql(str(result.sql), engine=self.engine).df
         except WorkbenchError as e:
             result.latency_ms = (time.perf_counter() - start) * 1000
-            result.reason = f"{e.kind}: {e}"
+            result.reason, result.outcome = f"{e.kind}: {e}", "declined"
             return result
         result.latency_ms = (time.perf_counter() - start) * 1000
         result.rows = len(actual)
         reason = compare_results(expected, actual, case.compare, self.rel_tol)
         result.ok = reason is None
+        result.outcome = "right" if result.ok else "wrong"
         result.reason = reason or ""
         return result
+
+    def _planned_sql(self, case: EvalCase, result: CaseResult) -> str:
+        from workbench.assistant.interpret import interpret
+        from workbench.assistant.planners.coverage import require
+        from workbench.semantic.compiler import compile_query
+
+        plan = self.planner.plan(case.question, self.context)
+        result.period, result.confidence = plan.period, plan.confidence
+        if plan.query is None:
+            return str(plan.sql)
+        result.interpretation = interpret(plan.query, self.model)
+        require(case.question, plan.query, self.context, self.lexicon)
+        return compile_query(plan.query, self.model, self.context.vocabulary).sql
 
 
 def run_eval(path: str | Path, wb: Workbench, planner: Planner | None = None, engine: str = "auto") -> EvalReport:

@@ -26,11 +26,13 @@ import sqlglot
 from sqlglot import exp
 
 from workbench.assistant.answer import Answer, chart_spec
+from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
-from workbench.assistant.interpret import interpret
 from workbench.assistant.narrative import describe_result
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
+from workbench.assistant.planners.coverage import require
+from workbench.assistant.planners.lexicon import Lexicon
 from workbench.assistant.retrieval.index import Source, SummaryIndex
 from workbench.errors import (
     DataError,
@@ -111,6 +113,7 @@ class Assistant:
         self._latest: tuple[Any, dt.date | None] | None = None
         self._columns: dict[str, set[str]] = {}
         self._offline: Planner | None = None
+        self._lexicon: Lexicon | None = None
         self._llm: Any = None
         self.graph = self._build()
 
@@ -180,6 +183,13 @@ class Assistant:
             dt_ = self.wb.lake.table(table)
             self._columns[table] = {f.name.lower() for f in dt_.schema().fields}
         return self._columns[table]
+
+    def lexicon(self) -> Lexicon:
+        """The model's words for the coverage check (rebuilt when the vocabulary is reloaded)."""
+        vocabulary = self.vocabulary()
+        if self._lexicon is None or self._lexicon.vocabulary != vocabulary:
+            self._lexicon = Lexicon(self.model, vocabulary)
+        return self._lexicon
 
     def offline(self) -> Planner:
         if self._offline is None:
@@ -359,6 +369,8 @@ class Assistant:
         assert plan is not None
         try:
             if plan.query is not None:
+                # every part of the question must be in the plan, whichever planner made it
+                require(state["question"], plan.query, self._context(state), self.lexicon())
                 compiled = compile_query(plan.query, self.model, self.vocabulary())
                 sql, kinds = compiled.sql, dict(compiled.columns)
             else:
@@ -367,6 +379,8 @@ class Assistant:
         except QueryRefused as e:
             if getattr(e, "details", {}).get("terminal"):
                 return {"status": "refused", "failure": _error("validate", e)}
+            return self._repair_or_fail(state, "validate", e)
+        except PlanningError as e:  # a part of the question the plan dropped: show nothing
             return self._repair_or_fail(state, "validate", e)
         except (WorkbenchError, ValueError) as e:
             return self._repair_or_fail(state, "validate", e)

@@ -21,14 +21,15 @@ from workbench.cli.output import handles_errors, json_option, to_json
 @handles_errors
 def eval_cmd(ctx: click.Context, questions: str, engine: str, min_accuracy: float, as_json: bool) -> None:
     """Answer every question of QUESTIONS (.jsonl) with the offline planner and check it
-    against the line's reference SQL: accuracy, every miss with its reason, p50/p95 latency."""
+    against the line's reference SQL: right / declined / wrong shown, every miss with its
+    reason, p50/p95 latency. A wrong answer shown fails the run (exit 1) whatever the accuracy."""
     from workbench.assistant.eval import run_eval
     from workbench.session import Workbench
 
     with Workbench.open(lake=(ctx.obj or {}).get("lake")) as wb:
         report = run_eval(questions, wb, engine=engine)
     click.echo(to_json(report.to_dict()) if as_json else report.to_text())
-    if report.accuracy < min_accuracy:
+    if report.wrong or report.accuracy < min_accuracy:
         sys.exit(1)
 
 

@@ -616,9 +616,12 @@ def _check_leftovers(p: _Parse) -> None:
         if suggestion and not _inflection_of_known(tok, known):
             raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
         ignored.append(tok)
-    if ignored:
-        p.notes.append("ignored words: " + ", ".join(ignored))
-        p.confidence -= 0.1 * len(ignored)
+    if ignored:  # a word left over may change the question: show nothing rather than guess
+        raise PlanningError(
+            f"I did not understand {', '.join(repr(w) for w in ignored)} in this question",
+            "rephrase with the data's own words (metrics, dimensions, values), e.g. 'revenue by region in 2024'",
+            not_understood=ignored,
+        )
 
 
 def _inflection_of_known(tok: str, known: list[str]) -> bool:

@@ -59,7 +59,9 @@ def describe_filter(f: Filter, model: SemanticModel | None = None) -> str:
 def _what(q: SemanticQuery, model: SemanticModel | None) -> str:
     """The measured part: "profit", "revenue and profit", "share of revenue from channel Online"."""
     growth = {m for m in q.metrics if model is not None and m in model.metrics and model.metrics[m].growth_of}
-    names = [words(m) for m in q.metrics if not (q.comparison is not None and m in growth)] or [words(q.metrics[0])]
+    named = _entity_names(model)
+    names = [named.get(m, words(m)) for m in q.metrics if not (q.comparison is not None and m in growth)]
+    names = names or [words(q.metrics[0])]
     what = " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
     if q.share is not None:
         what = f"share of {what} where {describe_filter(q.share)}"
@@ -72,6 +74,19 @@ def _what(q: SemanticQuery, model: SemanticModel | None) -> str:
     elif c is not None and c.kind == "vs":
         what = f"{what} for {words(c.dimension or '')} {c.members[0]} vs {c.members[1]}"
     return what
+
+
+def _entity_names(model: SemanticModel | None) -> dict[str, str]:
+    """ "customers on file" vs "customers who bought": the two counts of one entity, told apart."""
+    if model is None:
+        return {}
+    from workbench.assistant.planners.passes import entity_counts
+
+    out: dict[str, str] = {}
+    for pair in entity_counts(model):
+        out[pair.on_file] = f"{pair.entity} on file"
+        out[pair.active] = f"{pair.entity} who bought"
+    return out
 
 
 def _ranked(q: SemanticQuery) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from workbench.assistant.planners.base import PlanContext
 from workbench.assistant.planners.dates import NUMBER_WORDS, find_time
 from workbench.assistant.planners.lexicon import Hit, Lexicon, normalise
+from workbench.assistant.planners.passes import ACTIVE_WORDS, VERB_NOUNS
 from workbench.errors import PlanningError
 from workbench.semantic.query import SemanticQuery
 
@@ -37,6 +38,8 @@ class Part:
     text: str
     kind: str  # "number" | "metric" | "dimension" | "value"
     names: set[str] = field(default_factory=set)
+    #: followed by a verb: who acted ("customers spent"), not what to measure
+    subject: bool = False
 
 
 @dataclass
@@ -85,7 +88,8 @@ def _before_noun(tokens: list[str], i: int, lexicon: Lexicon) -> bool:
 def _part(h: Hit, tokens: list[str]) -> Part:
     text = " ".join(tokens[h.start : h.end])
     names = {str(e.value) if e.kind == "value" else e.name for e in h.entries}
-    return Part(text, h.kind, names)
+    after = tokens[h.end] if h.end < len(tokens) else ""
+    return Part(text, h.kind, names, subject=after in VERB_NOUNS or after in ACTIVE_WORDS)
 
 
 def _held(q: SemanticQuery) -> dict[str, set[str]]:
@@ -128,6 +132,7 @@ def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Le
         else:
             ok = bool(part.names & (held["metric"] | held["dimension"]))
             ok = ok or _context_word(part, parts, i, held) or (growth and _is_growth(part, context))
+            ok = ok or (part.kind == "metric" and part.subject)
         (out.understood if ok else out.missing).append(part)
     return out
 

@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.dates import NUMBER_WORDS, TimeMention, find_time
 from workbench.assistant.planners.lexicon import Entry, Hit, Lexicon, normalise
+from workbench.assistant.planners.passes import (
+    count_before,
+    drop_subjects,
+    leads_metric,
+    resolve_entity_count,
+    verb_metric,
+)
 from workbench.assistant.planners.words import (
     ASC_WORDS,
     DESC_WORDS,
@@ -158,7 +165,12 @@ def _build(p: _Parse) -> SemanticQuery:
             metrics.append(_first(h, "metric").name)
         else:
             dim_hits.append(h)
-    metrics = _drop_entity_nouns(p, hits, metrics)
+    metrics = drop_subjects(p.tokens, hits, _drop_entity_nouns(p, hits, metrics), model)
+    if not metrics:
+        verb = verb_metric(p.tokens, p.used, p.lexicon)
+        if verb is not None:
+            p.used.add(verb[0])
+            metrics = [verb[1]]
 
     # a dimension word right next to one of its values belongs to the value ("North region")
     value_dims = {e.name for _, e in values}
@@ -191,7 +203,7 @@ def _build(p: _Parse) -> SemanticQuery:
         chained = bool(grouped_hits) and all(
             t in ("and", "then", "x") for t in p.tokens[grouped_hits[-1].end : h.start]
         )
-        if _after_marker(p, h, hits) or grain_adj or chained:
+        if _after_marker(p, h, hits) or grain_adj or chained or leads_metric(h, hits):
             if grain_adj and growth and d.name == "year":
                 continue  # "annual growth" is year over year, not a breakdown
             if d.name not in groups:
@@ -201,6 +213,8 @@ def _build(p: _Parse) -> SemanticQuery:
             p.notes.append(f"'{' '.join(p.tokens[h.start : h.end])}' was read as context, not as a breakdown")
     if trend and not any(model.dimensions[g].kind == "time" for g in groups):
         groups.append("month")
+    if limit is None and (desc or asc) and grouped_hits:
+        limit = count_before(p.tokens, hits, grouped_hits)
 
     # --- filters ---------------------------------------------------------------------------
     by_dim: dict[str, list[str]] = {}
@@ -236,6 +250,9 @@ def _build(p: _Parse) -> SemanticQuery:
     time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups, filters)
 
     # --- metrics ---------------------------------------------------------------------------
+    metrics = resolve_entity_count(
+        metrics, p.tokens, model, time_range is not None or comparison is not None, p.context.extra.get("prefer_metric")
+    )
     if not metrics:
         if not (groups or filters or values or comparison or growth or share):
             _not_understood(p)
@@ -490,8 +507,11 @@ def _time(
             return late, Comparison(kind=kind)  # type: ignore[arg-type]
         if all(t.years and not t.span for t in times):
             return _several_years(p, sorted({y for t in times for y in t.years}), growth or versus, groups, filters)
-        p.notes.append(f"several periods named; using {times[0].range.describe() if times[0].range else 'the first'}")
-        p.confidence -= 0.2
+        named = ", ".join(t.range.describe() for t in times if t.range)
+        raise PlanningError(
+            f"several periods are named ({named}) and I do not know how to combine them",
+            "ask for one period, a span ('between March and June 2024'), or a comparison ('Q4 2024 vs Q4 2023')",
+        )
     t = times[0]
     tr = t.range
     if len(t.years) == 2:

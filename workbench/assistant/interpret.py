@@ -127,6 +127,8 @@ def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:
     parts = [head]
     if q.filters:
         parts.append("where " + " and ".join(describe_filter(f) for f in q.filters))
+    if q.having:
+        parts.append("only rows with " + " and ".join(f"{words(h.metric)} {_OPS[h.op]} {h.value:g}" for h in q.having))
     parts.append(q.describe_period())
     if q.order and q.limit and q.dimensions:
         parts.append("highest first" if q.order[0].direction == "desc" else "lowest first")

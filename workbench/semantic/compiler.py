@@ -22,6 +22,7 @@ from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
 from workbench.semantic.query import (
     Comparison,
     Filter,
+    MetricFilter,
     SemanticQuery,
     TimeRange,
     Value,
@@ -447,11 +448,20 @@ class _Compiler:
                 select = select.where(exp.and_(*where))
         if group:
             select = select.group_by(*group)
+        if q.having:
+            select = select.having(exp.and_(*[self._having(h) for h in q.having]))
         for o in self._order(q, metrics, dims, comparison):
             select = select.order_by(o)
         if q.limit:
             select = select.limit(q.limit)
         return select
+
+    def _having(self, h: MetricFilter) -> exp.Expression:
+        """ "profit < 0" over the aggregate itself (the alias is not visible in HAVING everywhere)."""
+        ops: dict[str, type[exp.Binary]] = {
+            "=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE,
+        }  # fmt: skip
+        return ops[h.op](this=self._metric_expr(self.model.metric(h.metric)), expression=_num(h.value))
 
     def _from(self) -> list[exp.Expression]:
         base_alias = self._alias(self.base)

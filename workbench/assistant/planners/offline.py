@@ -23,6 +23,7 @@ from workbench.assistant.planners.passes import (
     count_before,
     drop_subjects,
     leads_metric,
+    loss_condition,
     resolve_entity_count,
     verb_metric,
 )
@@ -41,6 +42,7 @@ from workbench.errors import PlanningError, QueryRefused, did_you_mean
 from workbench.semantic.query import (
     Comparison,
     Filter,
+    MetricFilter,
     OrderBy,
     SemanticQuery,
     TimeRange,
@@ -144,6 +146,11 @@ def _build(p: _Parse) -> SemanticQuery:
     for t in times:
         p.used.update(_token_span(text, t.start, t.end))
     numeric = _numeric_filters(p)
+    loss = loss_condition(p.text, p.lexicon)
+    having: list[MetricFilter] = []
+    if loss is not None:
+        p.used.update(loss[0])
+        having.append(MetricFilter(metric=loss[1], op="<", value=0))
     hits = p.lexicon.scan(p.tokens, p.used)
     for h in hits:
         p.used.update(range(h.start, h.end))
@@ -166,6 +173,7 @@ def _build(p: _Parse) -> SemanticQuery:
         else:
             dim_hits.append(h)
     metrics = drop_subjects(p.tokens, hits, _drop_entity_nouns(p, hits, metrics), model)
+    metrics += [h.metric for h in having if h.metric not in metrics]
     if not metrics:
         verb = verb_metric(p.tokens, p.used, p.lexicon)
         if verb is not None:
@@ -284,6 +292,7 @@ def _build(p: _Parse) -> SemanticQuery:
         time_range=time_range,
         comparison=comparison,
         share=share_filter,
+        having=having,
         order=order,
         limit=limit,
     )

@@ -7,6 +7,7 @@ passes work on a model drafted from a user's own tables.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from workbench.assistant.planners.dates import NUMBER_WORDS
@@ -33,6 +34,25 @@ ACTIVE_WORDS = frozenset(
 )  # fmt: skip
 #: words that say "on file": registered, in the catalog, that we have
 ON_FILE_WORDS = frozenset({"registered", "file", "have", "catalog", "catalogue", "signed", "enrolled", "exist"})
+
+
+#: "lost money", "made a loss", "unprofitable": the profit of each row is below zero
+_LOSS = re.compile(
+    r"\b(?:lost (?:us )?money|lose money|losing money|(?:made|make|making) a loss|loss making|at a loss|unprofitable"
+    r"|in the red|negative profits?)\b"
+)
+
+
+def loss_condition(text: str, lexicon: Lexicon) -> tuple[range, str] | None:
+    """Token span of a "lost money" phrase and the model's profit metric (found by its name or synonym)."""
+    m = _LOSS.search(text)
+    if m is None:
+        return None
+    profit = next((e.name for e in lexicon.index.get(("profit",), []) if e.kind == "metric"), None)
+    if profit is None:
+        return None
+    first = text[: m.start()].count(" ")
+    return range(first, text[: m.end()].count(" ") + 1), profit
 
 
 def verb_metric(tokens: list[str], used: set[int], lexicon: Lexicon) -> tuple[int, str] | None:

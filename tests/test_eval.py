@@ -15,6 +15,8 @@ from workbench.errors import DataError, NotFoundError
 
 #: the team's development question set lives next to the repository (../shared)
 DEV_QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "questions-dev.jsonl"
+#: the team's own question set (the dev set plus paraphrases, joins, shares, growth, counts, follow-ups)
+RETAIL_QUESTIONS = Path(__file__).resolve().parent / "questions" / "retail.jsonl"
 
 
 def df(**cols: list[object]) -> pd.DataFrame:
@@ -128,3 +130,14 @@ def test_dev_questions_reach_the_accuracy_target(small_lake: str) -> None:
     assert report["total"] == 40
     assert report["accuracy"] >= 0.9, json.dumps(report["misses"], indent=1)
     assert len(report["misses"]) == report["total"] - report["correct"]
+
+
+def test_the_team_question_set_is_right_or_declined_never_wrong(small_lake: str) -> None:
+    """Issue 12 acceptance: >= 150 questions, >= 97% right, 0 wrong answers shown."""
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(RETAIL_QUESTIONS), "--json"])
+    report = json.loads(result.output)
+    assert report["total"] >= 150
+    assert report["wrong"] == 0, json.dumps([m for m in report["misses"] if m["outcome"] == "wrong"], indent=1)
+    assert report["accuracy"] >= 0.97, json.dumps(report["misses"], indent=1)
+    assert result.exit_code == 0
+    assert all(r["interpretation"] for r in report["results"] if r["outcome"] == "right")

@@ -57,7 +57,8 @@ def test_a_count_anywhere_in_the_ranking_phrase(question: str, n: int | None) ->
     toks = tokens(question)
     hits = LEX.scan(toks, set())
     grouped = [h for h in hits if h.kind == "dimension"]
-    assert count_before(toks, hits, grouped) == n
+    found = count_before(toks, hits, grouped)
+    assert (found[1] if found else None) == n
 
 
 def test_a_leading_dimension_noun_is_a_breakdown() -> None:
@@ -73,10 +74,13 @@ def test_entity_counts_come_from_the_model() -> None:
 
 
 def test_on_file_or_active_is_decided_by_the_words_or_asked() -> None:
-    assert resolve_entity_count(["customers"], tokens("how many customers do we have"), MODEL, False) == [
-        "customer_count"
+    assert resolve_entity_count(["customers"], tokens("how many customers do we have"), MODEL, False) == (
+        ["customer_count"],
+        {"have"},
+    )
+    assert resolve_entity_count(["customer_count"], tokens("how many customers bought"), MODEL, True)[0] == [
+        "customers"
     ]
-    assert resolve_entity_count(["customer_count"], tokens("how many customers bought"), MODEL, True) == ["customers"]
     with pytest.raises(PlanningError) as e:
         resolve_entity_count(["customer_count"], tokens("how many customers in 2024"), MODEL, True)
     assert e.value.details["clarify"]["choices"] == {
@@ -84,7 +88,7 @@ def test_on_file_or_active_is_decided_by_the_words_or_asked() -> None:
         "customers who bought": "customers",
     }
     preferred = resolve_entity_count(["customer_count"], tokens("how many customers in 2024"), MODEL, True, "customers")
-    assert preferred == ["customers"]
+    assert preferred == (["customers"], set())
 
 
 def test_between_two_periods_is_one_span() -> None:

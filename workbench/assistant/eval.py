@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from workbench.assistant.planners.base import PlanContext, Planner
+from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.errors import DataError, NotFoundError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -167,12 +167,17 @@ def _show_row(row: tuple[Any, ...]) -> str:
 # --- running a question set ------------------------------------------------------------------
 @dataclass
 class EvalCase:
-    """One line of a question set: ``{"id", "question", "sql", "compare"}``."""
+    """One line of a question set: ``{"id", "question", "sql", "compare"}`` (+ ``"after"``).
+
+    ``after`` makes it a follow-up: the question is asked after that one in the same session
+    ("and in 2022?" after "revenue by region in 2023").
+    """
 
     id: str
     question: str
     sql: str
     compare: str = "set"
+    after: str | None = None
 
 
 @dataclass
@@ -281,6 +286,7 @@ def load_cases(path: str | Path) -> list[EvalCase]:
                     question=str(raw["question"]),
                     sql=str(raw["sql"]),
                     compare=str(raw.get("compare", "set")),
+                    after=str(raw["after"]) if raw.get("after") else None,
                 )
             )
         except (ValueError, KeyError, TypeError) as e:
@@ -354,12 +360,25 @@ class Evaluator:
         result.reason = reason or ""
         return result
 
+    def _follow_up(self, case: EvalCase) -> Plan | None:
+        """The previous question's plan edited by this one, as the assistant's session memory does."""
+        from workbench.assistant.memory import resolve_follow_up
+
+        previous = self.planner.plan(str(case.after), self.context)
+        if previous.query is None:
+            return None
+        edited = resolve_follow_up(case.question, previous.query, self.model, self.context.vocabulary)
+        if edited is None:
+            return None
+        return Plan(query=edited, period=edited.describe_period(), planner="memory")
+
     def _planned_sql(self, case: EvalCase, result: CaseResult) -> str:
         from workbench.assistant.interpret import interpret
         from workbench.assistant.planners.coverage import require
         from workbench.semantic.compiler import compile_query
 
-        plan = self.planner.plan(case.question, self.context)
+        plan = self._follow_up(case) if case.after else None
+        plan = plan or self.planner.plan(case.question, self.context)
         result.period, result.confidence = plan.period, plan.confidence
         if plan.query is None:
             return str(plan.sql)

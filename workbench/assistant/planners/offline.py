@@ -20,6 +20,7 @@ from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.dates import NUMBER_WORDS, TimeMention, find_time
 from workbench.assistant.planners.lexicon import Entry, Hit, Lexicon, normalise
 from workbench.assistant.planners.passes import (
+    clause_subject,
     count_before,
     drop_subjects,
     leads_metric,
@@ -211,7 +212,8 @@ def _build(p: _Parse) -> SemanticQuery:
         chained = bool(grouped_hits) and all(
             t in ("and", "then", "x") for t in p.tokens[grouped_hits[-1].end : h.start]
         )
-        if _after_marker(p, h, hits) or grain_adj or chained or leads_metric(h, hits):
+        leading = leads_metric(h, hits) or clause_subject(h, p.tokens)
+        if _after_marker(p, h, hits) or grain_adj or chained or leading:
             if grain_adj and growth and d.name == "year":
                 continue  # "annual growth" is year over year, not a breakdown
             if d.name not in groups:
@@ -221,8 +223,10 @@ def _build(p: _Parse) -> SemanticQuery:
             p.notes.append(f"'{' '.join(p.tokens[h.start : h.end])}' was read as context, not as a breakdown")
     if trend and not any(model.dimensions[g].kind == "time" for g in groups):
         groups.append("month")
-    if limit is None and (desc or asc) and grouped_hits:
-        limit = count_before(p.tokens, hits, grouped_hits)
+    counted = count_before(p.tokens, hits, grouped_hits) if limit is None and (desc or asc) else None
+    if counted is not None:
+        p.used.add(counted[0])
+        limit = counted[1]
 
     # --- filters ---------------------------------------------------------------------------
     by_dim: dict[str, list[str]] = {}
@@ -258,9 +262,10 @@ def _build(p: _Parse) -> SemanticQuery:
     time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups, filters)
 
     # --- metrics ---------------------------------------------------------------------------
-    metrics = resolve_entity_count(
+    metrics, cues = resolve_entity_count(
         metrics, p.tokens, model, time_range is not None or comparison is not None, p.context.extra.get("prefer_metric")
     )
+    p.used.update(i for i, tok in enumerate(p.tokens) if tok in cues)
     if not metrics:
         if not (groups or filters or values or comparison or growth or share):
             _not_understood(p)

@@ -69,8 +69,11 @@ def verb_metric(tokens: list[str], used: set[int], lexicon: Lexicon) -> tuple[in
     return None
 
 
-def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> int | None:
-    """N anywhere in a ranking phrase: "which 4 channels", "the 3 least profitable categories"."""
+def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> tuple[int, int] | None:
+    """N anywhere in a ranking phrase: "which 4 channels", "the 3 least profitable categories".
+
+    Returns the token index of N and N.
+    """
     metric_at = {j for h in hits if h.kind == "metric" for j in range(h.start, h.end)}
     for h in grouped:
         j = h.start - 1
@@ -79,10 +82,15 @@ def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> int 
         ):
             j -= 1
         if j >= 0 and tokens[j].isdigit():
-            return int(tokens[j])
+            return j, int(tokens[j])
         if j >= 0 and tokens[j] in NUMBER_WORDS and tokens[j] not in ("a", "one"):
-            return NUMBER_WORDS[tokens[j]]
+            return j, NUMBER_WORDS[tokens[j]]
     return None
+
+
+def clause_subject(h: Hit, tokens: list[str]) -> bool:
+    """ "products that made a loss", "stores with ...": a dimension opening a relative clause is a breakdown."""
+    return h.kind == "dimension" and h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose")
 
 
 def drop_subjects(p_tokens: list[str], hits: list[Hit], metrics: list[str], model: SemanticModel) -> list[str]:
@@ -135,13 +143,15 @@ def _sql(sql: str | None) -> str:
 
 def resolve_entity_count(
     metrics: list[str], tokens: list[str], model: SemanticModel, has_period: bool, prefer: str | None = None
-) -> list[str]:
+) -> tuple[list[str], set[str]]:
     """Customers on file or customers who bought? Decide from the words, or ask.
 
     An activity verb means active in the period; "registered"/"do we have" means on file; a
     question naming a period but neither asks a clarifying question with both choices.
+    Returns the metrics and the cue words that decided (they are accounted for).
     """
     words = set(tokens)
+    cues: set[str] = set()
     for pair in entity_counts(model):
         hit = [m for m in metrics if m in (pair.on_file, pair.active)]
         if not hit:
@@ -149,13 +159,13 @@ def resolve_entity_count(
         if prefer in (pair.on_file, pair.active):
             choice = prefer
         elif words & ACTIVE_WORDS:
-            choice = pair.active
+            choice, cues = pair.active, cues | (words & ACTIVE_WORDS)
         elif words & ON_FILE_WORDS or not has_period:
-            choice = pair.on_file
+            choice, cues = pair.on_file, cues | (words & ON_FILE_WORDS)
         else:
             raise clarify_entity(pair)
         metrics = [choice if m in hit else m for m in metrics]
-    return list(dict.fromkeys(metrics))
+    return list(dict.fromkeys(metrics)), cues
 
 
 def clarify_entity(pair: EntityCount) -> PlanningError:

@@ -110,3 +110,15 @@ def test_ask_shows_the_interpretation_and_declines_what_it_did_not_understand(sm
     bad = runner.invoke(main, ["--lake", small_lake, "ask", "revenue by region for left-handed shoppers", "--json"])
     body = json.loads(bad.output)
     assert body["status"] == "failed" and body["rows"] == [] and body["sql"] is None
+
+
+def test_ranking_share_and_growth_words_need_their_shape_in_the_plan() -> None:
+    total = SemanticQuery(metrics=["profit"], filters=[Filter(dimension="channel", values=["Online"])])
+    cov = check("how much of our profit came from Online, in percent?", total, CONTEXT, LEXICON)
+    assert [p.kind for p in cov.missing] == ["share"]
+    by_region = SemanticQuery(metrics=["revenue"], dimensions=["region"])
+    assert [p.text for p in check("the weakest regions by revenue", by_region, CONTEXT, LEXICON).missing] == ["weakest"]
+    assert [p.kind for p in check("did revenue grow by region", by_region, CONTEXT, LEXICON).missing] == ["growth"]
+    # a threshold is a filter, not a ranking; "20 %" is the number's unit, not a share
+    discounted = SemanticQuery(metrics=["revenue"], filters=[Filter(dimension="discount", op=">", values=[0.2])])
+    assert check("revenue with a discount of more than 20 %", discounted, CONTEXT, LEXICON).complete

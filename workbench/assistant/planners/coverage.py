@@ -20,6 +20,7 @@ from workbench.assistant.planners.base import PlanContext
 from workbench.assistant.planners.dates import NUMBER_WORDS, find_time
 from workbench.assistant.planners.lexicon import Hit, Lexicon, normalise
 from workbench.assistant.planners.passes import ACTIVE_WORDS, VERB_NOUNS
+from workbench.assistant.planners.words import ASC_WORDS, DESC_WORDS, GROWTH_WORDS, SHARE_WORDS
 from workbench.errors import PlanningError
 from workbench.semantic.query import SemanticQuery
 
@@ -36,7 +37,7 @@ class Part:
     """One recognised part of the question: its words and what the plan must hold for it."""
 
     text: str
-    kind: str  # "number" | "metric" | "dimension" | "value"
+    kind: str  # "number" | "metric" | "dimension" | "value" | "ranking" | "share" | "growth"
     names: set[str] = field(default_factory=set)
     #: followed by a verb: who acted ("customers spent"), not what to measure
     subject: bool = False
@@ -70,14 +71,37 @@ def question_parts(question: str, context: PlanContext, lexicon: Lexicon) -> lis
         blocked.update(range(first, text[: t.end].count(" ") + 1))
     parts = [_part(h, tokens) for h in lexicon.scan(tokens, blocked)]
     taken = blocked | {i for h in lexicon.scan(tokens, blocked) for i in range(h.start, h.end)}
+    for m in _THRESHOLD.finditer(text):  # "more than 30%", "at least 3": a filter, not a ranking
+        taken.update(range(text[: m.start()].count(" "), text[: m.end()].count(" ") + 1))
     for i, tok in enumerate(tokens):
         if i in taken:
             continue
-        if re.fullmatch(r"\d+(?:\.\d+)?", tok):
+        intent = _intent(tok)
+        if intent == "share" and i and re.fullmatch(r"\d+(?:\.\d+)?", tokens[i - 1]):
+            continue  # "20 %" is a number's unit, held with the number
+        if intent:
+            parts.append(Part(tok, intent, {intent}))
+        elif re.fullmatch(r"\d+(?:\.\d+)?", tok):
             parts.append(Part(tok, "number", {tok}))
         elif tok in NUMBER_WORDS and tok not in ("a", "one") and _before_noun(tokens, i, lexicon):
             parts.append(Part(tok, "number", {str(NUMBER_WORDS[tok])}))
     return parts
+
+
+_THRESHOLD = re.compile(
+    r"\b(?:more|less|fewer|greater|higher|lower) than\b|\bat (?:least|most)\b|\b(?:above|below|over|under) \d"
+)
+
+
+def _intent(tok: str) -> str | None:
+    """Ranking, share and growth words: each asks for a shape of answer the plan must have."""
+    if tok in SHARE_WORDS and tok not in ("part", "portion"):
+        return "share"
+    if tok in DESC_WORDS or tok in ASC_WORDS:
+        return "ranking"
+    if tok in GROWTH_WORDS:
+        return "growth"
+    return None
 
 
 def _before_noun(tokens: list[str], i: int, lexicon: Lexicon) -> bool:
@@ -129,12 +153,27 @@ def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Le
             ok = bool({n.lower() for n in part.names} & held["value"])
         elif part.kind == "number":
             ok = bool(part.names & held["number"])
+        elif part.kind in ("ranking", "share", "growth"):
+            ok = _shape(part.kind, query, context)
         else:
             ok = bool(part.names & (held["metric"] | held["dimension"]))
             ok = ok or _context_word(part, parts, i, held) or (growth and _is_growth(part, context))
             ok = ok or (part.kind == "metric" and part.subject)
         (out.understood if ok else out.missing).append(part)
     return out
+
+
+def _shape(kind: str, q: SemanticQuery, context: PlanContext) -> bool:
+    """Does the plan have the shape the word asks for (an order, a share, a comparison)?"""
+    if kind == "ranking":
+        return bool(q.order)
+    if kind == "share":
+        percent = any(
+            context.model.metrics[m].format in ("percent", "fraction") for m in q.metrics if m in context.model.metrics
+        )
+        return q.share is not None or percent
+    growth = any(context.model.metrics[m].growth_of for m in q.metrics if m in context.model.metrics)
+    return q.comparison is not None or growth
 
 
 def _context_word(part: Part, parts: list[Part], i: int, held: dict[str, set[str]]) -> bool:

@@ -207,8 +207,12 @@ def wb_vocabulary(wb: Any) -> dict[str, list[str]]:
 def test_simple_and_complex_questions_pick_models(wb: Any, scripted_llm: ScriptedLLM) -> None:
     scripted_llm.queue(GOOD, GOOD)
     ask(wb, QUESTION)
-    ask(wb, "Compare revenue growth between North and South for each category")
-    assert [r["model"] for r in scripted_llm.chat_requests] == ["test-small", "test-strong"]
+    second = ask(wb, "Compare revenue growth between North and South for each category")
+    assert [r["model"] for r in scripted_llm.chat_requests][:2] == ["test-small", "test-strong"]
+    # the scripted plan (revenue by region, 2023) does not cover the second question: never shown
+    # (the repair request goes back to the model; when it has no answer the offline planner does)
+    assert second.planner != "llm"
+    assert "not_understood" in json.dumps(scripted_llm.chat_requests[2]["messages"])
 
 
 def test_follow_ups_with_the_llm_carry_history(wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str) -> None:

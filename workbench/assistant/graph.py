@@ -28,7 +28,7 @@ from sqlglot import exp
 from workbench.assistant.answer import Answer, chart_spec
 from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
-from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
+from workbench.assistant.memory import SessionStore, answer_to_pending, looks_like_follow_up, resolve_follow_up
 from workbench.assistant.narrative import describe_result
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.coverage import require
@@ -60,6 +60,8 @@ _DESTRUCTIVE = re.compile(
 
 class AssistantState(TypedDict, total=False):
     question: str
+    #: the question actually planned: a short reply to a clarifying question completes the pending one
+    asked: str
     session: str | None
     user: str | None
     history: list[dict[str, Any]]
@@ -307,6 +309,11 @@ class Assistant:
             )
             return {**base, "status": "refused", "failure": _error("plan", err)}
         context = self._context(state)
+        pending = answer_to_pending(question, state.get("history") or [])
+        if pending is not None:
+            question, context.extra["prefer_metric"] = pending
+            base["asked"] = question
+            notes.append(f"Your reply completes the question {question!r}.")
         llm = self.llm()
         if llm is not None and not state.get("fell_back"):
             try:
@@ -324,7 +331,7 @@ class Assistant:
                 self._collect(llm)
                 notes.append(f"The language model was unavailable ({e.message}); the offline planner answered instead.")
                 base["fell_back"] = True
-        follow = self._follow_up(state)
+        follow = self._follow_up(state) if pending is None else None
         if follow is not None:
             return {**base, "planned": follow}
         try:
@@ -370,8 +377,9 @@ class Assistant:
         try:
             if plan.query is not None:
                 # every part of the question must be in the plan, whichever planner made it
-                require(state["question"], plan.query, self._context(state), self.lexicon())
                 compiled = compile_query(plan.query, self.model, self.vocabulary())
+                asked = state.get("asked") or state["question"]
+                require(asked, plan.query, self._context(state), self.lexicon())
                 sql, kinds = compiled.sql, dict(compiled.columns)
             else:
                 sql, kinds = str(plan.sql), {}
@@ -487,7 +495,11 @@ class Assistant:
     def finish(self, state: AssistantState) -> dict[str, Any]:
         failure = state.get("failure") or {"type": "planning_error", "message": "no answer", "hint": ""}
         status = state.get("status") or "failed"
-        if status == "refused":
+        clarify = (failure.get("details") or {}).get("clarify")
+        if clarify:  # a question back, with its choices: the next short reply completes it
+            text = f"{failure['message'][:1].upper()}{failure['message'][1:]} ({failure.get('hint', '')})"
+            failure = {**failure, "hint": ""}
+        elif status == "refused":
             text = f"I can't answer that: {failure['message']}."
         else:
             tried = state.get("attempts", 0)
@@ -500,7 +512,8 @@ class Assistant:
         if notes:
             text += " Note: " + " ".join(notes)
         sources = list(state.get("sources") or [])
-        if status != "refused" and failure.get("type") == "planning_error" and sources:
+        partly = clarify or (failure.get("details") or {}).get("not_understood")
+        if status != "refused" and failure.get("type") == "planning_error" and sources and not partly:
             # grounded context still helps when the question could not become a query
             text += " Related facts: " + " ".join(f"[{i}] {s.text}" for i, s in enumerate(sources[:2], 1))
         answer = Answer(
@@ -536,11 +549,17 @@ class Assistant:
         answer.timings["total"] = (time.perf_counter() - start) * 1000
         answer.tokens = self.usage.to_dict()
         answer.cost_usd = self.usage.cost_usd
+        clarify = ((answer.error or {}).get("details") or {}).get("clarify")
+        if session and clarify:  # the next short reply may answer it (see answer_to_pending)
+            self.sessions.append(
+                session,
+                {"question": final.get("asked") or answer.question, "pending": clarify, "at": _now()},
+            )
         if session and answer.ok:
             self.sessions.append(
                 session,
                 {
-                    "question": answer.question,
+                    "question": final.get("asked") or answer.question,
                     "semantic_query": answer.semantic_query,
                     "sql": answer.sql,
                     "period": answer.period,
@@ -548,6 +567,10 @@ class Assistant:
                 },
             )
         return answer
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _sql_reading(plan: Plan) -> str:

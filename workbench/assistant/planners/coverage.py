@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from workbench.assistant.planners.base import PlanContext
 from workbench.assistant.planners.dates import NUMBER_WORDS, find_time
 from workbench.assistant.planners.lexicon import Hit, Lexicon, normalise
-from workbench.assistant.planners.passes import ACTIVE_WORDS, VERB_NOUNS
+from workbench.assistant.planners.passes import ACTIVE_WORDS, VERB_NOUNS, entity_counts
 from workbench.assistant.planners.words import ASC_WORDS, DESC_WORDS, GROWTH_WORDS, SHARE_WORDS
 from workbench.errors import PlanningError
 from workbench.semantic.query import SemanticQuery
@@ -156,11 +156,18 @@ def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Le
         elif part.kind in ("ranking", "share", "growth"):
             ok = _shape(part.kind, query, context)
         else:
-            ok = bool(part.names & (held["metric"] | held["dimension"]))
+            names = part.names | {b for a, b in _partners(context) if a in part.names}
+            ok = bool(names & (held["metric"] | held["dimension"]))
             ok = ok or _context_word(part, parts, i, held) or (growth and _is_growth(part, context))
             ok = ok or (part.kind == "metric" and part.subject)
         (out.understood if ok else out.missing).append(part)
     return out
+
+
+def _partners(context: PlanContext) -> list[tuple[str, str]]:
+    """ "customers" may be counted on file or as buyers: either count accounts for the word."""
+    pairs = entity_counts(context.model)
+    return [(p.on_file, p.active) for p in pairs] + [(p.active, p.on_file) for p in pairs]
 
 
 def _shape(kind: str, q: SemanticQuery, context: PlanContext) -> bool:

@@ -23,6 +23,7 @@ from workbench.assistant.planners.passes import (
     clause_subject,
     count_before,
     drop_subjects,
+    entity_counts,
     leads_metric,
     loss_condition,
     resolve_entity_count,
@@ -266,6 +267,7 @@ def _build(p: _Parse) -> SemanticQuery:
         metrics, p.tokens, model, time_range is not None or comparison is not None, p.context.extra.get("prefer_metric")
     )
     p.used.update(i for i, tok in enumerate(p.tokens) if tok in cues)
+    time_range = _on_file_has_no_period(p, metrics, time_range)
     if not metrics:
         if not (groups or filters or values or comparison or growth or share):
             _not_understood(p)
@@ -302,6 +304,16 @@ def _build(p: _Parse) -> SemanticQuery:
         limit=limit,
     )
     return query
+
+
+def _on_file_has_no_period(p: _Parse, metrics: list[str], tr: TimeRange | None) -> TimeRange | None:
+    """Entities on file are counted as they are now: a period would silently count buyers instead."""
+    on_file = {pair.on_file: pair.entity for pair in entity_counts(p.context.model)}
+    hit = [on_file[m] for m in metrics if m in on_file]
+    if tr is None or not hit:
+        return tr
+    p.notes.append(f"The {hit[0]} on file are counted as they are today; a period does not apply to them.")
+    return None
 
 
 def _drop_entity_nouns(p: _Parse, hits: list[Hit], metrics: list[str]) -> list[str]:

@@ -29,7 +29,7 @@ from workbench.assistant.answer import Answer, chart_spec
 from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, answer_to_pending, looks_like_follow_up, resolve_follow_up
-from workbench.assistant.narrative import describe_result
+from workbench.assistant.narrative import cited_sources, describe_result, unsupported_numbers
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.coverage import require
 from workbench.assistant.planners.lexicon import Lexicon
@@ -472,17 +472,20 @@ class Assistant:
         if plan.query is not None and plan.query.order and plan.query.limit:
             rank = "highest" if plan.query.order[0].direction == "desc" else "lowest"
         formats = self._formats(columns, state.get("columns_kind") or {})
-        narrative = describe_result(df, formats, scope, sources, notes, rank=rank)
+        cited = cited_sources(plan.query, sources)
+        reading = interpret(plan.query, self.model) if plan.query is not None else _sql_reading(plan)
+        narrative = describe_result(df, formats, scope, cited, notes, rank=rank)
+        narrative = self._llm_narrative(state, df, cited, reading, period, notes) or narrative
         answer = Answer(
             question=state["question"],
             answer=narrative,
-            interpretation=interpret(plan.query, self.model) if plan.query is not None else _sql_reading(plan),
+            interpretation=reading,
             sql=state.get("sql"),
             semantic_query=plan.query.model_dump(mode="json", exclude_none=True) if plan.query else None,
             columns=columns,
             rows=result.rows,
             chart=chart_spec(columns, df, state["question"]),
-            sources=list(sources),
+            sources=cited + [s for s in sources if s not in cited],  # [n] in the narrative = n-th source
             route=result.route or result.engine,
             cached=bool(result.cached),
             period=period,
@@ -491,6 +494,42 @@ class Assistant:
             session=state.get("session"),
         )
         return {"answer": answer, "status": ""}
+
+    def _llm_narrative(
+        self, state: AssistantState, df: Any, cited: list[Source], reading: str, period: str, notes: list[str]
+    ) -> str | None:
+        """The model's narrative when every number in it is in the result or a cited summary; else None.
+
+        A weak model invents figures; the template (always computed) is shown instead and a note
+        says so. Notes the template carries are appended so a caveat is never lost.
+        """
+        llm = self.llm()
+        plan = state.get("planned")
+        if llm is None or state.get("fell_back") or not (self.settings.llm_narrative and self.settings.llm_send_values):
+            return None
+        if plan is None or plan.query is None:  # custom SQL results are described by the template only
+            return None
+        from workbench.assistant.llm.narrate import write_narrative
+
+        summaries = [s.text for s in cited]
+        try:
+            reply = write_narrative(
+                llm.client, llm.choose_model(state["question"]), state["question"], reading, df, summaries
+            )
+        except WorkbenchError as e:
+            log.info("LLM narrative unavailable (%s): the template is shown", e)
+            return None
+        self.usage.add(reply.usage)
+        given = " ".join([state.get("asked") or state["question"], reading, period])
+        bad = unsupported_numbers(reply.text, df, cited, given=given)
+        if bad or not reply.text.strip():
+            notes.append(
+                f"The language model's narrative cited figures not in the result ({', '.join(bad[:3])}); "
+                "the template narrative is shown."
+            )
+            return None
+        text = " ".join(reply.text.split())
+        return text + (" Note: " + " ".join(notes) if notes else "")
 
     def finish(self, state: AssistantState) -> dict[str, Any]:
         failure = state.get("failure") or {"type": "planning_error", "message": "no answer", "hint": ""}

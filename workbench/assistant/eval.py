@@ -190,6 +190,8 @@ class CaseResult:
     reason: str = ""
     outcome: str = "wrong"
     interpretation: str = ""
+    #: who answered: "offline", "llm", "memory"; with an LLM configured "offline" means a fallback
+    planner: str = ""
     period: str = ""
     confidence: float = 0.0
     sql: str | None = None
@@ -225,6 +227,11 @@ class EvalReport:
         return sum(r.outcome == "declined" for r in self.results)
 
     @property
+    def fallback(self) -> int:
+        """Right answers the offline planner gave because the LLM's plan was not used."""
+        return sum(r.outcome == "right" and r.planner == "offline" for r in self.results)
+
+    @property
     def wrong(self) -> int:
         """Wrong answers shown: the one outcome that fails a run whatever the accuracy."""
         return sum(r.outcome == "wrong" for r in self.results)
@@ -246,6 +253,7 @@ class EvalReport:
             "right": self.correct,
             "declined": self.declined,
             "wrong": self.wrong,
+            "fallback": self.fallback,
             "latency_ms": {"p50": round(self.latency_ms(0.5), 1), "p95": round(self.latency_ms(0.95), 1)},
             "misses": [asdict(r) for r in self.misses],
             "results": [asdict(r) for r in self.results],
@@ -254,7 +262,8 @@ class EvalReport:
     def to_text(self) -> str:
         lines = [
             f"{self.source}: {self.correct}/{self.total} correct ({self.accuracy:.1%})",
-            f"right {self.correct}, declined {self.declined}, wrong shown {self.wrong}",
+            f"right {self.correct}, declined {self.declined}, wrong shown {self.wrong}"
+            + (f" (offline fallback {self.fallback})" if any(r.planner == "llm" for r in self.results) else ""),
             f"latency (plan + compile + run): p50 {self.latency_ms(0.5):.0f} ms, p95 {self.latency_ms(0.95):.0f} ms",
         ]
         if self.misses:
@@ -295,6 +304,47 @@ def load_cases(path: str | Path) -> list[EvalCase]:
                 'each line needs {"id", "question", "sql", "compare": "value"|"set"|"ordered"}',
             ) from e
     return cases
+
+
+class AssistantEvaluator:
+    """Runs a question set through the whole assistant (plan, validate, repair, fall back, explain).
+
+    Used with an LLM configured: the planner that answered is recorded, so a run reports right
+    (by the model or by the offline fallback), declined and wrong shown, the way a user sees them.
+    """
+
+    def __init__(self, wb: Workbench, rel_tol: float = REL_TOL) -> None:
+        self.wb = wb
+        self.rel_tol = rel_tol
+
+    def run(self, cases: list[EvalCase], source: str = "questions") -> EvalReport:
+        report = EvalReport(source=source)
+        for n, case in enumerate(cases):
+            report.results.append(self.run_case(case, session=f"eval-{n}"))
+        return report
+
+    def run_case(self, case: EvalCase, session: str) -> CaseResult:
+        from workbench.assistant.graph import assistant_for
+
+        result = CaseResult(case.id, case.question, ok=False)
+        expected = self.wb.sql(case.sql).df
+        assistant = assistant_for(self.wb)
+        if case.after:
+            assistant.ask(case.after, session=session)
+        start = time.perf_counter()
+        answer = assistant.ask(case.question, session=session if case.after else None)
+        result.latency_ms = (time.perf_counter() - start) * 1000
+        result.planner, result.interpretation, result.sql = answer.planner, answer.interpretation, answer.sql
+        if not answer.ok:
+            result.outcome, result.reason = "declined", answer.answer
+            return result
+        actual = pd.DataFrame(answer.rows, columns=answer.columns)
+        result.rows = len(actual)
+        reason = compare_results(expected, actual, case.compare, self.rel_tol)
+        result.ok = reason is None
+        result.outcome = "right" if result.ok else "wrong"
+        result.reason = reason or ""
+        return result
 
 
 class Evaluator:
@@ -379,7 +429,7 @@ class Evaluator:
 
         plan = self._follow_up(case) if case.after else None
         plan = plan or self.planner.plan(case.question, self.context)
-        result.period, result.confidence = plan.period, plan.confidence
+        result.period, result.confidence, result.planner = plan.period, plan.confidence, plan.planner
         if plan.query is None:
             return str(plan.sql)
         result.interpretation = interpret(plan.query, self.model)

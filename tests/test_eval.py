@@ -141,3 +141,21 @@ def test_the_team_question_set_is_right_or_declined_never_wrong(small_lake: str)
     assert report["accuracy"] >= 0.97, json.dumps(report["misses"], indent=1)
     assert result.exit_code == 0
     assert all(r["interpretation"] for r in report["results"] if r["outcome"] == "right")
+
+
+def test_eval_through_the_whole_assistant(small_lake: str, tmp_path: Path) -> None:
+    """``--assistant``: the same outcomes through retrieve/plan/validate/execute, planner recorded."""
+    questions = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "a", "question": "Total profit in 2023", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2023"},
+        {"id": "b", "question": "which 4 channels had the mostest", "sql": "SELECT 1"},
+        {"id": "c", "question": "and in 2022?", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2022",
+         "after": "Total profit in 2023"},
+    ]  # fmt: skip
+    questions.write_text("\n".join(json.dumps({**x, "compare": "value"}) for x in lines))
+    env = {"WORKBENCH_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--assistant", "--json"], env=env)
+    report = json.loads(result.output)
+    outcome = {r["id"]: (r["outcome"], r["planner"]) for r in report["results"]}
+    assert outcome == {"a": ("right", "offline"), "b": ("declined", ""), "c": ("right", "memory")}
+    assert result.exit_code == 0

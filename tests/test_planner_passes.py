@@ -115,3 +115,11 @@ def test_the_issue_patterns_plan_right(question: str, dims: list[str], limit: in
     q = OfflinePlanner().plan(question, CONTEXT).query
     assert q is not None
     assert (q.dimensions, q.limit, q.metrics) == (dims, limit, metrics)
+
+
+def test_a_participle_before_a_value_links_it() -> None:
+    from workbench.assistant.planners.passes import verbs_of_values
+
+    toks = tokens("number of orders paid by Online")
+    assert verbs_of_values(toks, set(), [5]) == {3}
+    assert verbs_of_values(tokens("orders weather by Online"), set(), [3]) == set()

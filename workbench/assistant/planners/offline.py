@@ -29,6 +29,7 @@ from workbench.assistant.planners.passes import (
     loss_condition,
     resolve_entity_count,
     verb_metric,
+    verbs_of_values,
 )
 from workbench.assistant.planners.words import (
     ASC_WORDS,
@@ -230,6 +231,7 @@ def _classify(p: _Parse) -> None:
         if (d.start == vh.end or d.end == vh.start) and _first(d, "dimension").name == ve.name
     }
     p.dim_hits = [d for d in p.dim_hits if id(d) not in absorbed]
+    p.used.update(verbs_of_values(p.tokens, p.used, [h.start for h, _ in p.values]))
 
 
 def _intents(p: _Parse) -> None:

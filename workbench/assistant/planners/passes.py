@@ -55,6 +55,22 @@ def loss_condition(text: str, lexicon: Lexicon) -> tuple[range, str] | None:
     return range(first, text[: m.end()].count(" ") + 1), profit
 
 
+#: "paid by App", "sold through Online", "ordered in Mobile": the verb says how the value relates
+_LINKS = frozenset({"by", "with", "via", "using", "through", "in", "on", "from", "at"})
+_IRREGULAR = frozenset({"paid", "sold", "bought", "made", "spent", "done", "run", "shipped", "sent"})
+
+
+def verbs_of_values(tokens: list[str], used: set[int], value_starts: list[int]) -> set[int]:
+    """Positions of participles that only link a value to the question ("paid by App")."""
+    out: set[int] = set()
+    for s in value_starts:
+        if s >= 2 and tokens[s - 1] in _LINKS and (s - 2) not in used:
+            verb = tokens[s - 2]
+            if verb in _IRREGULAR or (verb.endswith("ed") and len(verb) > 4):
+                out.add(s - 2)
+    return out
+
+
 def verb_metric(tokens: list[str], used: set[int], lexicon: Lexicon) -> tuple[int, str] | None:
     """The metric a verb asks for when no metric word is in the question ("how much did we sell")."""
     how_many = any(tokens[i : i + 2] == ["how", "many"] for i in range(len(tokens)))

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="model for simple questions (needs OPENAI_API_KEY)")
     llm_model_strong: str | None = Field(None, description="model for complex questions; default llm_model")
     llm_timeout_s: float = 30.0
+    llm_max_tokens: int = Field(
+        1024, description="completion cap per call: a plan or a narrative is short; a looping model is cut off"
+    )
     llm_max_retries: int = 2
     llm_daily_budget_usd: float = 5.0
     llm_send_values: bool = Field(True, description="False: never send row values to the LLM")

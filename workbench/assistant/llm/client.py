@@ -85,7 +85,12 @@ class LLMClient:
     def chat(self, messages: list[dict[str, str]], model: str, json_mode: bool = False) -> ChatReply:
         """One chat completion; retried on timeouts and server errors, then ServiceUnavailable."""
         self._check_budget()
-        kwargs: dict[str, Any] = {"model": model, "messages": messages, "temperature": 0}
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": self.settings.llm_max_tokens,
+        }
         if json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         response, attempts = self._with_retries(lambda: self._client.chat.completions.create(**kwargs), "chat")

@@ -312,7 +312,13 @@ def _metrics(p: _Parse) -> None:
     """Entity counts resolved (or asked about); a question with no metric word gets the model's first metric."""
     model = p.context.model
     has_period = p.time_range is not None or p.comparison is not None
-    p.metrics, cues = resolve_entity_count(p.metrics, p.tokens, model, has_period, p.context.extra.get("prefer_metric"))
+    try:
+        p.metrics, cues = resolve_entity_count(
+            p.metrics, p.tokens, model, has_period, p.context.extra.get("prefer_metric")
+        )
+    except PlanningError:
+        _check_leftovers(p)  # words not understood come first: no clarifying question about half a question
+        raise
     p.used.update(i for i, tok in enumerate(p.tokens) if tok in cues)
     p.time_range = _on_file_has_no_period(p, p.metrics, p.time_range)
     if not p.metrics:
@@ -712,8 +718,9 @@ def _check_leftovers(p: _Parse) -> None:
             raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
         ignored.append(tok)
     if ignored:  # a word left over may change the question: show nothing rather than guess
+        understood = [" ".join(p.tokens[h.start : h.end]) for h in p.hits] + [p.text[t.start : t.end] for t in p.times]
         raise PlanningError(
-            f"I did not understand {', '.join(repr(w) for w in ignored)} in this question",
+            f"I understood {', '.join(understood) or 'nothing'}, but not {', '.join(repr(w) for w in ignored)}",
             "rephrase with the data's own words (metrics, dimensions, values), e.g. 'revenue by region in 2024'",
             not_understood=ignored,
         )

@@ -251,6 +251,14 @@ class Assistant:
         repairable = (plan is None or plan.planner == "llm") and self.llm() is not None
         if repairable and attempts < self.settings.repair_attempts and not state.get("fell_back"):
             return {"errors": errors, "attempts": attempts + 1, "retry": True, "planned": None, "sql": None}
+        if repairable and not state.get("fell_back") and not isinstance(err, QueryRefused):
+            # a model that cannot produce a valid plan (a small local one) is not the last word:
+            # the offline planner answers, or declines, and the answer says so
+            why = _error(stage, err)["message"]
+            note = f"The language model's plan did not validate after {attempts} repair(s) ({why}); "
+            note += "the offline planner answered instead."
+            notes = [*(state.get("notes") or []), note]
+            return {"errors": [], "retry": True, "fell_back": True, "planned": None, "sql": None, "notes": notes}
         return {"errors": errors, "retry": False, "status": "failed", "failure": _error(stage, err)}
 
     # --- nodes -------------------------------------------------------------------------------

@@ -123,3 +123,16 @@ def test_a_participle_before_a_value_links_it() -> None:
     toks = tokens("number of orders paid by Online")
     assert verbs_of_values(toks, set(), [5]) == {3}
     assert verbs_of_values(tokens("orders weather by Online"), set(), [3]) == set()
+
+
+@pytest.mark.parametrize(
+    ("question", "metrics", "per"),
+    [
+        ("revenue per order in 2024", ["revenue"], "transactions"),
+        ("average profit per unit by category", ["profit"], "units"),
+        ("revenue per region", ["revenue"], None),  # "per" before a dimension is a breakdown
+    ],
+)
+def test_a_metric_after_per_divides(question: str, metrics: list[str], per: str | None) -> None:
+    q = OfflinePlanner().plan(question, CONTEXT).query
+    assert q is not None and (q.metrics, q.per) == (metrics, per)

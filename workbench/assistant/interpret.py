@@ -62,6 +62,8 @@ def _what(q: SemanticQuery, model: SemanticModel | None) -> str:
     named = _entity_names(model)
     names = [named.get(m, words(m)) for m in q.metrics if not (q.comparison is not None and m in growth)]
     names = names or [words(q.metrics[0])]
+    if q.per:
+        names = [f"{n} per {named.get(q.per, words(q.per)).removesuffix('s')}" for n in names]
     what = " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
     if q.share is not None:
         what = f"share of {what} where {describe_filter(q.share)}"
@@ -120,7 +122,7 @@ def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:
         head = ranked if plain else f"{ranked}: {what}"
     elif q.dimensions:
         head = f"{what[0].upper()}{what[1:]} by {' and '.join(words(d) for d in q.dimensions)}"
-    elif _additive(q.metrics[0], model) and q.share is None and q.comparison is None:
+    elif _additive(q.metrics[0], model) and q.share is None and q.comparison is None and q.per is None:
         head = f"Total {what}"
     else:
         head = what[0].upper() + what[1:]

@@ -81,6 +81,7 @@ class _Compiler:
         self.nested = False
         self.inner_needs: dict[str, exp.Expression] = {}
         self.metric_override: dict[str, str] = {}
+        self.per: str | None = None
 
     # --- entry ---------------------------------------------------------------------------
     def build(self, q: SemanticQuery) -> exp.Select:
@@ -110,6 +111,12 @@ class _Compiler:
                 ed = self.model.dimension(extra)
                 if ed not in dims and not _pinned(ed, q.time_range, filters):
                     dims.insert(dims.index(d), ed)
+        self.per = q.per
+        if q.per is not None and (self.model.metric(q.per).table != self.model.fact or q.share or comparison):
+            raise PlanningError(
+                f"a ratio per {q.per.replace('_', ' ')} is only computed over the facts, without a share or comparison",
+                "ask for the two figures separately",
+            )
         self._choose_base(metrics, dims, filters, q, comparison)
         return self._select(q, metrics, dims, filters, comparison)
 
@@ -424,6 +431,12 @@ class _Compiler:
                     projections.append(exp.alias_(part, m.name))
                     projections.append(exp.alias_(total, f"{m.name}_total"))
                     self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric", f"{m.name}_total": "metric"})
+                elif q.per:
+                    ratio = exp.Div(
+                        this=_as_double(self._metric_expr(m)), expression=self._metric_expr(self.model.metric(q.per))
+                    )
+                    projections.append(exp.alias_(ratio, f"{m.name}_per_{q.per}"))
+                    self.columns[f"{m.name}_per_{q.per}"] = "metric"
                 else:
                     projections.append(exp.alias_(self._metric_expr(m), m.name))
                     self.columns[m.name] = "metric"
@@ -503,6 +516,9 @@ class _Compiler:
             if m.growth_of:
                 return f"{m.growth_of}_growth_pct"
             if m.name in names:
+                ratio = f"{m.name}_per_{self.per}" if self.per else ""
+                if ratio in self.columns:
+                    return ratio
                 if comparison is not None:
                     return f"{m.name}_current"
                 return f"{m.name}_share_pct" if share else m.name

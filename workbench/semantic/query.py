@@ -146,6 +146,8 @@ class SemanticQuery(BaseModel):
     share: Filter | None = None
     #: conditions on the aggregated metrics of each row ("lost money": profit < 0)
     having: list[MetricFilter] = Field(default_factory=list)
+    #: a ratio per entity: every metric divided by this metric ("revenue per order": per = transactions)
+    per: str | None = None
     order: list[OrderBy] = Field(default_factory=list)
     limit: int | None = Field(default=None, ge=1)
 

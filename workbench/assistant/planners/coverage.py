@@ -133,7 +133,7 @@ def _held(q: SemanticQuery) -> dict[str, set[str]]:
     tr = q.time_range
     if tr is not None:
         dims.update(k for k in ("year", "quarter", "month", "date") if getattr(tr, k, None) is not None)
-    metrics = set(q.metrics) | {o.by for o in q.order} | {h.metric for h in q.having}
+    metrics = set(q.metrics) | {o.by for o in q.order} | {h.metric for h in q.having} | {q.per or ""}
     return {
         "metric": metrics,
         "dimension": dims,

@@ -27,6 +27,7 @@ from workbench.assistant.planners.passes import (
     entity_counts,
     leads_metric,
     loss_condition,
+    ratio_per,
     resolve_entity_count,
     verb_metric,
     verbs_of_values,
@@ -127,6 +128,7 @@ class _Parse:
     share_filter: Filter | None = None
     comparison: Comparison | None = None
     time_range: TimeRange | None = None
+    per: str | None = None
     order: list[OrderBy] = field(default_factory=list)
 
 
@@ -172,6 +174,7 @@ def _build(p: _Parse) -> SemanticQuery:
         comparison=p.comparison,
         share=p.share_filter,
         having=p.having,
+        per=p.per,
         order=p.order,
         limit=p.limit,
     )
@@ -222,6 +225,11 @@ def _classify(p: _Parse) -> None:
         if verb is not None:
             p.used.add(verb[0])
             metrics = [verb[1]]
+    ratio = ratio_per(p.tokens, p.hits, metrics, model)
+    if ratio is not None:
+        p.per = ratio[0]
+        p.used.update(ratio[1])
+        metrics = [m for m in metrics if m != p.per]
     p.metrics = metrics
     # a dimension word right next to one of its values belongs to the value ("North region")
     absorbed = {

@@ -71,6 +71,29 @@ def verbs_of_values(tokens: list[str], used: set[int], value_starts: list[int]) 
     return out
 
 
+_AVERAGE = frozenset({"average", "avg", "mean"})
+
+
+def ratio_per(
+    tokens: list[str], hits: list[Hit], metrics: list[str], model: SemanticModel
+) -> tuple[str, set[int]] | None:
+    """ "revenue per order", "average profit per unit": the metric after "per" divides the others.
+
+    Only a count-like metric of the facts can divide ("orders", "units", "customers who bought");
+    returns it and the token positions it accounts for ("per", "average").
+    """
+    for h in hits:
+        if h.kind != "metric" or h.start == 0 or tokens[h.start - 1] not in ("per", "each", "every"):
+            continue
+        names = [e.name for e in h.entries if e.kind == "metric"]
+        fact = [n for n in names if model.metrics[n].table == model.fact and n in metrics]
+        if not fact or len([m for m in metrics if m != fact[0]]) == 0:
+            continue
+        used = {h.start - 1} | {i for i, t in enumerate(tokens) if t in _AVERAGE}
+        return fact[0], used
+    return None
+
+
 def verb_metric(tokens: list[str], used: set[int], lexicon: Lexicon) -> tuple[int, str] | None:
     """The metric a verb asks for when no metric word is in the question ("how much did we sell")."""
     how_many = any(tokens[i : i + 2] == ["how", "many"] for i in range(len(tokens)))

@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds per query after a warm-up (p50)")
     parser.add_argument("--ask-rounds", type=int, default=1)
-    parser.add_argument("--dask", action="store_true", help="also run the seed's queries through the cluster engine (2 workers)")
+    parser.add_argument(
+        "--dask", action="store_true", help="also run the seed's queries through the cluster engine (2 workers)"
+    )
     parser.add_argument("--label", default="", help="what this run is (shown on top of the results)")
     parser.add_argument("--fresh", action="store_true", help="delete the working folder's lake first")
     parser.add_argument("--render", metavar="JSON", help="recompute the derived figures and Markdown of a results file")

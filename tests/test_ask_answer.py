@@ -22,8 +22,8 @@ VOCAB = {"category": ["Electronics", "Clothing"], "region": ["North", "South"], 
 def test_large_results_are_summarised_not_pasted() -> None:
     df = pd.DataFrame({"product": [f"P{i}" for i in range(200)], "revenue": [float(i) for i in range(200)]})
     text = describe_result(df, {"revenue": "currency"}, "2023")
-    assert "across 200 rows" in text and "P199 ($199.00)" in text and "lowest P0" in text
-    assert "total $19.9K" in text and "median" in text  # workbench.formatting.money
+    assert "rows" not in text and "P199 ($199.00)" in text and "lowest P0" in text
+    assert "total $19.9K over 200 products" in text and "median" in text  # workbench.formatting.money
     assert "P100" not in text
 
 
@@ -52,9 +52,10 @@ def test_chart_specs() -> None:
 
 def test_answer_json_shape() -> None:
     body = Answer(question="q", answer="a").to_dict()
-    assert list(body)[:15] == [
+    assert list(body)[:16] == [
         "question",
         "answer",
+        "interpretation",
         "sql",
         "semantic_query",
         "columns",

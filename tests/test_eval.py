@@ -13,8 +13,10 @@ from workbench.assistant.eval import compare_results, load_cases, same_value
 from workbench.cli import main
 from workbench.errors import DataError, NotFoundError
 
-#: the team's development question set lives next to the repository (../shared)
+#: the team's development question set, shipped in the repository
 DEV_QUESTIONS = Path(__file__).resolve().parents[1] / "questions" / "questions-dev.jsonl"
+#: the team's own question set (the dev set plus paraphrases, joins, shares, growth, counts, follow-ups)
+RETAIL_QUESTIONS = Path(__file__).resolve().parent / "questions" / "retail.jsonl"
 
 
 def df(**cols: list[object]) -> pd.DataFrame:
@@ -91,9 +93,12 @@ def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path:
     ]
     questions.write_text("\n".join(json.dumps(x) for x in lines))
     result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a wrong answer shown fails the run
     report = json.loads(result.output)
     assert report["total"] == 3 and report["correct"] == 1
+    assert (report["right"], report["declined"], report["wrong"]) == (1, 1, 1)
+    outcome = {r["id"]: r["outcome"] for r in report["results"]}
+    assert outcome == {"ok": "right", "wrong-ref": "wrong", "refused": "declined"}
     assert {m["id"] for m in report["misses"]} == {"wrong-ref", "refused"}
     assert all(m["reason"] for m in report["misses"])
     assert "query_refused" in next(m["reason"] for m in report["misses"] if m["id"] == "refused")
@@ -101,6 +106,20 @@ def test_eval_cli_reports_accuracy_misses_and_latency(small_lake: str, tmp_path:
     text = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--min-accuracy", "0.9"])
     assert text.exit_code == 1
     assert "1/3 correct" in text.output and "wrong-ref" in text.output and "reason:" in text.output
+    assert "right 1, declined 1, wrong shown 1" in text.output
+
+
+def test_a_declined_question_does_not_fail_the_run(small_lake: str, tmp_path: Path) -> None:
+    questions = tmp_path / "declined.jsonl"
+    lines = [
+        {"id": "ok", "question": "Total profit in 2023", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2023"},
+        {"id": "refused", "question": "what will the weather be tomorrow", "sql": "SELECT 1", "compare": "value"},
+    ]
+    questions.write_text("\n".join(json.dumps({**x, "compare": "value"}) for x in lines))
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["right"], report["declined"], report["wrong"]) == (1, 1, 0)
 
 
 @pytest.mark.skipif(not DEV_QUESTIONS.exists(), reason="shared/questions-dev.jsonl is not next to the repository")
@@ -111,3 +130,32 @@ def test_dev_questions_reach_the_accuracy_target(small_lake: str) -> None:
     assert report["total"] == 40
     assert report["accuracy"] >= 0.9, json.dumps(report["misses"], indent=1)
     assert len(report["misses"]) == report["total"] - report["correct"]
+
+
+def test_the_team_question_set_is_right_or_declined_never_wrong(small_lake: str) -> None:
+    """Issue 12 acceptance: >= 150 questions, >= 97% right, 0 wrong answers shown."""
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(RETAIL_QUESTIONS), "--json"])
+    report = json.loads(result.output)
+    assert report["total"] >= 150
+    assert report["wrong"] == 0, json.dumps([m for m in report["misses"] if m["outcome"] == "wrong"], indent=1)
+    assert report["accuracy"] >= 0.97, json.dumps(report["misses"], indent=1)
+    assert result.exit_code == 0
+    assert all(r["interpretation"] for r in report["results"] if r["outcome"] == "right")
+
+
+def test_eval_through_the_whole_assistant(small_lake: str, tmp_path: Path) -> None:
+    """``--assistant``: the same outcomes through retrieve/plan/validate/execute, planner recorded."""
+    questions = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "a", "question": "Total profit in 2023", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2023"},
+        {"id": "b", "question": "which 4 channels had the mostest", "sql": "SELECT 1"},
+        {"id": "c", "question": "and in 2022?", "sql": "SELECT SUM(profit) FROM sales WHERE year = 2022",
+         "after": "Total profit in 2023"},
+    ]  # fmt: skip
+    questions.write_text("\n".join(json.dumps({**x, "compare": "value"}) for x in lines))
+    env = {"WORKBENCH_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(main, ["--lake", small_lake, "eval", str(questions), "--assistant", "--json"], env=env)
+    report = json.loads(result.output)
+    outcome = {r["id"]: (r["outcome"], r["planner"]) for r in report["results"]}
+    assert outcome == {"a": ("right", "offline"), "b": ("declined", ""), "c": ("right", "memory")}
+    assert result.exit_code == 0

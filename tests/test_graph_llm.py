@@ -102,8 +102,9 @@ def test_hallucinated_sql_column_is_never_executed(wb: Any, scripted_llm: Script
     scripted_llm.queue(bad, bad, bad, bad)
     rec = Recorder(wb)
     answer = ask(wb, QUESTION)
-    assert answer.status == "failed"
-    assert "net_sales_amount" in answer.answer and answer.sql is None and answer.rows == []
+    # repairs exhausted: the model's plan is never run; the offline planner answers and says why
+    assert answer.planner == "offline" and "net_sales_amount" not in (answer.sql or "")
+    assert any("net_sales_amount" in n and "offline planner answered" in n for n in answer.notes)
     assert not any("net_sales_amount" in sql for sql in rec.executed)
     assert len(scripted_llm.chat_requests) == 1 + wb.settings.repair_attempts
 
@@ -207,8 +208,12 @@ def wb_vocabulary(wb: Any) -> dict[str, list[str]]:
 def test_simple_and_complex_questions_pick_models(wb: Any, scripted_llm: ScriptedLLM) -> None:
     scripted_llm.queue(GOOD, GOOD)
     ask(wb, QUESTION)
-    ask(wb, "Compare revenue growth between North and South for each category")
-    assert [r["model"] for r in scripted_llm.chat_requests] == ["test-small", "test-strong"]
+    second = ask(wb, "Compare revenue growth between North and South for each category")
+    assert [r["model"] for r in scripted_llm.chat_requests][:2] == ["test-small", "test-strong"]
+    # the scripted plan (revenue by region, 2023) does not cover the second question: never shown
+    # (the repair request goes back to the model; when it has no answer the offline planner does)
+    assert second.planner != "llm"
+    assert "not_understood" in json.dumps(scripted_llm.chat_requests[2]["messages"])
 
 
 def test_follow_ups_with_the_llm_carry_history(wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str) -> None:

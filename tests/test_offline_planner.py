@@ -211,9 +211,12 @@ def test_unknown_words_are_reported_not_guessed(planner: OfflinePlanner, context
 
 
 def test_default_metric_is_stated(planner: OfflinePlanner, context: PlanContext) -> None:
-    query, plan = q(planner, context, "How much did we sell in Toys in 2022?")
+    query, plan = q(planner, context, "Toys by region in 2022")
     assert query.metrics == ["revenue"]
     assert any("revenue" in n for n in plan.notes) and plan.confidence < 1
+    # a verb names the metric: "sell" is sales, nothing is assumed
+    query, plan = q(planner, context, "How much did we sell in Toys in 2022?")
+    assert query.metrics == ["revenue"] and not any("no metric" in n for n in plan.notes)
 
 
 def test_a_users_own_model(planner: OfflinePlanner, tmp_path: Path) -> None:

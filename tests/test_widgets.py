@@ -73,6 +73,17 @@ def test_answer_html_has_narrative_table_chart_sql() -> None:
     assert "answered by scanning the lake in 15 ms" in page
 
 
+def test_the_interpretation_is_shown_with_every_answer() -> None:
+    sentence = "Revenue by region, all data"
+    answer = _answer(interpretation=sentence)
+    assert f"Answered: {sentence}" in answer_html(answer)
+    assert sentence in NotebookAnswer.of(answer)._repr_markdown_()
+    panel = answer_panel(answer)
+    shown = [p for p in panel.objects if "wb-interpretation" in getattr(p, "css_classes", [])]
+    assert len(shown) == 1 and sentence in shown[0].object
+    assert panel.objects[0] is shown[0], "the interpretation comes before the narrative"
+
+
 def test_failed_answer_shows_message_not_traceback() -> None:
     failed = _answer(status="failed", answer="I could not answer this question: no such metric. Hint: try revenue")
     assert "Traceback" not in answer_html(failed)

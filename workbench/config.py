@@ -185,9 +185,17 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="model for simple questions (needs OPENAI_API_KEY)")
     llm_model_strong: str | None = Field(None, description="model for complex questions; default llm_model")
     llm_timeout_s: float = 30.0
+    llm_max_tokens: int = Field(
+        1024, description="completion cap per call: a plan or a narrative is short; a looping model is cut off"
+    )
     llm_max_retries: int = 2
     llm_daily_budget_usd: float = 5.0
     llm_send_values: bool = Field(True, description="False: never send row values to the LLM")
+    llm_narrative: bool = Field(
+        True,
+        description="with an LLM configured, the model writes the answer's narrative; one whose numbers are "
+        "not in the result or the cited summaries is replaced by the template",
+    )
     repair_attempts: int = 2
     semantic_model: str | None = Field(None, description="semantic model YAML; default the packaged retail model")
     embedding_model: str | None = Field(

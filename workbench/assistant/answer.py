@@ -25,6 +25,8 @@ class Answer:
 
     question: str
     answer: str
+    #: the plan read back in one sentence ("Top 3 regions by profit, 2024, highest first")
+    interpretation: str = ""
     sql: str | None = None
     semantic_query: dict[str, Any] | None = None
     columns: list[str] = field(default_factory=list)
@@ -55,6 +57,7 @@ class Answer:
         return {
             "question": self.question,
             "answer": self.answer,
+            "interpretation": self.interpretation,
             "sql": self.sql,
             "semantic_query": self.semantic_query,
             "columns": self.columns,
@@ -75,7 +78,10 @@ class Answer:
         }
 
     def _repr_markdown_(self) -> str:  # notebooks
-        lines = [f"**{self.question}**", "", self.answer]
+        lines = [f"**{self.question}**", ""]
+        if self.interpretation:
+            lines += [f"*Answered: {self.interpretation}*", ""]
+        lines.append(self.answer)
         if self.sql:
             lines += ["", "```sql", self.sql, "```"]
         return "\n".join(lines)

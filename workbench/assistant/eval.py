@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from workbench.assistant.planners.base import PlanContext, Planner
+from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.errors import DataError, NotFoundError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -167,20 +167,31 @@ def _show_row(row: tuple[Any, ...]) -> str:
 # --- running a question set ------------------------------------------------------------------
 @dataclass
 class EvalCase:
-    """One line of a question set: ``{"id", "question", "sql", "compare"}``."""
+    """One line of a question set: ``{"id", "question", "sql", "compare"}`` (+ ``"after"``).
+
+    ``after`` makes it a follow-up: the question is asked after that one in the same session
+    ("and in 2022?" after "revenue by region in 2023").
+    """
 
     id: str
     question: str
     sql: str
     compare: str = "set"
+    after: str | None = None
 
 
 @dataclass
 class CaseResult:
+    """One question's outcome: ``right``, ``declined`` (nothing shown) or ``wrong`` (a wrong answer shown)."""
+
     id: str
     question: str
     ok: bool
     reason: str = ""
+    outcome: str = "wrong"
+    interpretation: str = ""
+    #: who answered: "offline", "llm", "memory"; with an LLM configured "offline" means a fallback
+    planner: str = ""
     period: str = ""
     confidence: float = 0.0
     sql: str | None = None
@@ -211,6 +222,20 @@ class EvalReport:
     def misses(self) -> list[CaseResult]:
         return [r for r in self.results if not r.ok]
 
+    @property
+    def declined(self) -> int:
+        return sum(r.outcome == "declined" for r in self.results)
+
+    @property
+    def fallback(self) -> int:
+        """Right answers the offline planner gave because the LLM's plan was not used."""
+        return sum(r.outcome == "right" and r.planner == "offline" for r in self.results)
+
+    @property
+    def wrong(self) -> int:
+        """Wrong answers shown: the one outcome that fails a run whatever the accuracy."""
+        return sum(r.outcome == "wrong" for r in self.results)
+
     def latency_ms(self, q: float) -> float:
         values = sorted(r.latency_ms for r in self.results)
         if not values:
@@ -225,6 +250,10 @@ class EvalReport:
             "total": self.total,
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
+            "right": self.correct,
+            "declined": self.declined,
+            "wrong": self.wrong,
+            "fallback": self.fallback,
             "latency_ms": {"p50": round(self.latency_ms(0.5), 1), "p95": round(self.latency_ms(0.95), 1)},
             "misses": [asdict(r) for r in self.misses],
             "results": [asdict(r) for r in self.results],
@@ -233,12 +262,16 @@ class EvalReport:
     def to_text(self) -> str:
         lines = [
             f"{self.source}: {self.correct}/{self.total} correct ({self.accuracy:.1%})",
+            f"right {self.correct}, declined {self.declined}, wrong shown {self.wrong}"
+            + (f" (offline fallback {self.fallback})" if any(r.planner == "llm" for r in self.results) else ""),
             f"latency (plan + compile + run): p50 {self.latency_ms(0.5):.0f} ms, p95 {self.latency_ms(0.95):.0f} ms",
         ]
         if self.misses:
             lines.append(f"misses ({len(self.misses)}):")
             for r in self.misses:
-                lines.append(f"  {r.id}: {r.question}")
+                lines.append(f"  {r.id} [{r.outcome}]: {r.question}")
+                if r.interpretation:
+                    lines.append(f"      answered: {r.interpretation}")
                 lines.append(f"      reason: {r.reason}")
                 if r.sql:
                     lines.append(f"      sql: {r.sql}")
@@ -262,6 +295,7 @@ def load_cases(path: str | Path) -> list[EvalCase]:
                     question=str(raw["question"]),
                     sql=str(raw["sql"]),
                     compare=str(raw.get("compare", "set")),
+                    after=str(raw["after"]) if raw.get("after") else None,
                 )
             )
         except (ValueError, KeyError, TypeError) as e:
@@ -270,6 +304,47 @@ def load_cases(path: str | Path) -> list[EvalCase]:
                 'each line needs {"id", "question", "sql", "compare": "value"|"set"|"ordered"}',
             ) from e
     return cases
+
+
+class AssistantEvaluator:
+    """Runs a question set through the whole assistant (plan, validate, repair, fall back, explain).
+
+    Used with an LLM configured: the planner that answered is recorded, so a run reports right
+    (by the model or by the offline fallback), declined and wrong shown, the way a user sees them.
+    """
+
+    def __init__(self, wb: Workbench, rel_tol: float = REL_TOL) -> None:
+        self.wb = wb
+        self.rel_tol = rel_tol
+
+    def run(self, cases: list[EvalCase], source: str = "questions") -> EvalReport:
+        report = EvalReport(source=source)
+        for n, case in enumerate(cases):
+            report.results.append(self.run_case(case, session=f"eval-{n}"))
+        return report
+
+    def run_case(self, case: EvalCase, session: str) -> CaseResult:
+        from workbench.assistant.graph import assistant_for
+
+        result = CaseResult(case.id, case.question, ok=False)
+        expected = self.wb.sql(case.sql).df
+        assistant = assistant_for(self.wb)
+        if case.after:
+            assistant.ask(case.after, session=session)
+        start = time.perf_counter()
+        answer = assistant.ask(case.question, session=session if case.after else None)
+        result.latency_ms = (time.perf_counter() - start) * 1000
+        result.planner, result.interpretation, result.sql = answer.planner, answer.interpretation, answer.sql
+        if not answer.ok:
+            result.outcome, result.reason = "declined", answer.answer
+            return result
+        actual = pd.DataFrame(answer.rows, columns=answer.columns)
+        result.rows = len(actual)
+        reason = compare_results(expected, actual, case.compare, self.rel_tol)
+        result.ok = reason is None
+        result.outcome = "right" if result.ok else "wrong"
+        result.reason = reason or ""
+        return result
 
 
 class Evaluator:
@@ -283,6 +358,7 @@ class Evaluator:
         engine: str = "auto",
         rel_tol: float = REL_TOL,
     ) -> None:
+        from workbench.assistant.planners.lexicon import Lexicon
         from workbench.assistant.planners.offline import OfflinePlanner
         from workbench.semantic.model import load_model
         from workbench.semantic.vocabulary import latest_date, load_vocabulary
@@ -297,6 +373,7 @@ class Evaluator:
             latest_date=latest_date(wb, self.model),
             vocabulary=load_vocabulary(wb, self.model),
         )
+        self.lexicon = Lexicon(self.model, self.context.vocabulary)
 
     def run(self, cases: list[EvalCase], source: str = "questions") -> EvalReport:
         report = EvalReport(source=source)
@@ -305,8 +382,7 @@ class Evaluator:
         return report
 
     def run_case(self, case: EvalCase) -> CaseResult:
-        from workbench.semantic.compiler import compile_query
-
+        """Plan, check coverage (as the assistant's validate step does), run, compare."""
         result = CaseResult(case.id, case.question, ok=False)
         try:
             expected = self.wb.sql(case.sql, engine=self.engine).df
@@ -315,23 +391,50 @@ class Evaluator:
             return result
         start = time.perf_counter()
         try:
-            plan = self.planner.plan(case.question, self.context)
-            result.period, result.confidence = plan.period, plan.confidence
-            if plan.query is not None:
-                result.sql = compile_query(plan.query, self.model, self.context.vocabulary).sql
-            else:
-                result.sql = plan.sql
+            result.sql = self._planned_sql(case, result)
+        except WorkbenchError as e:  # nothing would be shown: an honest decline
+            result.latency_ms = (time.perf_counter() - start) * 1000
+            result.reason, result.outcome = f"{e.kind}: {e}", "declined"
+            return result
+        try:
             actual = self.wb.sql(str(result.sql), engine=self.engine).df
         except WorkbenchError as e:
             result.latency_ms = (time.perf_counter() - start) * 1000
-            result.reason = f"{e.kind}: {e}"
+            result.reason, result.outcome = f"{e.kind}: {e}", "declined"
             return result
         result.latency_ms = (time.perf_counter() - start) * 1000
         result.rows = len(actual)
         reason = compare_results(expected, actual, case.compare, self.rel_tol)
         result.ok = reason is None
+        result.outcome = "right" if result.ok else "wrong"
         result.reason = reason or ""
         return result
+
+    def _follow_up(self, case: EvalCase) -> Plan | None:
+        """The previous question's plan edited by this one, as the assistant's session memory does."""
+        from workbench.assistant.memory import resolve_follow_up
+
+        previous = self.planner.plan(str(case.after), self.context)
+        if previous.query is None:
+            return None
+        edited = resolve_follow_up(case.question, previous.query, self.model, self.context.vocabulary)
+        if edited is None:
+            return None
+        return Plan(query=edited, period=edited.describe_period(), planner="memory")
+
+    def _planned_sql(self, case: EvalCase, result: CaseResult) -> str:
+        from workbench.assistant.interpret import interpret
+        from workbench.assistant.planners.coverage import require
+        from workbench.semantic.compiler import compile_query
+
+        plan = self._follow_up(case) if case.after else None
+        plan = plan or self.planner.plan(case.question, self.context)
+        result.period, result.confidence, result.planner = plan.period, plan.confidence, plan.planner
+        if plan.query is None:
+            return str(plan.sql)
+        result.interpretation = interpret(plan.query, self.model)
+        require(case.question, plan.query, self.context, self.lexicon)
+        return compile_query(plan.query, self.model, self.context.vocabulary).sql
 
 
 def run_eval(path: str | Path, wb: Workbench, planner: Planner | None = None, engine: str = "auto") -> EvalReport:

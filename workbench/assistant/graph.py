@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, TypedDict
@@ -25,10 +26,13 @@ from sqlglot import exp
 
 from workbench.assistant.answer import Answer, chart_spec
 from workbench.assistant.intent import change_verb
+from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
-from workbench.assistant.memory import SessionStore, looks_like_follow_up, resolve_follow_up
-from workbench.assistant.narrative import describe_result
+from workbench.assistant.memory import SessionStore, answer_to_pending, looks_like_follow_up, resolve_follow_up
+from workbench.assistant.narrative import cited_sources, describe_result, unsupported_numbers
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
+from workbench.assistant.planners.coverage import require
+from workbench.assistant.planners.lexicon import Lexicon
 from workbench.assistant.retrieval.index import Source, SummaryIndex
 from workbench.errors import (
     ERROR_KEYS,
@@ -55,6 +59,8 @@ TOP_K = 4
 
 class AssistantState(TypedDict, total=False):
     question: str
+    #: the question actually planned: a short reply to a clarifying question completes the pending one
+    asked: str
     session: str | None
     user: str | None
     history: list[dict[str, Any]]
@@ -128,6 +134,7 @@ class Assistant:
         self._latest: tuple[Any, dt.date | None] | None = None
         self._columns: dict[str, set[str]] = {}
         self._offline: Planner | None = None
+        self._lexicon: Lexicon | None = None
         self._llm: Any = None
         self._graph: Any = None
 
@@ -205,6 +212,13 @@ class Assistant:
             self._columns[table] = {f.name.lower() for f in dt_.schema().fields}
         return self._columns[table]
 
+    def lexicon(self) -> Lexicon:
+        """The model's words for the coverage check (rebuilt when the vocabulary is reloaded)."""
+        vocabulary = self.vocabulary()
+        if self._lexicon is None or self._lexicon.vocabulary != vocabulary:
+            self._lexicon = Lexicon(self.model, vocabulary)
+        return self._lexicon
+
     def offline(self) -> Planner:
         if self._offline is None:
             from workbench.assistant.planners.offline import OfflinePlanner
@@ -221,7 +235,15 @@ class Assistant:
 
     # --- the graph ---------------------------------------------------------------------------
     def _build(self) -> Any:
-        from langgraph.graph import END, StateGraph
+        with warnings.catch_warnings():
+            # langgraph's checkpoint module warns at import about a LangChain default we do not
+            # use (no checkpointer); the user cannot act on it, so it must not reach stderr.
+            # langchain_core adds its own "default" filter when imported: import it first so
+            # ours goes in front of it.
+            import langchain_core._api.deprecation  # noqa: F401
+
+            warnings.filterwarnings("ignore", message=".*allowed_objects.*")
+            from langgraph.graph import END, StateGraph
 
         # Any: LangGraph 1.x's add_node overloads do not accept a plain callable over a total=False TypedDict
         g: Any = StateGraph(AssistantState)
@@ -279,6 +301,14 @@ class Assistant:
         repairable = (plan is None or plan.planner == "llm") and self.llm() is not None
         if repairable and attempts < self.settings.repair_attempts and not state.get("fell_back"):
             return {"errors": errors, "attempts": attempts + 1, "retry": True, "planned": None, "sql": None}
+        if repairable and not state.get("fell_back") and not isinstance(err, QueryRefused):
+            # a model that cannot produce a valid plan (a small local one) is not the last word:
+            # the offline planner answers, or declines, and the answer says so
+            why = _error(stage, err)["message"]
+            note = f"The language model's plan did not validate after {attempts} repair(s) ({why}); "
+            note += "the offline planner answered instead."
+            notes = [*(state.get("notes") or []), note]
+            return {"errors": [], "retry": True, "fell_back": True, "planned": None, "sql": None, "notes": notes}
         return {"errors": errors, "retry": False, "status": "failed", "failure": _error(stage, err)}
 
     # --- nodes -------------------------------------------------------------------------------
@@ -333,6 +363,11 @@ class Assistant:
             )
             return {**base, "status": "refused", "failure": _error("plan", err)}
         context = self._context(state)
+        pending = answer_to_pending(question, state.get("history") or [])
+        if pending is not None:
+            question, context.extra["prefer_metric"] = pending
+            base["asked"] = question
+            notes.append(f"Your reply completes the question {question!r}.")
         llm = self.llm()
         if llm is not None and not state.get("fell_back"):
             try:
@@ -350,7 +385,7 @@ class Assistant:
                 self._collect(llm)
                 notes.append(f"The language model was unavailable ({e.message}); the offline planner answered instead.")
                 base["fell_back"] = True
-        follow = self._follow_up(state)
+        follow = self._follow_up(state) if pending is None else None
         if follow is not None:
             return {**base, "planned": follow}
         try:
@@ -390,7 +425,10 @@ class Assistant:
         assert plan is not None
         try:
             if plan.query is not None:
+                # every part of the question must be in the plan, whichever planner made it
                 compiled = compile_query(plan.query, self.model, self.vocabulary())
+                asked = state.get("asked") or state["question"]
+                require(asked, plan.query, self._context(state), self.lexicon())
                 sql, kinds = compiled.sql, dict(compiled.columns)
             else:
                 sql, kinds = str(plan.sql), {}
@@ -398,6 +436,8 @@ class Assistant:
         except QueryRefused as e:
             if getattr(e, "details", {}).get("terminal"):
                 return {"status": "refused", "failure": _error("validate", e)}
+            return self._repair_or_fail(state, "validate", e)
+        except PlanningError as e:  # a part of the question the plan dropped: show nothing
             return self._repair_or_fail(state, "validate", e)
         except (WorkbenchError, ValueError) as e:
             return self._repair_or_fail(state, "validate", e)
@@ -483,16 +523,20 @@ class Assistant:
         if plan.query is not None and plan.query.order and plan.query.limit:
             rank = "highest" if plan.query.order[0].direction == "desc" else "lowest"
         formats = self._formats(columns, state.get("columns_kind") or {})
-        narrative = describe_result(df, formats, scope, sources, notes, rank=rank)
+        cited = cited_sources(plan.query, sources)
+        reading = interpret(plan.query, self.model) if plan.query is not None else _sql_reading(plan)
+        narrative = describe_result(df, formats, scope, cited, notes, rank=rank)
+        narrative = self._llm_narrative(state, df, cited, reading, period, notes) or narrative
         answer = Answer(
             question=state["question"],
             answer=narrative,
+            interpretation=reading,
             sql=state.get("sql"),
             semantic_query=plan.query.model_dump(mode="json", exclude_none=True) if plan.query else None,
             columns=columns,
             rows=result.rows,
             chart=chart_spec(columns, df, state["question"]),
-            sources=list(sources),
+            sources=cited + [s for s in sources if s not in cited],  # [n] in the narrative = n-th source
             route=result.route or result.engine,
             cached=bool(result.cached),
             period=period,
@@ -502,10 +546,50 @@ class Assistant:
         )
         return {"answer": answer, "status": ""}
 
+    def _llm_narrative(
+        self, state: AssistantState, df: Any, cited: list[Source], reading: str, period: str, notes: list[str]
+    ) -> str | None:
+        """The model's narrative when every number in it is in the result or a cited summary; else None.
+
+        A weak model invents figures; the template (always computed) is shown instead and a note
+        says so. Notes the template carries are appended so a caveat is never lost.
+        """
+        llm = self.llm()
+        plan = state.get("planned")
+        if llm is None or state.get("fell_back") or not (self.settings.llm_narrative and self.settings.llm_send_values):
+            return None
+        if plan is None or plan.query is None:  # custom SQL results are described by the template only
+            return None
+        from workbench.assistant.llm.narrate import write_narrative
+
+        summaries = [s.text for s in cited]
+        try:
+            reply = write_narrative(
+                llm.client, llm.choose_model(state["question"]), state["question"], reading, df, summaries
+            )
+        except WorkbenchError as e:
+            log.info("LLM narrative unavailable (%s): the template is shown", e)
+            return None
+        self.usage.add(reply.usage)
+        given = " ".join([state.get("asked") or state["question"], reading, period])
+        bad = unsupported_numbers(reply.text, df, cited, given=given)
+        if bad or not reply.text.strip():
+            notes.append(
+                f"The language model's narrative cited figures not in the result ({', '.join(bad[:3])}); "
+                "the template narrative is shown."
+            )
+            return None
+        text = " ".join(reply.text.split())
+        return text + (" Note: " + " ".join(notes) if notes else "")
+
     def finish(self, state: AssistantState) -> dict[str, Any]:
         failure = state.get("failure") or {"type": "planning_error", "message": "no answer", "hint": ""}
         status = state.get("status") or "failed"
-        if status == "refused":
+        clarify = (failure.get("details") or {}).get("clarify")
+        if clarify:  # a question back, with its choices: the next short reply completes it
+            text = f"{failure['message'][:1].upper()}{failure['message'][1:]} ({failure.get('hint', '')})"
+            failure = {**failure, "hint": ""}
+        elif status == "refused":
             text = f"I can't answer that: {failure['message']}."
         else:
             tried = state.get("attempts", 0)
@@ -518,7 +602,8 @@ class Assistant:
         if notes:
             text += " Note: " + " ".join(notes)
         sources = list(state.get("sources") or [])
-        if status != "refused" and failure.get("type") == "planning_error" and sources:
+        partly = clarify or (failure.get("details") or {}).get("not_understood")
+        if status != "refused" and failure.get("type") == "planning_error" and sources and not partly:
             # grounded context still helps when the question could not become a query
             text += " Related facts: " + " ".join(f"[{i}] {s.text}" for i, s in enumerate(sources[:2], 1))
         answer = Answer(
@@ -559,11 +644,17 @@ class Assistant:
         answer.tokens = self.usage.to_dict()
         answer.cost_usd = self.usage.cost_usd
         self.record(answer, user)
+        clarify = ((answer.error or {}).get("details") or {}).get("clarify")
+        if session and clarify:  # the next short reply may answer it (see answer_to_pending)
+            self.sessions.append(
+                session,
+                {"question": final.get("asked") or answer.question, "pending": clarify, "at": _now()},
+            )
         if session and answer.ok:
             self.sessions.append(
                 session,
                 {
-                    "question": answer.question,
+                    "question": final.get("asked") or answer.question,
                     "semantic_query": answer.semantic_query,
                     "sql": answer.sql,
                     "period": answer.period,
@@ -576,6 +667,15 @@ class Assistant:
         """The assistant's record step: every question is audited and counted once, including
         ones refused before any SQL ran (the SQL it ran was recorded by the query pipeline)."""
         record_answer(self.settings, user or self.settings.user, answer, answer.timings["total"] / 1000)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _sql_reading(plan: Plan) -> str:
+    """A SQL plan has no semantic query to read back: say so, and name its period."""
+    return f"Custom SQL written by the {plan.planner or 'planner'} planner, {plan.period} (see the SQL)"
 
 
 _assistants: weakref.WeakKeyDictionary[Any, Assistant] = weakref.WeakKeyDictionary()

@@ -167,3 +167,28 @@ def resolve_follow_up(
             q.limit = None if q.limit == 1 else q.limit
             changed = True
     return q if changed else None
+
+
+#: a reply longer than this is a new question, not an answer to a clarifying one
+_SHORT_REPLY = 8
+
+
+def answer_to_pending(reply: str, history: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(the pending question, the chosen metric) when ``reply`` picks a choice of the last clarifying turn.
+
+    A clarification is a conversation turn: "how many customers in 2024?" -> "customers on
+    file or customers who bought?" -> "on file" completes the first question. The choice is
+    the one whose distinctive words (the ones the choices do not share) the reply uses.
+    """
+    if not history or not history[-1].get("pending"):
+        return None
+    words = set(re.findall(r"[a-z0-9]+", reply.lower()))
+    if not words or len(words) > _SHORT_REPLY:
+        return None
+    choices: Mapping[str, str] = history[-1]["pending"].get("choices", {})
+    labels = {label: set(re.findall(r"[a-z0-9]+", label.lower())) for label in choices}
+    shared = set.intersection(*labels.values()) if labels else set()
+    scored = sorted(((len(words & (toks - shared)), label) for label, toks in labels.items()), reverse=True)
+    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return str(history[-1]["question"]), choices[scored[0][1]]

@@ -8,14 +8,17 @@ format in the semantic model (currency, percent, count). Sources are cited by nu
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from workbench.assistant.answer import TIME_COLUMNS
+from workbench.assistant.interpret import plural
 from workbench.assistant.retrieval.index import Source
 from workbench.formatting import money
+from workbench.semantic.query import SemanticQuery
 
 #: rows shown by name in a narrative before it switches to a summary
 TOP_N = 3
@@ -70,10 +73,105 @@ def describe_result(
     """
     text = _body(df, formats, period, rank)
     if sources:
-        text += " Context: " + "; ".join(f"[{i}] {s.id}" for i, s in enumerate(sources, 1)) + "."
+        text = _with_sources(text, df, sources)
     if notes:
         text += " Note: " + " ".join(notes)
     return text
+
+
+def _with_sources(text: str, df: pd.DataFrame, sources: Sequence[Source]) -> str:
+    """Cite by number, never by id; a summary of the same figure adds its change on the year before.
+
+    The change is only quoted when the summary's own figure equals the answer's (same metric,
+    same filters, same period), so a cited number can never describe something else.
+    """
+    if len(df) == 1 and "revenue" in df.columns:
+        value = pd.to_numeric(df["revenue"], errors="coerce").iloc[0]
+        for i, s in enumerate(sources, 1):
+            figure, growth = s.meta.get("revenue"), s.meta.get("growth_yoy")
+            if growth is None or figure is None or pd.isna(value) or not _close(float(figure), float(value)):
+                continue
+            direction = "up" if growth >= 0 else "down"
+            return text.rstrip(".") + f", {direction} {abs(growth):.1f}% year over year [{i}]."
+    return text + " Sources: " + ", ".join(f"[{i}]" for i in range(1, len(sources) + 1)) + "."
+
+
+def _close(a: float, b: float, rel: float = 0.005) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-9)
+
+
+#: summary metadata keys that name a filter value of the question (the rest describe the period)
+_SCOPE_KEYS = ("category", "region", "channel")
+
+
+def cited_sources(query: SemanticQuery | None, sources: Sequence[Source]) -> list[Source]:
+    """The retrieved summaries that describe exactly the answer's scope: same period, same filters.
+
+    A summary about "2024, all regions" is not evidence for an answer about the North in Q3;
+    citing it would put a number next to the answer that describes something else.
+    """
+    if query is None or query.share or query.having or query.comparison:
+        return []
+    tr = query.time_range
+    filters = {f.dimension: {str(v) for v in f.values} for f in query.filters if f.op in ("=", "in")}
+    if len(filters) != len(query.filters) or any(k not in _SCOPE_KEYS for k in filters):
+        return []
+    if tr is None or tr.year is None or tr.end_year:
+        return []
+    dims = set(query.dimensions)
+    out = []
+    for s in sources:
+        m = s.meta
+        # the summary's scope is the answer's, or one row of it (a month of a monthly breakdown)
+        same_period = m.get("year") == tr.year and all(
+            m.get(part) == getattr(tr, part) or (getattr(tr, part) is None and part in dims)
+            for part in ("quarter", "month")
+        )
+        same_filters = all(
+            (k in filters and k in m and filters[k] == {str(m[k])}) or (k not in filters and (k not in m or k in dims))
+            for k in _SCOPE_KEYS
+        )
+        if same_period and same_filters:
+            out.append(s)
+    return out
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-−]?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|[kKmMbB]\b|thousand|million|billion)?")
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+
+
+def numbers_in(text: str) -> list[tuple[str, float, float]]:
+    """Each number written in ``text``: (as written, value, rounding unit), "$1.54M" -> 1,540,000 +- 5,000."""
+    out = []
+    for m in _NUMBER.finditer(text):
+        whole, frac, unit = m.group(1), m.group(2) or "", (m.group(3) or "").lower()
+        scale = _SCALE.get(unit, 1.0)
+        value = float(whole.replace(",", "") + frac) * scale
+        step = (10 ** -(len(frac) - 1) if frac else 1.0) * scale / 2
+        out.append((m.group(0).strip(), -value if m.group(0).lstrip().startswith(("-", "−")) else value, step))
+    return out
+
+
+def unsupported_numbers(text: str, df: pd.DataFrame, sources: Sequence[Source], given: str = "") -> list[str]:
+    """Numbers in ``text`` found neither in the result, nor in the cited summaries, nor in ``given``.
+
+    ``given`` is text the reader already has (the question, the interpretation, the period):
+    years and "top 3" may be repeated. Matching allows for rounding: "$1.54M" matches
+    1,538,765.12; a percent also matches a fraction cell (12.5% ~ 0.125).
+    """
+    allowed: list[float] = []
+    for col in df.columns:
+        for v in pd.to_numeric(df[col], errors="coerce").dropna().tolist():
+            allowed += [float(v), float(v) * 100]
+    for s in sources:
+        allowed += [v for _, v, _ in numbers_in(s.text)]
+    allowed += [v for _, v, _ in numbers_in(given)]
+    bad = []
+    for shown, value, step in numbers_in(text):
+        tol = max(step, 0.005 * abs(value))
+        if not any(abs(abs(value) - abs(a)) <= tol for a in allowed):
+            bad.append(shown)
+    return bad
 
 
 def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = "") -> str:
@@ -123,12 +221,12 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = ""
         if rank:
             return f"{_label(ranked.iloc[0], dims)} had {what}{scope}: {fmt(ranked.iloc[0]['_v'], kind)}."
         return f"{what}{scope} for {_label(ranked.iloc[0], dims)}: {fmt(ranked.iloc[0]['_v'], kind)}."
-    text = f"{name.capitalize()}{scope} across {len(df)} rows: highest {leaders}"
+    text = f"{name.capitalize()}{scope} by {', '.join(d.replace('_', ' ') for d in dims)}: highest {leaders}"
     if len(df) > TOP_N:
         bottom = ranked.iloc[-1]
         text += f"; lowest {_label(bottom, dims)} ({fmt(bottom['_v'], kind)})"
     if kind in ("currency", "count") and values.notna().all():
-        text += f"; total {fmt(values.sum(), kind)}"
+        text += f"; total {fmt(values.sum(), kind)} over {len(df)} {plural(dims[0]) if len(dims) == 1 else 'rows'}"
     if len(df) > 10:
         text += f"; median {fmt(values.median(), kind)}"
     return text + "."

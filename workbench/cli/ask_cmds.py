@@ -72,6 +72,8 @@ def folder_session(folder: str | None = None) -> str:
 
 
 def _print(a: Answer) -> None:
+    if a.interpretation:
+        click.secho(f"Answered: {a.interpretation}", bold=True)
     click.secho(a.answer, fg=None if a.ok else "red")
     if not a.ok:
         return

@@ -22,6 +22,7 @@ from workbench.semantic.model import DimensionDef, MetricDef, SemanticModel
 from workbench.semantic.query import (
     Comparison,
     Filter,
+    MetricFilter,
     SemanticQuery,
     TimeRange,
     Value,
@@ -80,6 +81,7 @@ class _Compiler:
         self.nested = False
         self.inner_needs: dict[str, exp.Expression] = {}
         self.metric_override: dict[str, str] = {}
+        self.per: str | None = None
 
     # --- entry ---------------------------------------------------------------------------
     def build(self, q: SemanticQuery) -> exp.Select:
@@ -109,6 +111,12 @@ class _Compiler:
                 ed = self.model.dimension(extra)
                 if ed not in dims and not _pinned(ed, q.time_range, filters):
                     dims.insert(dims.index(d), ed)
+        self.per = q.per
+        if q.per is not None and (self.model.metric(q.per).table != self.model.fact or q.share or comparison):
+            raise PlanningError(
+                f"a ratio per {q.per.replace('_', ' ')} is only computed over the facts, without a share or comparison",
+                "ask for the two figures separately",
+            )
         self._choose_base(metrics, dims, filters, q, comparison)
         return self._select(q, metrics, dims, filters, comparison)
 
@@ -444,6 +452,12 @@ class _Compiler:
                     projections.append(exp.alias_(part, m.name))
                     projections.append(exp.alias_(total, f"{m.name}_total"))
                     self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric", f"{m.name}_total": "metric"})
+                elif q.per:
+                    ratio = exp.Div(
+                        this=_as_double(self._metric_expr(m)), expression=self._metric_expr(self.model.metric(q.per))
+                    )
+                    projections.append(exp.alias_(ratio, f"{m.name}_per_{q.per}"))
+                    self.columns[f"{m.name}_per_{q.per}"] = "metric"
                 else:
                     projections.append(exp.alias_(self._metric_expr(m), m.name))
                     self.columns[m.name] = "metric"
@@ -468,11 +482,20 @@ class _Compiler:
                 select = select.where(exp.and_(*where))
         if group:
             select = select.group_by(*group)
+        if q.having:
+            select = select.having(exp.and_(*[self._having(h) for h in q.having]))
         for o in self._order(q, metrics, dims, comparison):
             select = select.order_by(o)
         if q.limit:
             select = select.limit(q.limit)
         return select
+
+    def _having(self, h: MetricFilter) -> exp.Expression:
+        """ "profit < 0" over the aggregate itself (the alias is not visible in HAVING everywhere)."""
+        ops: dict[str, type[exp.Binary]] = {
+            "=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE,
+        }  # fmt: skip
+        return ops[h.op](this=self._metric_expr(self.model.metric(h.metric)), expression=_num(h.value))
 
     def _from(self) -> list[exp.Expression]:
         base_alias = self._alias(self.base)
@@ -514,6 +537,9 @@ class _Compiler:
             if m.growth_of:
                 return f"{m.growth_of}_growth_pct"
             if m.name in names:
+                ratio = f"{m.name}_per_{self.per}" if self.per else ""
+                if ratio in self.columns:
+                    return ratio
                 if comparison is not None:
                     return f"{m.name}_current"
                 return f"{m.name}_share_pct" if share else m.name

@@ -119,6 +119,14 @@ class Comparison(BaseModel):
         return self
 
 
+class MetricFilter(BaseModel):
+    """A condition on an aggregated metric (SQL ``HAVING``): "which products lost money" is profit < 0."""
+
+    metric: str
+    op: Literal["=", "!=", ">", ">=", "<", "<="] = "<"
+    value: float = 0.0
+
+
 class OrderBy(BaseModel):
     """Sort by a metric or dimension of the query."""
 
@@ -136,6 +144,10 @@ class SemanticQuery(BaseModel):
     comparison: Comparison | None = None
     #: "share of <metric> that came from <filter>": the filter applies to the numerator only
     share: Filter | None = None
+    #: conditions on the aggregated metrics of each row ("lost money": profit < 0)
+    having: list[MetricFilter] = Field(default_factory=list)
+    #: a ratio per entity: every metric divided by this metric ("revenue per order": per = transactions)
+    per: str | None = None
     order: list[OrderBy] = Field(default_factory=list)
     limit: int | None = Field(default=None, ge=1)
 

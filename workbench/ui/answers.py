@@ -65,7 +65,16 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
             sizing_mode="stretch_width",
             css_classes=["wb-answer-error"],
         )
-    parts: list[Any] = [pn.pane.Markdown(answer.answer, sizing_mode="stretch_width", css_classes=["wb-narrative"])]
+    parts: list[Any] = []
+    if answer.interpretation:
+        parts.append(
+            pn.pane.Markdown(
+                f"*Answered: {html.escape(answer.interpretation)}*",
+                sizing_mode="stretch_width",
+                css_classes=["wb-interpretation"],
+            )
+        )
+    parts.append(pn.pane.Markdown(answer.answer, sizing_mode="stretch_width", css_classes=["wb-narrative"]))
     df = answer.df
     if not df.empty:
         parts.append(
@@ -105,7 +114,10 @@ def answer_panel(answer: Answer, chart_height: int = 260) -> Any:
 def answer_html(answer: Answer) -> str:
     """Static HTML of an answer (no JavaScript needed): narrative, table, chart, SQL, sources."""
     esc = html.escape
-    out = [f"<div class='wb-answer'><p><b>{esc(answer.question)}</b></p><p>{esc(answer.answer)}</p>"]
+    out = [f"<div class='wb-answer'><p><b>{esc(answer.question)}</b></p>"]
+    if answer.interpretation:
+        out.append(f"<p class='wb-interpretation'><i>Answered: {esc(answer.interpretation)}</i></p>")
+    out.append(f"<p>{esc(answer.answer)}</p>")
     if answer.ok:
         df = answer.df
         if not df.empty:

@@ -38,9 +38,17 @@ def chat_model(settings: Settings, model: str) -> Any:
             timeout=settings.llm_timeout_s,
             max_retries=0,
             temperature=0,
+            max_completion_tokens=settings.llm_max_tokens,  # a small local model otherwise runs to its context's end
         )
-    # timeout and max_retries are LangChain's standard chat-model parameters
-    return _init(settings.llm_provider, model, chat=True, timeout=settings.llm_timeout_s, max_retries=0)
+    # timeout, max_retries and max_tokens are LangChain's standard chat-model parameters
+    return _init(
+        settings.llm_provider,
+        model,
+        chat=True,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        max_tokens=settings.llm_max_tokens,
+    )
 
 
 def embeddings_model(settings: Settings, model: str) -> Any:

@@ -141,7 +141,50 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
     for m in re.finditer(rf"\b({_YEAR})\b", text):
         year = int(m.group(1))
         add(m, TimeMention(m.start(), m.end(), TimeRange(year=year), years=(year,)))
-    return sorted(found, key=lambda t: t.start)
+    return join_spans(text, sorted(found, key=lambda t: t.start))
+
+
+_SPAN_PREFIX = re.compile(r"(?:between|from) $")
+_SPAN_JOIN = re.compile(r"^ (?:and|to|through|until|till) $")
+
+
+def join_spans(text: str, found: list[TimeMention]) -> list[TimeMention]:
+    """ "between March and June 2024", "from Q1 2023 to Q2 2024": two periods become one span.
+
+    A bare month before a dated one takes that one's year ("between March and June 2024" is
+    March-June 2024, not the latest March in the data).
+    """
+    out: list[TimeMention] = []
+    i = 0
+    while i < len(found):
+        a = found[i]
+        b = found[i + 1] if i + 1 < len(found) else None
+        prefix = _SPAN_PREFIX.search(text[: a.start])
+        if b is None or a.range is None or b.range is None or not prefix or a.span or b.span:
+            out.append(a)
+            i += 1
+            continue
+        if not _SPAN_JOIN.match(text[a.end : b.start]):
+            out.append(a)
+            i += 1
+            continue
+        first = a.range
+        if a.relative and first.month and b.range.year and not b.relative:
+            first = TimeRange(year=b.range.year, month=first.month)
+        start, end = first.bounds()[0], b.range.bounds()[1]
+        if end < start:
+            raise PlanningError(
+                f"the period {text[prefix.start() : b.end]!r} ends before it starts", "name the earlier period first"
+            )
+        label = f"{_short(first)} to {_short(b.range)}"
+        out.append(TimeMention(prefix.start(), b.end, TimeRange(start=start, end=end, label=label), span=True))
+        i += 2
+    return out
+
+
+def _short(r: TimeRange) -> str:
+    """A period's name without the "(latest ... in the data)" note."""
+    return r.model_copy(update={"label": None}).describe() if r.year is not None else r.describe()
 
 
 def _quarter(qnum: str | None, ordinal: str | None, qnum2: str | None) -> int:

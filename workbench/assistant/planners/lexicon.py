@@ -70,6 +70,10 @@ class Lexicon:
         for name, m in model.metrics.items():
             for phrase in [name.replace("_", " "), *m.synonyms]:
                 self._add(phrase, "metric", name)
+                # "per order", "per unit": the singular of a plural count word names the same metric
+                tokens = normalise(phrase).split()
+                if len(tokens) == 1 and tokens[0].endswith("s") and not tokens[0].endswith("ss") and len(tokens[0]) > 4:
+                    self._add(tokens[0][:-1], "metric", name)
         for name, d in model.dimensions.items():
             for phrase in [name.replace("_", " "), *d.synonyms]:
                 self._add(phrase, "dimension", name, with_plural=True)

@@ -14,12 +14,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workbench.assistant.intent import change_verb
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.dates import NUMBER_WORDS, TimeMention, find_time
 from workbench.assistant.planners.lexicon import Entry, Hit, Lexicon, normalise
+from workbench.assistant.planners.passes import (
+    clause_subject,
+    count_before,
+    drop_subjects,
+    entity_counts,
+    leads_metric,
+    loss_condition,
+    ratio_per,
+    resolve_entity_count,
+    verb_metric,
+    verbs_of_values,
+)
 from workbench.assistant.planners.words import (
     ASC_WORDS,
     DESC_WORDS,
@@ -35,6 +48,7 @@ from workbench.errors import PlanningError, QueryRefused, did_you_mean
 from workbench.semantic.query import (
     Comparison,
     Filter,
+    MetricFilter,
     OrderBy,
     SemanticQuery,
     TimeRange,
@@ -81,6 +95,33 @@ class _Parse:
     used: set[int] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     confidence: float = 1.0
+    # recognised entities
+    flags: set[str] = field(default_factory=set)
+    times: list[TimeMention] = field(default_factory=list)
+    numeric: list[Filter] = field(default_factory=list)
+    having: list[MetricFilter] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    values: list[tuple[Hit, Entry]] = field(default_factory=list)
+    dim_hits: list[Hit] = field(default_factory=list)
+    # intent
+    share: bool = False
+    growth: bool = False
+    versus: bool = False
+    trend: bool = False
+    desc: bool = False
+    asc: bool = False
+    limit: int | None = None
+    limit_dir: str | None = None
+    # the query taking shape
+    metrics: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    grouped_hits: list[Hit] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    share_filter: Filter | None = None
+    comparison: Comparison | None = None
+    time_range: TimeRange | None = None
+    per: str | None = None
+    order: list[OrderBy] = field(default_factory=list)
 
 
 class OfflinePlanner(Planner):
@@ -114,155 +155,220 @@ class OfflinePlanner(Planner):
 
 # --- the parse ---------------------------------------------------------------------------------
 def _build(p: _Parse) -> SemanticQuery:
+    """Run the passes in order; each reads and extends the parse state (see ``PASSES``)."""
+    for step in PASSES:
+        step(p)
+    return SemanticQuery(
+        metrics=p.metrics,
+        dimensions=p.groups,
+        filters=p.filters,
+        time_range=p.time_range,
+        comparison=p.comparison,
+        share=p.share_filter,
+        having=p.having,
+        per=p.per,
+        order=p.order,
+        limit=p.limit,
+    )
+
+
+def _tokens(p: _Parse) -> None:
+    """Refusals first; then comparison phrases become flags and the text becomes tokens."""
     raw = normalise(p.question)
     _refuse(raw, p.question)
-    flags: set[str] = set()
-    text = _YOY.sub(lambda m: _flag(flags, "yoy", m), raw)
-    text = _MOM.sub(lambda m: _flag(flags, "mom", m), text)
-    text = _QOQ.sub(lambda m: _flag(flags, "qoq", m), text)
-    text = re.sub(r"\s+", " ", text).strip()
-    p.text = text
-    p.tokens = text.split()
-    model = p.context.model
+    text = _YOY.sub(lambda m: _flag(p.flags, "yoy", m), raw)
+    text = _MOM.sub(lambda m: _flag(p.flags, "mom", m), text)
+    text = _QOQ.sub(lambda m: _flag(p.flags, "qoq", m), text)
+    p.text = re.sub(r"\s+", " ", text).strip()
+    p.tokens = p.text.split()
 
-    times = find_time(text, p.context.latest_date)
-    for t in times:
-        p.used.update(_token_span(text, t.start, t.end))
-    numeric = _numeric_filters(p)
-    hits = p.lexicon.scan(p.tokens, p.used)
-    for h in hits:
+
+def _recognise(p: _Parse) -> None:
+    """Periods, numeric filters, "lost money", then the model's words (longest phrase first)."""
+    p.times = find_time(p.text, p.context.latest_date)
+    for t in p.times:
+        p.used.update(_token_span(p.text, t.start, t.end))
+    p.numeric = _numeric_filters(p)
+    loss = loss_condition(p.text, p.lexicon)
+    if loss is not None:
+        p.used.update(loss[0])
+        p.having.append(MetricFilter(metric=loss[1], op="<", value=0))
+    p.hits = p.lexicon.scan(p.tokens, p.used)
+    for h in p.hits:
         p.used.update(range(h.start, h.end))
 
+
+def _classify(p: _Parse) -> None:
+    """Each recognised phrase becomes a metric, a value (with its dimension) or a dimension word."""
     metrics: list[str] = []
-    values: list[tuple[Hit, Entry]] = []
-    dim_hits: list[Hit] = []
-    for i, h in enumerate(hits):
+    for i, h in enumerate(p.hits):
         kinds = {e.kind for e in h.entries}
         if "value" in kinds:
-            values.append((h, _pick_value(h, hits, i, p)))
-        elif "metric" in kinds and "dimension" in kinds:
-            # "discount" is a metric unless it follows "by"/"per"/"which"
-            if _after_marker(p, h, hits):
-                dim_hits.append(h)
-            else:
-                metrics.append(_first(h, "metric").name)
-        elif "metric" in kinds:
-            metrics.append(_first(h, "metric").name)
+            p.values.append((h, _pick_value(h, p.hits, i, p)))
+        elif "metric" in kinds and ("dimension" not in kinds or not _after_marker(p, h, p.hits)):
+            metrics.append(_first(h, "metric").name)  # "discount" is a metric unless after "by"/"which"
         else:
-            dim_hits.append(h)
-    metrics = _drop_entity_nouns(p, hits, metrics)
-
+            p.dim_hits.append(h)
+    model = p.context.model
+    metrics = drop_subjects(p.tokens, p.hits, _drop_entity_nouns(p, p.hits, metrics), model)
+    metrics += [h.metric for h in p.having if h.metric not in metrics]
+    if not metrics:
+        verb = verb_metric(p.tokens, p.used, p.lexicon)
+        if verb is not None:
+            p.used.add(verb[0])
+            metrics = [verb[1]]
+    ratio = ratio_per(p.tokens, p.hits, metrics, model)
+    if ratio is not None:
+        p.per = ratio[0]
+        p.used.update(ratio[1])
+        metrics = [m for m in metrics if m != p.per]
+    p.metrics = metrics
     # a dimension word right next to one of its values belongs to the value ("North region")
-    value_dims = {e.name for _, e in values}
     absorbed = {
         id(d)
-        for d in dim_hits
-        for vh, ve in values
+        for d in p.dim_hits
+        for vh, ve in p.values
         if (d.start == vh.end or d.end == vh.start) and _first(d, "dimension").name == ve.name
     }
-    dim_hits = [d for d in dim_hits if id(d) not in absorbed]
+    p.dim_hits = [d for d in p.dim_hits if id(d) not in absorbed]
+    p.used.update(verbs_of_values(p.tokens, p.used, [h.start for h, _ in p.values]))
 
-    # --- intents ---------------------------------------------------------------------------
+
+def _intents(p: _Parse) -> None:
+    """Share, growth, versus, trend and ranking words; words inside matched phrases carry none."""
     words = set(p.tokens)
-    # words inside a matched phrase ("more than 30%", "the most recent month") carry no intent
     free = {tok for i, tok in enumerate(p.tokens) if i not in p.used}
-    share = bool(_share_intent(p))
-    growth = bool(free & GROWTH_WORDS) or bool(flags) or any(model.metrics[m].growth_of for m in metrics)
-    versus = bool(words & VS_WORDS) or "compare" in words or "comparison" in words
-    trend = bool(free & TREND_WORDS)
-    desc = bool(free & DESC_WORDS)
-    asc = bool(free & ASC_WORDS)
-    limit, limit_dir = _top_n(text)
+    model = p.context.model
+    p.share = _share_intent(p)
+    p.growth = bool(free & GROWTH_WORDS) or bool(p.flags) or any(model.metrics[m].growth_of for m in p.metrics)
+    p.versus = bool(words & VS_WORDS) or "compare" in words or "comparison" in words
+    p.trend = bool(free & TREND_WORDS)
+    p.desc = bool(free & DESC_WORDS)
+    p.asc = bool(free & ASC_WORDS)
+    p.limit, p.limit_dir = _top_n(p.text)
 
-    # --- grouping --------------------------------------------------------------------------
-    groups: list[str] = []
-    grouped_hits: list[Hit] = []
-    for h in dim_hits:
+
+def _grouping(p: _Parse) -> None:
+    """Which dimension words are breakdowns: after by/per/which, grain adjectives, chains, leading nouns."""
+    model = p.context.model
+    value_dims = {e.name for _, e in p.values}
+    for h in p.dim_hits:
         d = model.dimensions[_first(h, "dimension").name]
         grain_adj = d.kind == "time" and p.tokens[h.start] in _GRAIN_ADJECTIVES
-        chained = bool(grouped_hits) and all(
-            t in ("and", "then", "x") for t in p.tokens[grouped_hits[-1].end : h.start]
+        chained = bool(p.grouped_hits) and all(
+            t in ("and", "then", "x") for t in p.tokens[p.grouped_hits[-1].end : h.start]
         )
-        if _after_marker(p, h, hits) or grain_adj or chained:
-            if grain_adj and growth and d.name == "year":
+        leading = leads_metric(h, p.hits) or clause_subject(h, p.tokens)
+        if _after_marker(p, h, p.hits) or grain_adj or chained or leading:
+            if grain_adj and p.growth and d.name == "year":
                 continue  # "annual growth" is year over year, not a breakdown
-            if d.name not in groups:
-                groups.append(d.name)
-            grouped_hits.append(h)
+            if d.name not in p.groups:
+                p.groups.append(d.name)
+            p.grouped_hits.append(h)
         elif d.name not in value_dims:
             p.notes.append(f"'{' '.join(p.tokens[h.start : h.end])}' was read as context, not as a breakdown")
-    if trend and not any(model.dimensions[g].kind == "time" for g in groups):
-        groups.append("month")
+    if p.trend and not any(model.dimensions[g].kind == "time" for g in p.groups):
+        p.groups.append("month")
+    counted = count_before(p.tokens, p.hits, p.grouped_hits) if p.limit is None and (p.desc or p.asc) else None
+    if counted is not None:
+        p.used.add(counted[0])
+        p.limit = counted[1]
 
-    # --- filters ---------------------------------------------------------------------------
+
+def _filters(p: _Parse) -> None:
+    """Values become filters, the share's part, or the two members of a "vs" comparison."""
     by_dim: dict[str, list[str]] = {}
-    for _, e in values:
+    for _, e in p.values:
         by_dim.setdefault(e.name, [])
         if e.value not in by_dim[e.name]:
             by_dim[e.name].append(str(e.value))
-    share_filter: Filter | None = None
-    if share:
-        share_filter = _share_filter(p, numeric, values)
-        if share_filter is None:
+    if p.share:
+        p.share_filter = _share_filter(p, p.numeric, p.values)
+        if p.share_filter is None:
             raise PlanningError(
                 "I understood 'share of' but not which part to take the share of",
                 "name a value, e.g. 'what share of revenue came from Online?'",
             )
-        if share_filter in numeric:
-            numeric.remove(share_filter)
-        elif share_filter.dimension in by_dim:
-            by_dim[share_filter.dimension] = [
-                v for v in by_dim[share_filter.dimension] if v not in {str(x) for x in share_filter.values}
-            ]
-    comparison: Comparison | None = None
-    filters: list[Filter] = list(numeric)
+        if p.share_filter in p.numeric:
+            p.numeric.remove(p.share_filter)
+        elif p.share_filter.dimension in by_dim:
+            part = {str(x) for x in p.share_filter.values}
+            by_dim[p.share_filter.dimension] = [v for v in by_dim[p.share_filter.dimension] if v not in part]
+    p.filters = list(p.numeric)
     for dim, vals in by_dim.items():
         if not vals:
             continue
-        if versus and len(vals) == 2 and comparison is None and not growth:
-            comparison = Comparison(kind="vs", dimension=dim, members=list(vals))
+        if p.versus and len(vals) == 2 and p.comparison is None and not p.growth:
+            p.comparison = Comparison(kind="vs", dimension=dim, members=list(vals))
             continue
-        filters.append(Filter(dimension=dim, op="in", values=list(vals)))
+        p.filters.append(Filter(dimension=dim, op="in", values=list(vals)))
 
-    # --- time ------------------------------------------------------------------------------
-    time_range, comparison = _time(p, times, flags, growth, versus, comparison, groups, filters)
 
-    # --- metrics ---------------------------------------------------------------------------
-    if not metrics:
-        if not (groups or filters or values or comparison or growth or share):
+def _period(p: _Parse) -> None:
+    p.time_range, p.comparison = _time(p, p.times, p.flags, p.growth, p.versus, p.comparison, p.groups, p.filters)
+
+
+def _metrics(p: _Parse) -> None:
+    """Entity counts resolved (or asked about); a question with no metric word gets the model's first metric."""
+    model = p.context.model
+    has_period = p.time_range is not None or p.comparison is not None
+    try:
+        p.metrics, cues = resolve_entity_count(
+            p.metrics, p.tokens, model, has_period, p.context.extra.get("prefer_metric")
+        )
+    except PlanningError:
+        _check_leftovers(p)  # words not understood come first: no clarifying question about half a question
+        raise
+    p.used.update(i for i, tok in enumerate(p.tokens) if tok in cues)
+    p.time_range = _on_file_has_no_period(p, p.metrics, p.time_range)
+    if not p.metrics:
+        if not (p.groups or p.filters or p.values or p.comparison or p.growth or p.share):
             _not_understood(p)
-        metrics = ["revenue"]
-        p.notes.append("no metric named: using revenue")
+        default = next(iter(model.metrics))
+        p.metrics = [default]
+        p.notes.append(f"no metric named: using {default.replace('_', ' ')}")
         p.confidence -= 0.2
     _check_leftovers(p)
 
-    # --- order and limit ---------------------------------------------------------------------
-    order: list[OrderBy] = []
-    if limit is not None or desc or asc:
-        if groups:
-            direction = limit_dir or ("asc" if asc and not desc else "desc")
-            by = (
-                "growth"
-                if (comparison is not None and comparison.kind != "vs") or (growth and comparison)
-                else metrics[0]
-            )
-            order.append(OrderBy(by=by, direction=direction))  # type: ignore[arg-type]
-            if limit is None:
-                plural_group = any(p.tokens[h.end - 1].endswith("s") for h in grouped_hits if h.end - h.start)
-                limit = 5 if plural_group and ("top" in words or "bottom" in words) else 1
-        else:
-            limit = None
-    query = SemanticQuery(
-        metrics=metrics,
-        dimensions=groups,
-        filters=filters,
-        time_range=time_range,
-        comparison=comparison,
-        share=share_filter,
-        order=order,
-        limit=limit,
-    )
-    return query
+
+def _order(p: _Parse) -> None:
+    """Ranking words and N become an order and a limit (only over a breakdown)."""
+    if p.limit is None and not (p.desc or p.asc):
+        return
+    if not p.groups:
+        p.limit = None
+        return
+    direction = p.limit_dir or ("asc" if p.asc and not p.desc else "desc")
+    c = p.comparison
+    by = "growth" if (c is not None and c.kind != "vs") or (p.growth and c) else p.metrics[0]
+    p.order.append(OrderBy(by=by, direction=direction))  # type: ignore[arg-type]
+    if p.limit is None:
+        plural_group = any(p.tokens[h.end - 1].endswith("s") for h in p.grouped_hits if h.end - h.start)
+        p.limit = 5 if plural_group and ("top" in p.tokens or "bottom" in p.tokens) else 1
+
+
+#: the offline parser, pass by pass: tokens -> recognised entities -> intent -> semantic query
+PASSES: tuple[Callable[[_Parse], None], ...] = (
+    _tokens,
+    _recognise,
+    _classify,
+    _intents,
+    _grouping,
+    _filters,
+    _period,
+    _metrics,
+    _order,
+)
+
+
+def _on_file_has_no_period(p: _Parse, metrics: list[str], tr: TimeRange | None) -> TimeRange | None:
+    """Entities on file are counted as they are now: a period would silently count buyers instead."""
+    on_file = {pair.on_file: pair.entity for pair in entity_counts(p.context.model)}
+    hit = [on_file[m] for m in metrics if m in on_file]
+    if tr is None or not hit:
+        return tr
+    p.notes.append(f"The {hit[0]} on file are counted as they are today; a period does not apply to them.")
+    return None
 
 
 def _drop_entity_nouns(p: _Parse, hits: list[Hit], metrics: list[str]) -> list[str]:
@@ -481,8 +587,11 @@ def _time(
             return late, Comparison(kind=kind)  # type: ignore[arg-type]
         if all(t.years and not t.span for t in times):
             return _several_years(p, sorted({y for t in times for y in t.years}), growth or versus, groups, filters)
-        p.notes.append(f"several periods named; using {times[0].range.describe() if times[0].range else 'the first'}")
-        p.confidence -= 0.2
+        named = ", ".join(t.range.describe() for t in times if t.range)
+        raise PlanningError(
+            f"several periods are named ({named}) and I do not know how to combine them",
+            "ask for one period, a span ('between March and June 2024'), or a comparison ('Q4 2024 vs Q4 2023')",
+        )
     t = times[0]
     tr = t.range
     if len(t.years) == 2:
@@ -607,9 +716,13 @@ def _check_leftovers(p: _Parse) -> None:
         if suggestion and not _inflection_of_known(tok, known):
             raise PlanningError(f"I do not know the word {tok!r} in this question", suggestion)
         ignored.append(tok)
-    if ignored:
-        p.notes.append("ignored words: " + ", ".join(ignored))
-        p.confidence -= 0.1 * len(ignored)
+    if ignored:  # a word left over may change the question: show nothing rather than guess
+        understood = [" ".join(p.tokens[h.start : h.end]) for h in p.hits] + [p.text[t.start : t.end] for t in p.times]
+        raise PlanningError(
+            f"I understood {', '.join(understood) or 'nothing'}, but not {', '.join(repr(w) for w in ignored)}",
+            "rephrase with the data's own words (metrics, dimensions, values), e.g. 'revenue by region in 2024'",
+            not_understood=ignored,
+        )
 
 
 def _inflection_of_known(tok: str, known: list[str]) -> bool:

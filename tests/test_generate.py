@@ -51,12 +51,12 @@ def test_periods_split_the_dataset_like_arrivals(tmp_path: Path) -> None:
         out = tmp_path / f"p{i}"
         counts.append(generate(9_000, str(out), seed=3, chunk_rows=2_000, period=period).rows["sales"])
         first, last = period
-        ids, lo, hi, bad = duckdb.sql(
+        ids, lo, hi, bad = duckdb.execute(
             f"""select count(distinct upper(trim(transaction_id))), min(try_strptime(date, '%Y-%m-%d')),
                 max(try_strptime(date, '%Y-%m-%d')), count(*) filter (where try_strptime(date, '%Y-%m-%d') is not null
                 and try_strptime(date, '%Y-%m-%d')::date not between '{first}' and '{last}')
             from read_csv('{out}/sales-*.csv', all_varchar=true)"""
-        ).fetchone()
+        ).fetchall()[0]
         assert bad == 0 and lo.date() >= first and hi.date() <= last
         assert ids == counts[-1] - round(counts[-1] * 0.005)  # distinct ids = rows less the duplicates
     assert sum(counts) == 9_000
@@ -94,7 +94,7 @@ def sales(landing_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> float:
-    return con.execute(sql).fetchone()[0]  # type: ignore[index]
+    return con.execute(sql).fetchall()[0][0]  # type: ignore[no-any-return]
 
 
 def test_seasonality_and_weekdays(sales: duckdb.DuckDBPyConnection) -> None:
@@ -171,7 +171,7 @@ def test_cli_period(tmp_path: Path) -> None:
     out = CliRunner().invoke(main, [*args, "--period", "2024-12-01..2024-12-31"])
     assert out.exit_code == 0, out.output
     body = json.loads(out.output)
-    (n,) = duckdb.sql(f"select count(*) from read_csv('{tmp_path}/sales-*.csv', all_varchar=true)").fetchone()  # type: ignore[misc]
+    (n,) = duckdb.execute(f"select count(*) from read_csv('{tmp_path}/sales-*.csv', all_varchar=true)").fetchall()[0]
     assert n == body["rows"]["sales"] and 0 < n < 20_000
     bad = CliRunner().invoke(main, [*args, "--period", "December"])
     assert bad.exit_code == 2 and "FIRST..LAST" in bad.output

@@ -20,6 +20,7 @@ import duckdb
 from deltalake import DeltaTable
 
 from benchmarks.scale import proc
+from workbench.lake.delta import add_actions
 
 #: the reference dataset's dates (workbench.lake.generate's defaults)
 FIRST_MONTH, MONTHS = (2022, 1), 36
@@ -119,7 +120,7 @@ def sales_state(lake: Path, period: Period) -> dict[str, Any]:
     rows, in_period, ids = duckdb.execute(
         f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {inside}), COUNT(DISTINCT transaction_id) FILTER (WHERE {inside}) "
         f"FROM read_parquet({files!r})"
-    ).fetchone()  # type: ignore[misc]
+    ).fetchall()[0]
     return {
         "version": table.version(),
         "rows": rows,
@@ -133,7 +134,7 @@ def lake_rows(lake: Path) -> int:
     """Rows of ``sales`` from the Delta log (no data read)."""
     if not (lake / "sales" / "_delta_log").exists():
         return 0
-    return int(DeltaTable(str(lake / "sales")).get_add_actions(flatten=True).to_pandas()["num_records"].sum())
+    return int(add_actions(DeltaTable(str(lake / "sales"))).to_pandas()["num_records"].sum())
 
 
 def parquet_on_disk(lake: Path) -> set[str]:

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 
 from benchmarks import bench_ask
 from benchmarks import run as qrun
+from workbench.lake.delta import add_actions
 
 #: the seed's table (seed-architecture.md): share of the 100 GB dataset each row reads
 SEED_ROWS: dict[str, tuple[str, float]] = {
@@ -59,7 +60,7 @@ BASE_QUESTIONS = [
 
 def partition_rows(lake: Path) -> pd.DataFrame:
     """Rows per (year, month, region) partition of ``sales``, from the Delta log."""
-    actions = DeltaTable(str(lake / "sales")).get_add_actions(flatten=True).to_pandas()
+    actions = add_actions(DeltaTable(str(lake / "sales"))).to_pandas()
     cols = {"partition.year": "year", "partition.month": "month", "partition.region": "region"}
     frame = actions.rename(columns=cols)[[*cols.values(), "num_records"]]
     return frame.astype({"year": int, "month": int}).groupby(["year", "month", "region"], as_index=False).sum()

@@ -8,13 +8,15 @@ from typing import Any
 
 from deltalake import DeltaTable
 
+from workbench.lake.delta import add_actions
+
 #: bytes of reference CSV in the seed's largest row
 TB = 10**12
 
 
 def files_per_partition(lake: Path) -> dict[str, Any]:
     """Data files per (year, month, region) partition of ``sales`` in the current version."""
-    actions = DeltaTable(str(lake / "sales")).get_add_actions(flatten=True).to_pandas()
+    actions = add_actions(DeltaTable(str(lake / "sales"))).to_pandas()
     keys = zip(actions["partition.year"], actions["partition.month"], actions["partition.region"], strict=True)
     counts = Counter(keys)
     sizes = actions["size_bytes"]

@@ -270,7 +270,8 @@ def test_chat_answers_with_table_and_sql(page: Any, artifacts_dir: Path) -> None
     answer = page.locator(".wb-answer").last
     answer.wait_for(state="visible", timeout=180_000)
     # what was answered, in one sentence, above the narrative
-    assert "Revenue by region, 2024" in answer.locator(".wb-interpretation").first.inner_text()
+    shown = answer.locator(".wb-interpretation").first.evaluate("el => (el.shadowRoot || el).textContent")
+    assert "Revenue by region, 2024" in shown, shown  # the interpretation, read from the pane's shadow DOM
     table = answer.locator(".wb-answer-table table").first
     table.wait_for(state="visible")
     text = table.inner_text()

@@ -52,6 +52,11 @@ BUTTON_ICONS = {
         '<path d="M5 7l1 12a2 2 0 0 0 2 2h8a2 2 0 0 0 2 -2l1 -12"/><path d="M9 7v-3a1 1 0 0 1 1 -1h4a1 1 0 0 1 1 1v3"/>'
     ),
 }
+#: each message's edit toggle (off / on), also inline SVG
+EDIT_ICONS = (
+    _SVG.format('<path d="M4 20h4l10.5 -10.5a2.828 2.828 0 1 0 -4 -4l-10.5 10.5v4"/><path d="M13.5 6.5l4 4"/>'),
+    _SVG.format('<path d="M18 6l-12 12"/><path d="M6 6l12 12"/>'),
+)
 #: far beyond any answer's height: every new message scrolls the chat to it
 AUTO_SCROLL_PX = 1_000_000
 
@@ -134,6 +139,28 @@ def _options() -> dict[str, Any]:
     }
 
 
+def _classes() -> tuple[type, type]:
+    """``ChatInterface`` and ``ChatMessage`` whose every icon is inline SVG.
+
+    Why: since Panel 1.9 each message carries an edit toggle drawn from the Tabler icon font,
+    which Bokeh fetches from cdn.jsdelivr.net as soon as the message renders (visible or not):
+    a request that leaves the machine and fails on an offline network. The message's icons
+    get inline SVG right after construction, before any model exists; the feed builds every
+    message (typed, streamed, placeholder) from its ``_message_type``.
+    """
+    import panel as pn
+
+    class ChatMessage(pn.chat.ChatMessage):
+        def __init__(self, object: Any = None, **params: Any) -> None:
+            super().__init__(object, **params)
+            self.edit_icon.param.update(icon=EDIT_ICONS[0], active_icon=EDIT_ICONS[1])
+
+    class ChatInterface(pn.chat.ChatInterface):
+        _message_type = ChatMessage
+
+    return ChatInterface, ChatMessage
+
+
 def chat_interface(wb: QueryRunner, user: str | None = None, session: str | None = None, **params: Any) -> Any:
     """A ``pn.chat.ChatInterface`` whose callback asks the assistant over ``wb``.
 
@@ -141,6 +168,7 @@ def chat_interface(wb: QueryRunner, user: str | None = None, session: str | None
     """
     import panel as pn
 
+    interface_class, message_class = _classes()
     conversation = session or f"ui-{uuid.uuid4().hex[:12]}"
 
     async def callback(contents: Any, sender: str, instance: Any) -> Any:
@@ -152,19 +180,19 @@ def chat_interface(wb: QueryRunner, user: str | None = None, session: str | None
         except Exception as err:
             log.exception("assistant failed on %r", question)
             show_newest_answer(instance)
-            return pn.chat.ChatMessage(
+            return message_class(
                 pn.pane.Alert(error_text(err), alert_type="danger", css_classes=["wb-answer-error"]),
                 user=ASSISTANT_NAME,
                 avatar=AVATARS["error"],
                 **MESSAGE_PARAMS,
             )
         show_newest_answer(instance)
-        return pn.chat.ChatMessage(
+        return message_class(
             answer_panel(answer), user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], **MESSAGE_PARAMS
         )
 
     options = {**_options(), "callback": callback}
     options.update(params)
-    chat = pn.chat.ChatInterface(**options)
+    chat = interface_class(**options)
     chat.send(WELCOME, user=ASSISTANT_NAME, avatar=AVATARS[ASSISTANT_NAME], respond=False, **MESSAGE_PARAMS)
     return chat

@@ -67,20 +67,14 @@ def _register_all(base: Path, files: dict[str, Path]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """TPC-H at scale 0.01 from DuckDB's bundled generator, one Parquet file per table."""
-    import duckdb
-
+    """TPC-H at scale 0.01 from ``tpcgen-cli`` (DuckDB 2.0 bundles no ``tpch`` extension), one Parquet
+    file per table, DECIMAL columns kept as a user's export would have them."""
+    from tests.data import tpc
     from workbench.lake.register import invalidate
 
     base = tmp_path_factory.mktemp("tpch")
-    (base / "data").mkdir()
-    con = duckdb.connect()
-    con.execute("CALL dbgen(sf=0.01)")
-    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
-    for t in tables:
-        con.execute(f"COPY {t} TO '{base / 'data' / t}.parquet' (FORMAT parquet)")
-    con.close()
-    yield _register_all(base, {t: base / "data" / f"{t}.parquet" for t in tables})
+    files = tpc.generate("tpch", 0.01, base / "data", keep_decimals=True)
+    yield _register_all(base, files)
     invalidate()
 
 

@@ -234,11 +234,6 @@ def test_tpch_no_wrong_answer(tpch_env: dict[str, Any]) -> None:
     assert outcomes.get("wrong", 0) == 0 and outcomes.get("broken", 0) == 0, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="29/33 on this branch: the offline planner declines 'supplier(s)' (its out-of-scope word list) and "
-    "'shipped' (i12 rewrites the planner from the model's vocabulary; remove this marker when it passes)",
-)
 def test_tpch_ninety_percent_right(tpch_env: dict[str, Any]) -> None:
     outcomes = _grade("tpch")
     assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT

@@ -67,20 +67,14 @@ def _register_all(base: Path, files: dict[str, Path]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """TPC-H at scale 0.01 from DuckDB's bundled generator, one Parquet file per table."""
-    import duckdb
-
+    """TPC-H at scale 0.01 from ``tpcgen-cli`` (DuckDB 2.0 bundles no ``tpch`` extension), one Parquet
+    file per table, DECIMAL columns kept as a user's export would have them."""
+    from tests.data import tpc
     from workbench.lake.register import invalidate
 
     base = tmp_path_factory.mktemp("tpch")
-    (base / "data").mkdir()
-    con = duckdb.connect()
-    con.execute("CALL dbgen(sf=0.01)")
-    tables = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
-    for t in tables:
-        con.execute(f"COPY {t} TO '{base / 'data' / t}.parquet' (FORMAT parquet)")
-    con.close()
-    yield _register_all(base, {t: base / "data" / f"{t}.parquet" for t in tables})
+    files = tpc.generate("tpch", 0.01, base / "data", keep_decimals=True)
+    yield _register_all(base, files)
     invalidate()
 
 
@@ -240,11 +234,6 @@ def test_tpch_no_wrong_answer(tpch_env: dict[str, Any]) -> None:
     assert outcomes.get("wrong", 0) == 0 and outcomes.get("broken", 0) == 0, outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="29/33 on this branch: the offline planner declines 'supplier(s)' (its out-of-scope word list) and "
-    "'shipped' (i12 rewrites the planner from the model's vocabulary; remove this marker when it passes)",
-)
 def test_tpch_ninety_percent_right(tpch_env: dict[str, Any]) -> None:
     outcomes = _grade("tpch")
     assert outcomes.get("right", 0) / outcomes["total"] >= MIN_RIGHT

@@ -18,7 +18,7 @@ from workbench.assistant.planners.passes import (
     verb_metric,
 )
 from workbench.errors import PlanningError
-from workbench.semantic.model import load_model
+from workbench.semantic.model import SemanticModel, load_model
 from workbench.semantic.query import TimeRange
 
 MODEL = load_model()
@@ -71,6 +71,51 @@ def test_a_leading_dimension_noun_is_a_breakdown() -> None:
 def test_entity_counts_come_from_the_model() -> None:
     pairs = {p.entity: (p.on_file, p.active) for p in entity_counts(MODEL)}
     assert pairs["customers"] == ("customer_count", "customers")
+
+
+#: a drafted order-lines model: ``returns`` is keyed by ``order_id`` but lists returns, not orders
+LINES = SemanticModel.model_validate(
+    {
+        "fact": "order_lines",
+        "tables": {
+            "order_lines": {"alias": "ol"},
+            "returns": {"alias": "r", "key": "order_id"},
+            "customers": {"alias": "c", "key": "customer_id"},
+        },
+        "joins": [
+            {"left": "order_lines", "right": "returns", "column": "order_id"},
+            {"left": "order_lines", "right": "customers", "column": "customer_id"},
+        ],
+        "time": {"date": "order_date"},
+        "metrics": {
+            "returns_count": {
+                "sql": "COUNT(*)",
+                "table": "returns",
+                "format": "count",
+                "synonyms": ["how many returns"],
+            },
+            "customers_count": {"sql": "COUNT(*)", "table": "customers", "format": "count"},
+            "orders": {"sql": "COUNT(DISTINCT order_id)", "format": "count", "synonyms": ["number of orders"]},
+            "customers": {"sql": "COUNT(DISTINCT customer_id)", "format": "count"},
+            "sales": {"sql": "SUM(sales)", "format": "currency"},
+        },
+        "dimensions": {"year": {"column": "year", "kind": "time"}},
+    }
+)
+
+
+def test_how_many_entity_is_its_distinct_count_never_another_tables_rows() -> None:
+    """A table pairs with a distinct count only when it lists that entity: "how many orders" once
+    counted the rows of ``returns`` (keyed by order id) and showed 37 instead of 400."""
+    assert {p.entity: (p.on_file, p.active) for p in entity_counts(LINES)} == {
+        "customers": ("customers_count", "customers")
+    }
+    context = PlanContext(model=LINES, latest_date=dt.date(2024, 12, 31), vocabulary={})
+    for question in ("how many orders", "number of orders in 2024", "how many orders do we have"):
+        q = OfflinePlanner().plan(question, context).query
+        assert q is not None and q.metrics == ["orders"], question
+    q = OfflinePlanner().plan("how many returns", context).query
+    assert q is not None and q.metrics == ["returns_count"]
 
 
 def test_on_file_or_active_is_decided_by_the_words_or_asked() -> None:

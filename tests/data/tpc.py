@@ -25,12 +25,12 @@ def generator() -> str | None:
     return str(beside) if beside.exists() else shutil.which("tpcgen-cli")
 
 
-def generate(kind: str, scale: float, out: Path) -> dict[str, Path]:
+def generate(kind: str, scale: float, out: Path, *, keep_decimals: bool = False) -> dict[str, Path]:
     """Write every table of ``kind`` (``tpch``/``tpcds``) as one Parquet file; ``{table: path}``.
 
-    DECIMAL columns are rewritten as DOUBLE: registering a Parquet file with DECIMAL columns
-    currently fails in the catalog's partition statistics (Decimal min/max are not JSON),
-    which is not what these suites test. Both engines and the reference read the same files.
+    DECIMAL columns are rewritten as DOUBLE unless ``keep_decimals``: the differential suites
+    compare engines, not decimal arithmetic, and both engines and the reference read the same
+    files. The bring-your-own-data suite keeps them, as a user's export would have them.
     """
     import duckdb
 
@@ -47,7 +47,10 @@ def generate(kind: str, scale: float, out: Path) -> dict[str, Path]:
             continue
         cols = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(src)]).fetchall()
         select = ", ".join(
-            f'CAST("{c[0]}" AS DOUBLE) AS "{c[0]}"' if str(c[1]).startswith("DECIMAL") else f'"{c[0]}"' for c in cols
+            f'CAST("{c[0]}" AS DOUBLE) AS "{c[0]}"'
+            if str(c[1]).startswith("DECIMAL") and not keep_decimals
+            else f'"{c[0]}"'
+            for c in cols
         )
         files[src.stem] = out / src.name
         con.execute(f"COPY (SELECT {select} FROM read_parquet('{src}')) TO '{files[src.stem]}' (FORMAT parquet)")

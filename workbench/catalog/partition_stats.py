@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -27,8 +28,21 @@ def partition_key(values: dict[str, Any]) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """A value the catalog's JSON columns can store and give back unchanged.
+
+    Dates become ISO text. A DECIMAL becomes a JSON number when one holds it exactly (an int, or
+    a float whose shortest repr reads back as the same decimal), so range pruning still compares
+    numbers; otherwise its exact text, which :func:`aggregate` never uses as a bound.
+    """
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
     return value
 
 
@@ -69,6 +83,10 @@ def aggregate(rows: Iterable[dict[str, Any]], part_cols: list[str], stat_cols: l
                 stat.min_max.pop(col, None)
                 continue
             lo, hi = _jsonable(lo), _jsonable(hi)
+            if isinstance(row.get(f"min.{col}"), Decimal) and not all(isinstance(b, (int, float)) for b in (lo, hi)):
+                unknown[key].add(col)  # a decimal no JSON number holds: no bound rather than a text one
+                stat.min_max.pop(col, None)
+                continue
             cur = stat.min_max.get(col)
             stat.min_max[col] = [lo, hi] if cur is None else [min(cur[0], lo), max(cur[1], hi)]
     return [groups[k] for k in sorted(groups)]

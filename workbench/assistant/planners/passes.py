@@ -162,10 +162,15 @@ class EntityCount:
 
 
 def entity_counts(model: SemanticModel) -> list[EntityCount]:
-    """Pairs read from the model: ``COUNT(*)`` on a table with a key, ``COUNT(DISTINCT key)`` on the facts."""
+    """Pairs read from the model: ``COUNT(*)`` on a table with a key, ``COUNT(DISTINCT key)`` on the facts.
+
+    Only a table that lists the entity its key names pairs: ``customers`` keyed by
+    ``customer_id`` is the customers on file, but ``returns`` keyed by ``order_id`` holds returns,
+    so counting its rows for "how many orders" would show a wrong number.
+    """
     pairs: list[EntityCount] = []
     for table, t in model.tables.items():
-        if not t.key or table == model.fact:
+        if not t.key or table == model.fact or not _names_same_entity(table, t.key):
             continue
         on_file = [n for n, m in model.metrics.items() if m.table == table and _sql(m.sql) == "count(*)"]
         active = [
@@ -174,6 +179,33 @@ def entity_counts(model: SemanticModel) -> list[EntityCount]:
         if on_file and active:
             pairs.append(EntityCount(table, on_file[0], active[0]))
     return pairs
+
+
+#: what a key column's name adds to the entity's name: ``customer_id``, ``o_orderkey``, ``ss_item_sk``
+_KEY_SUFFIX = re.compile(r"(?:_?(?:id|key|sk|no|num|number|code))+$")
+
+
+def _names_same_entity(table: str, key: str) -> bool:
+    """Whether the table's head noun is the entity its key column names (singular or plural).
+
+    The head noun is the table name's last word (``order_lines`` lists lines, not orders), past
+    words that only say it is a table (``customer_dim``).
+    """
+    words = [w for w in table.lower().split("_") if w and w not in _TABLE_WORDS]
+    entity = _KEY_SUFFIX.sub("", key.lower()).split("_")[-1]
+    return bool(words and entity) and _singular(words[-1]) == _singular(entity)
+
+
+#: words in a table name that say what kind of table it is, not what it lists
+_TABLE_WORDS = frozenset({"dim", "dimension", "table", "master", "list", "data", "info", "tbl"})
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def _sql(sql: str | None) -> str:

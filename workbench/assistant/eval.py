@@ -338,13 +338,7 @@ class AssistantEvaluator:
         if not answer.ok:
             result.outcome, result.reason = "declined", answer.answer
             return result
-        actual = pd.DataFrame(answer.rows, columns=answer.columns)
-        result.rows = len(actual)
-        reason = compare_results(expected, actual, case.compare, self.rel_tol)
-        result.ok = reason is None
-        result.outcome = "right" if result.ok else "wrong"
-        result.reason = reason or ""
-        return result
+        return grade(result, expected, pd.DataFrame(answer.rows, columns=answer.columns), case.compare, self.rel_tol)
 
 
 class Evaluator:
@@ -403,12 +397,7 @@ class Evaluator:
             result.reason, result.outcome = f"{e.kind}: {e}", "declined"
             return result
         result.latency_ms = (time.perf_counter() - start) * 1000
-        result.rows = len(actual)
-        reason = compare_results(expected, actual, case.compare, self.rel_tol)
-        result.ok = reason is None
-        result.outcome = "right" if result.ok else "wrong"
-        result.reason = reason or ""
-        return result
+        return grade(result, expected, actual, case.compare, self.rel_tol)
 
     def _follow_up(self, case: EvalCase) -> Plan | None:
         """The previous question's plan edited by this one, as the assistant's session memory does."""
@@ -440,3 +429,13 @@ class Evaluator:
 def run_eval(path: str | Path, wb: Workbench, planner: Planner | None = None, engine: str = "auto") -> EvalReport:
     """Evaluate the question set at ``path`` (see :class:`Evaluator`)."""
     return Evaluator(wb, planner=planner, engine=engine).run(load_cases(path), source=str(path))
+
+
+def grade(result: CaseResult, expected: pd.DataFrame, actual: pd.DataFrame, compare: Any, rel_tol: float) -> CaseResult:
+    """Right when ``actual`` matches the gold result, else wrong (the reason says where they differ)."""
+    result.rows = len(actual)
+    reason = compare_results(expected, actual, compare, rel_tol)
+    result.ok = reason is None
+    result.outcome = "right" if result.ok else "wrong"
+    result.reason = reason or ""
+    return result

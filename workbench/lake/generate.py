@@ -149,17 +149,34 @@ def _messy(values: pa.Array, rng: np.random.Generator, rate: float) -> pa.Array:
     return pc.replace_with_mask(values, pa.array(hit), messy)
 
 
-def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int) -> pa.Table:
-    """One chunk of raw sales rows (dirt included), deterministic for (seed, index)."""
-    rng = np.random.default_rng([seed, 0x5A1E5, index])
-    n_dup = round(n * DUPLICATE_RATE)
-    n_base = n - n_dup
+@dataclass
+class _Draws:
+    """The per-row arrays of one chunk before it becomes a table (codes, not names)."""
 
-    day = np.sort(rng.choice(len(cal.days), n_base, p=cal.weights))
-    yoff = cal.year_offset[day]
-    q4 = cal.q4[day]
+    day: np.ndarray
+    product: np.ndarray
+    store: np.ndarray
+    customer: np.ndarray
+    channel: np.ndarray
+    payment: np.ndarray
+    cat: np.ndarray
+    quantity: np.ndarray
+    unit_price: np.ndarray
+    discount: np.ndarray
+    revenue: np.ndarray
+    cost: np.ndarray
+    profit: np.ndarray
 
-    # products and stores: sampled per (year, Q4) group so trends and gift seasons show
+
+def _products_and_stores(
+    dims: Dimensions, rng: np.random.Generator, yoff: np.ndarray, q4: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Products and stores sampled per (year, Q4) group so trends and gift seasons show.
+
+    The draw order (years ascending, non-Q4 before Q4, product before store) is part of the
+    output for a seed: changing it changes every generated file.
+    """
+    n_base = len(yoff)
     product = np.empty(n_base, dtype=np.int64)
     store = np.empty(n_base, dtype=np.int64)
     cat_names = s.CATEGORIES
@@ -175,22 +192,43 @@ def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int,
             reg_w = np.array([REGION_TREND[r] ** y for r in s.REGIONS])
             sw = dims.store_size * reg_w[dims.store_region]
             store[mask] = rng.choice(len(sw), k, p=sw / sw.sum())
+    return product, store
 
-    cw = dims.customer_weight
-    customer = rng.choice(len(cw), n_base, p=cw / cw.sum())
+
+def _channels_and_payments(
+    dims: Dimensions, rng: np.random.Generator, yoff: np.ndarray, store: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channel mix drifting online by year (online-only stores never sell in-store); no cash online."""
+    n_base = len(yoff)
     mix = CHANNEL_MIX[np.minimum(yoff, len(CHANNEL_MIX) - 1)]
     channel = (rng.random(n_base)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1)
     channel = np.where(dims.store_online[store] & (channel == 0), 1, channel)
     payment = rng.choice(4, n_base, p=PAYMENT_MIX)
     payment = np.where((channel > 0) & (payment == 1), 0, payment)  # no cash online
+    return channel, payment
 
-    # promotions: random (day, category) promos plus whole-store sale days
-    cat = dims.product_category[product]
+
+def _discounts(cal: _Calendar, rng: np.random.Generator, seed: int, day: np.ndarray, cat: np.ndarray) -> np.ndarray:
+    """Promotions: random (day, category) promos plus whole-store sale days, so they cluster."""
+    n_base = len(day)
     promo_key = (day * 8 + cat) * 2654435761 % 1000
     promo = (((promo_key + seed) % 1000) < 40) | cal.promo_all[day]
     base_disc = rng.choice([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, 0.10, 0.15], n_base)
     promo_disc = rng.choice([0.2, 0.25, 0.3, 0.4, 0.5], n_base)
-    discount = np.where(promo, promo_disc, base_disc)
+    return np.where(promo, promo_disc, base_disc)
+
+
+def _draw_rows(dims: Dimensions, cal: _Calendar, rng: np.random.Generator, seed: int, n_base: int) -> _Draws:
+    """All random per-row values of a chunk, in the fixed draw order that makes a seed reproducible."""
+    day = np.sort(rng.choice(len(cal.days), n_base, p=cal.weights))
+    yoff = cal.year_offset[day]
+    product, store = _products_and_stores(dims, rng, yoff, cal.q4[day])
+    cw = dims.customer_weight
+    customer = rng.choice(len(cw), n_base, p=cw / cw.sum())
+    channel, payment = _channels_and_payments(dims, rng, yoff, store)
+
+    cat = dims.product_category[product]
+    discount = _discounts(cal, rng, seed, day, cat)
     grocery = cat == s.CATEGORIES.index("Grocery")
     quantity = 1 + rng.poisson(np.where(grocery, 1.5, 0.5) + 3.0 * discount)
 
@@ -202,54 +240,76 @@ def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int,
     bad_rev = rng.random(n_base) < NONPOSITIVE_RATE
     revenue = np.where(bad_rev, np.where(rng.random(n_base) < 0.5, 0.0, -revenue), revenue)
     profit = np.round(revenue - cost, 2)
+    return _Draws(
+        day, product, store, customer, channel, payment, cat, quantity, unit_price, discount, revenue, cost, profit
+    )
 
+
+def _landing_table(dims: Dimensions, cal: _Calendar, rng: np.random.Generator, d: _Draws, first_id: int) -> pa.Table:
+    """Codes to landing-schema columns, with missing payments and messy strings mixed in."""
+    n_base = len(d.day)
     ids = np.arange(first_id, first_id + n_base)
-    region_names = _vocab(s.REGIONS, dims.store_region[store])
-    category_names = _vocab(s.CATEGORIES, cat)
-    channel_names = _vocab(s.CHANNELS, channel)
+    region_names = _vocab(s.REGIONS, dims.store_region[d.store])
+    category_names = _vocab(s.CATEGORIES, d.cat)
+    channel_names = _vocab(s.CHANNELS, d.channel)
     no_payment = rng.random(n_base) < MISSING_RATE
-    payment_names = pc.if_else(pa.array(no_payment), pa.scalar(None, pa.string()), _vocab(s.PAYMENT_METHODS, payment))
-
-    table = pa.table(
+    payment_names = pc.if_else(pa.array(no_payment), pa.scalar(None, pa.string()), _vocab(s.PAYMENT_METHODS, d.payment))
+    return pa.table(
         {
             "transaction_id": pc.binary_join_element_wise(
                 "T", pc.utf8_lpad(pc.cast(pa.array(ids), pa.string()), 10, "0"), ""
             ),
-            "date": pa.array(cal.days[day], pa.date32()),
+            "date": pa.array(cal.days[d.day], pa.date32()),
             "region": _messy(region_names, rng, MESSY_STRING_RATE),
-            "store_id": pc.take(dims.stores["store_id"], pa.array(store)),
+            "store_id": pc.take(dims.stores["store_id"], pa.array(d.store)),
             "channel": _messy(channel_names, rng, MESSY_STRING_RATE / 3),
-            "customer_id": pc.take(dims.customers["customer_id"], pa.array(customer)),
-            "product_id": pc.take(dims.products["product_id"], pa.array(product)),
+            "customer_id": pc.take(dims.customers["customer_id"], pa.array(d.customer)),
+            "product_id": pc.take(dims.products["product_id"], pa.array(d.product)),
             "category": _messy(category_names, rng, MESSY_STRING_RATE),
-            "quantity": pa.array(quantity, pa.int64()),
-            "unit_price": pa.array(unit_price),
-            "discount": pa.array(discount),
-            "revenue": pa.array(revenue),
-            "cost": pa.array(cost),
-            "profit": pa.array(profit),
+            "quantity": pa.array(d.quantity, pa.int64()),
+            "unit_price": pa.array(d.unit_price),
+            "discount": pa.array(d.discount),
+            "revenue": pa.array(d.revenue),
+            "cost": pa.array(d.cost),
+            "profit": pa.array(d.profit),
             "payment_method": payment_names,
         },
         schema=s.SALES_LANDING,
     )
 
-    # dirt: exact and near duplicates (same id padded or lower-cased), placed at random
-    if n_dup:
-        src = rng.choice(n_base, n_dup, replace=False)
-        dups = table.take(pa.array(src))
-        tid = dups["transaction_id"].combine_chunks()
-        kind = pa.array(rng.integers(0, 3, n_dup))
-        tid = pc.case_when(
-            pc.make_struct(pc.equal(kind, 1), pc.equal(kind, 2)),
-            pc.utf8_lower(tid),
-            pc.binary_join_element_wise(" ", tid, "  ", ""),
-            tid,
-        )
-        dups = dups.set_column(0, "transaction_id", tid)
-        table = pa.concat_tables([table, dups])
-        order = np.argsort(np.concatenate([np.arange(n_base), src]), kind="stable")
-        table = table.take(pa.array(order))
-    return table
+
+def _add_duplicates(table: pa.Table, rng: np.random.Generator, n_dup: int) -> pa.Table:
+    """Dirt: exact and near duplicates (same id padded or lower-cased), placed at random."""
+    if not n_dup:
+        return table
+    n_base = table.num_rows
+    src = rng.choice(n_base, n_dup, replace=False)
+    dups = table.take(pa.array(src))
+    tid = dups["transaction_id"].combine_chunks()
+    kind = pa.array(rng.integers(0, 3, n_dup))
+    tid = pc.case_when(
+        pc.make_struct(pc.equal(kind, 1), pc.equal(kind, 2)),
+        pc.utf8_lower(tid),
+        pc.binary_join_element_wise(" ", tid, "  ", ""),
+        tid,
+    )
+    dups = dups.set_column(0, "transaction_id", tid)
+    table = pa.concat_tables([table, dups])
+    order = np.argsort(np.concatenate([np.arange(n_base), src]), kind="stable")
+    return table.take(pa.array(order))
+
+
+def sales_chunk(dims: Dimensions, cal: _Calendar, seed: int, index: int, n: int, first_id: int) -> pa.Table:
+    """One chunk of raw sales rows (dirt included), deterministic for (seed, index).
+
+    One generator is threaded through the helpers in a fixed order; that order is what keeps
+    the output byte-identical for a seed.
+    """
+    rng = np.random.default_rng([seed, 0x5A1E5, index])
+    n_dup = round(n * DUPLICATE_RATE)
+    draws = _draw_rows(dims, cal, rng, seed, n - n_dup)
+    table = _landing_table(dims, cal, rng, draws, first_id)
+    return _add_duplicates(table, rng, n_dup)
 
 
 def _to_csv_dirty(table: pa.Table, seed: int, index: int) -> pa.Table:

@@ -410,7 +410,24 @@ class _Compiler:
         filters: list[Filter],
         comparison: Comparison | None,
     ) -> exp.Select:
+        """The whole SELECT; helpers run in a fixed order because they register columns and joins."""
         where: list[exp.Expression] = [self._filter(f) for f in filters]
+        projections, group = self._dimension_projections(dims)
+        if comparison is not None:
+            cwhere, cur, base = self._comparison_conditions(q, comparison)
+            where += cwhere
+            projections += self._comparison_projections(metrics, cur, base)
+        else:
+            if q.time_range is not None and self.base == self.model.fact:
+                where += self._period(q.time_range)
+            projections += self._metric_projections(q, metrics)
+        if q.time_range is not None and self.base != self.model.fact:
+            raise PlanningError("a period cannot apply to this metric", "drop the period")
+        select = self._select_from(projections, where)
+        return self._finish_select(select, q, metrics, dims, group, comparison)
+
+    def _dimension_projections(self, dims: list[DimensionDef]) -> tuple[list[exp.Expression], list[exp.Expression]]:
+        """(projections, GROUP BY) for the dimensions; aliased when the output name would differ."""
         projections: list[exp.Expression] = []
         group: list[exp.Expression] = []
         for d in dims:
@@ -418,52 +435,63 @@ class _Compiler:
             projections.append(exp.alias_(ref, d.name) if (self.nested or _name(ref) != d.name) else ref)
             group.append(ref.copy())
             self.columns[d.name] = "dimension"
-        if comparison is not None:
-            cwhere, cur, base = self._comparison_conditions(q, comparison)
-            where += cwhere
-            for m in metrics:
-                now, before = self._metric_expr(m, cur), self._metric_expr(m, base)
-                growth = exp.Mul(
-                    this=exp.Div(
-                        this=exp.paren(exp.Sub(this=_as_double(now.copy()), expression=before.copy())),
-                        expression=before.copy(),
-                    ),
-                    expression=_num(100),
-                )
-                for suffix, e, kind in (
-                    ("current", now, "metric"),
-                    ("previous", before, "metric"),
-                    ("growth_pct", growth, "comparison"),
-                ):
-                    projections.append(exp.alias_(e, f"{m.name}_{suffix}"))
-                    self.columns[f"{m.name}_{suffix}"] = kind
-        else:
-            if q.time_range is not None and self.base == self.model.fact:
-                where += self._period(q.time_range)
-            share_cond = self._filter(q.share, outer=True) if q.share else None
-            for m in metrics:
-                if share_cond is not None:
-                    part = self._metric_expr(m, share_cond)
-                    total = self._metric_expr(m)
-                    share = exp.Mul(
-                        this=exp.Div(this=_as_double(part.copy()), expression=total.copy()), expression=_num(100)
-                    )
-                    projections.append(exp.alias_(share, f"{m.name}_share_pct"))
-                    projections.append(exp.alias_(part, m.name))
-                    projections.append(exp.alias_(total, f"{m.name}_total"))
-                    self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric", f"{m.name}_total": "metric"})
-                elif q.per:
-                    ratio = exp.Div(
-                        this=_as_double(self._metric_expr(m)), expression=self._metric_expr(self.model.metric(q.per))
-                    )
-                    projections.append(exp.alias_(ratio, f"{m.name}_per_{q.per}"))
-                    self.columns[f"{m.name}_per_{q.per}"] = "metric"
-                else:
-                    projections.append(exp.alias_(self._metric_expr(m), m.name))
-                    self.columns[m.name] = "metric"
-        if q.time_range is not None and self.base != self.model.fact:
-            raise PlanningError("a period cannot apply to this metric", "drop the period")
+        return projections, group
 
+    def _comparison_projections(
+        self, metrics: list[MetricDef], cur: exp.Expression, base: exp.Expression
+    ) -> list[exp.Expression]:
+        """<metric>_current, _previous and _growth_pct per metric, all from one scan."""
+        projections: list[exp.Expression] = []
+        for m in metrics:
+            now, before = self._metric_expr(m, cur), self._metric_expr(m, base)
+            growth = exp.Mul(
+                this=exp.Div(
+                    this=exp.paren(exp.Sub(this=_as_double(now.copy()), expression=before.copy())),
+                    expression=before.copy(),
+                ),
+                expression=_num(100),
+            )
+            for suffix, e, kind in (
+                ("current", now, "metric"),
+                ("previous", before, "metric"),
+                ("growth_pct", growth, "comparison"),
+            ):
+                projections.append(exp.alias_(e, f"{m.name}_{suffix}"))
+                self.columns[f"{m.name}_{suffix}"] = kind
+        return projections
+
+    def _metric_projections(self, q: SemanticQuery, metrics: list[MetricDef]) -> list[exp.Expression]:
+        """Metrics without a comparison: as a share of a total, per another metric, or plain."""
+        share_cond = self._filter(q.share, outer=True) if q.share else None
+        projections: list[exp.Expression] = []
+        for m in metrics:
+            if share_cond is not None:
+                projections += self._share_projections(m, share_cond)
+            elif q.per:
+                ratio = exp.Div(
+                    this=_as_double(self._metric_expr(m)), expression=self._metric_expr(self.model.metric(q.per))
+                )
+                projections.append(exp.alias_(ratio, f"{m.name}_per_{q.per}"))
+                self.columns[f"{m.name}_per_{q.per}"] = "metric"
+            else:
+                projections.append(exp.alias_(self._metric_expr(m), m.name))
+                self.columns[m.name] = "metric"
+        return projections
+
+    def _share_projections(self, m: MetricDef, share_cond: exp.Expression) -> list[exp.Expression]:
+        """<metric>_share_pct with the part and the total beside it, so the answer can show both."""
+        part = self._metric_expr(m, share_cond)
+        total = self._metric_expr(m)
+        share = exp.Mul(this=exp.Div(this=_as_double(part.copy()), expression=total.copy()), expression=_num(100))
+        self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric", f"{m.name}_total": "metric"})
+        return [
+            exp.alias_(share, f"{m.name}_share_pct"),
+            exp.alias_(part, m.name),
+            exp.alias_(total, f"{m.name}_total"),
+        ]
+
+    def _select_from(self, projections: list[exp.Expression], where: list[exp.Expression]) -> exp.Select:
+        """FROM, joins and WHERE; nested mode filters inside a subquery so aggregates see its outputs."""
         source = self._from()
         if self.nested:
             inner = exp.select(*[exp.alias_(e, n) for n, e in self.inner_needs.items()]).from_(source[0])
@@ -471,15 +499,26 @@ class _Compiler:
                 inner = inner.join(j)
             if where:
                 inner = inner.where(exp.and_(*where))
-            select = exp.select(*projections).from_(
+            return exp.select(*projections).from_(
                 exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))
             )
-        else:
-            select = exp.select(*projections).from_(source[0])
-            for j in source[1:]:
-                select = select.join(j)
-            if where:
-                select = select.where(exp.and_(*where))
+        select = exp.select(*projections).from_(source[0])
+        for j in source[1:]:
+            select = select.join(j)
+        if where:
+            select = select.where(exp.and_(*where))
+        return select
+
+    def _finish_select(
+        self,
+        select: exp.Select,
+        q: SemanticQuery,
+        metrics: list[MetricDef],
+        dims: list[DimensionDef],
+        group: list[exp.Expression],
+        comparison: Comparison | None,
+    ) -> exp.Select:
+        """GROUP BY, HAVING, ORDER BY and LIMIT, appended after the FROM so clause order is stable."""
         if group:
             select = select.group_by(*group)
         if q.having:

@@ -46,26 +46,33 @@ class TimeMention:
     span: bool = False
 
 
-def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
-    """All time expressions in ``text``, longest first and non-overlapping."""
-    found: list[TimeMention] = []
-    taken: list[tuple[int, int]] = []
+@dataclass
+class _Collector:
+    """Mentions found so far; earlier (more specific) patterns claim their text first."""
 
-    def add(m: re.Match[str], mention: TimeMention) -> None:
-        if any(m.start() < e and s < m.end() for s, e in taken):
+    latest: dt.date | None
+    found: list[TimeMention]
+    taken: list[tuple[int, int]]
+
+    def add(self, m: re.Match[str], mention: TimeMention) -> None:
+        """Keep ``mention`` unless its text overlaps one already claimed."""
+        if any(m.start() < e and s < m.end() for s, e in self.taken):
             return
-        taken.append((m.start(), m.end()))
-        found.append(mention)
+        self.taken.append((m.start(), m.end()))
+        self.found.append(mention)
 
-    def need_latest(phrase: str) -> dt.date:
-        if latest is None:
+    def need_latest(self, phrase: str) -> dt.date:
+        """The data's latest date, or a planning error saying why ``phrase`` cannot resolve."""
+        if self.latest is None:
             raise PlanningError(
                 f"cannot resolve {phrase!r}: the latest date of the data is unknown",
                 "name the period explicitly, e.g. 'in 2024' or 'in March 2024'",
             )
-        return latest
+        return self.latest
 
-    # --- single days (ISO "2024-03-15" arrives normalised as "2024 03 15") -----------------
+
+def _single_days(text: str, acc: _Collector) -> None:
+    """Single days (ISO "2024-03-15" arrives normalised as "2024 03 15"); impossible dates are skipped."""
     day_patterns = [
         (rf"\b({_YEAR}) (\d{{1,2}}) (\d{{1,2}})\b", (1, 2, 3)),
         (rf"\b({_MONTH}) (\d{{1,2}})(?:st|nd|rd|th)? ({_YEAR})\b", (3, 1, 2)),
@@ -79,24 +86,34 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
                 day = dt.date(int(m.group(yi)), month, int(m.group(di)))
             except ValueError:
                 continue
-            add(m, TimeMention(m.start(), m.end(), TimeRange(start=day, end=day, label=day.isoformat())))
+            acc.add(m, TimeMention(m.start(), m.end(), TimeRange(start=day, end=day, label=day.isoformat())))
 
-    # --- explicit spans -------------------------------------------------------------------
+
+def _year_pairs(text: str, acc: _Collector) -> None:
+    """Two years: "from 2022 to 2024" is one span, "2022 vs 2024" names two separate years."""
     for m in re.finditer(rf"\b(?:from|between) ({_YEAR}) (?:to|and|until|through) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True))
+        acc.add(
+            m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True)
+        )
     for m in re.finditer(rf"\b({_YEAR}) (?:to|until|through) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True))
+        acc.add(
+            m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b), span=True)
+        )
     for m in re.finditer(rf"\b({_YEAR}) (?:vs|versus|compared to|compared with|against|and|or) ({_YEAR})\b", text):
         a, b = int(m.group(1)), int(m.group(2))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b)))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=min(a, b), end_year=max(a, b)), years=(a, b)))
+
+
+def _explicit_periods(text: str, acc: _Collector) -> None:
+    """Quarters, halves and months that name their year, so they need no latest date."""
     for m in re.finditer(rf"\b{_Q}(?: of| in)? ({_YEAR})\b", text):
         q = _quarter(m.group(1), m.group(2), m.group(3))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(4)), quarter=q)))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(4)), quarter=q)))
     for m in re.finditer(rf"\b({_YEAR}) {_Q}\b", text):
         q = _quarter(m.group(2), m.group(3), m.group(4))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(1)), quarter=q)))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(1)), quarter=q)))
     for m in re.finditer(rf"\b(first|second|1st|2nd) half(?: of| in)? ({_YEAR})\b|\bh([12])(?: of)? ({_YEAR})\b", text):
         half = 1 if (m.group(1) or "") in ("first", "1st") or m.group(3) == "1" else 2
         year = int(m.group(2) or m.group(4))
@@ -104,44 +121,61 @@ def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
             dt.date(year, 1 if half == 1 else 7, 1),
             dt.date(year, 6 if half == 1 else 12, 30 if half == 1 else 31),
         )
-        add(m, TimeMention(m.start(), m.end(), TimeRange(start=start, end=end, label=f"H{half} {year}")))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(start=start, end=end, label=f"H{half} {year}")))
     for m in re.finditer(rf"\b({_MONTH})(?: of)? ({_YEAR})\b", text):
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(2)), month=MONTHS[m.group(1)])))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(2)), month=MONTHS[m.group(1)])))
     for m in re.finditer(rf"\b({_YEAR}) ({_MONTH})\b", text):
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(1)), month=MONTHS[m.group(2)])))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=int(m.group(1)), month=MONTHS[m.group(2)])))
 
-    # --- relative to the latest date in the data --------------------------------------------
+
+def _relative_periods(text: str, acc: _Collector) -> None:
+    """ "last 3 months", "ytd", "this quarter": counted back from the latest date in the data."""
     rel = rf"\b(?:last|past|previous|recent|trailing|the last|the past) {_N} (day|week|month|quarter|year)s?\b"
     for m in re.finditer(rel, text):
         n = _count(m.group(1))
-        add(m, TimeMention(m.start(), m.end(), _last_n(need_latest(m.group(0)), n, m.group(2)), relative=True))
+        acc.add(m, TimeMention(m.start(), m.end(), _last_n(acc.need_latest(m.group(0)), n, m.group(2)), relative=True))
     for m in re.finditer(r"\b(?:ytd|year to date|so far this year)\b", text):
-        end = need_latest(m.group(0))
+        end = acc.need_latest(m.group(0))
         start = dt.date(end.year, 1, 1)
         label = f"year to date ({start} .. {end})"
-        add(m, TimeMention(m.start(), m.end(), TimeRange(start=start, end=end, label=label), relative=True))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(start=start, end=end, label=label), relative=True))
     rel1 = r"\b(this|current|latest|most recent|last|previous|past|prior) (year|quarter|month|week)\b"
     for m in re.finditer(rel1, text):
-        latest_d = need_latest(m.group(0))
-        add(m, TimeMention(m.start(), m.end(), _relative(latest_d, m.group(1), m.group(2)), relative=True))
+        latest_d = acc.need_latest(m.group(0))
+        acc.add(m, TimeMention(m.start(), m.end(), _relative(latest_d, m.group(1), m.group(2)), relative=True))
+
+
+def _yearless_periods(text: str, acc: _Collector) -> None:
+    """A bare "Q3" or "march" means the latest such period in the data; a bare year is itself."""
     for m in re.finditer(rf"\b{_Q}\b", text):
         q = _quarter(m.group(1), m.group(2), m.group(3))
-        latest_d = need_latest(m.group(0))
+        latest_d = acc.need_latest(m.group(0))
         year = latest_d.year if 3 * (q - 1) + 1 <= latest_d.month else latest_d.year - 1
         tr = TimeRange(year=year, quarter=q, label=f"Q{q} {year} (latest Q{q} in the data)")
-        add(m, TimeMention(m.start(), m.end(), tr, relative=True))
+        acc.add(m, TimeMention(m.start(), m.end(), tr, relative=True))
     bare = r"\b(january|february|march|april|june|july|august|september|october|november|december)\b"
     for m in re.finditer(rf"\b(?:in|during|for|of) ({_MONTH})\b|{bare}", text):
         name = m.group(1) or m.group(2)
         month = MONTHS[name]
-        latest_d = need_latest(name)
+        latest_d = acc.need_latest(name)
         year = latest_d.year if month <= latest_d.month else latest_d.year - 1
         label = f"{dt.date(year, month, 1):%B %Y} (latest {dt.date(year, month, 1):%B} in the data)"
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=year, month=month, label=label), relative=True))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=year, month=month, label=label), relative=True))
     for m in re.finditer(rf"\b({_YEAR})\b", text):
         year = int(m.group(1))
-        add(m, TimeMention(m.start(), m.end(), TimeRange(year=year), years=(year,)))
-    return join_spans(text, sorted(found, key=lambda t: t.start))
+        acc.add(m, TimeMention(m.start(), m.end(), TimeRange(year=year), years=(year,)))
+
+
+def find_time(text: str, latest: dt.date | None) -> list[TimeMention]:
+    """All time expressions in ``text``, longest first and non-overlapping.
+
+    The passes run from most to least specific, so a day claims "2024 03 15" before the bare
+    year pass could claim "2024"; their order is the behaviour, not a detail.
+    """
+    acc = _Collector(latest, [], [])
+    for find in (_single_days, _year_pairs, _explicit_periods, _relative_periods, _yearless_periods):
+        find(text, acc)
+    return join_spans(text, sorted(acc.found, key=lambda t: t.start))
 
 
 _SPAN_PREFIX = re.compile(r"(?:between|from) $")

@@ -73,8 +73,16 @@ def test_unreachable_scheduler_is_service_unavailable(monkeypatch: pytest.Monkey
 
 
 def test_unreachable_gateway_is_service_unavailable() -> None:
+    import gc
+
+    from dask_gateway import Gateway
+
     with pytest.raises(ServiceUnavailable):
         get_client(get_settings(gateway_url=f"http://127.0.0.1:{_closed_port()}", gateway_auth="simple"))
+    # no Gateway client is left for a later garbage collection to close: its __del__ stops a loop
+    # runner under distributed's class-wide lock and deadlocked the next Client start (seen here)
+    open_clients = [g for g in gc.get_objects() if isinstance(g, Gateway) and hasattr(g, "_loop_runner")]
+    assert open_clients == []
 
 
 def test_cli_cluster_json_without_connecting() -> None:

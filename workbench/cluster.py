@@ -156,20 +156,26 @@ def close_client() -> None:
             _close_quietly(conn.gateway)
 
 
-def _close_unstarted_clusters() -> None:
-    """Close the Gateway client of every GatewayCluster that failed to start.
+def _close_unstarted_clusters(error: BaseException) -> None:
+    """Close the Gateway client of a GatewayCluster that failed to start.
 
     ``Gateway.new_cluster`` builds a ``GatewayCluster`` with a Gateway client of its own; when
     the cluster cannot start, nothing closes that client and a later garbage collection runs its
     ``__del__``, which stops its loop runner under distributed's class-wide ``LoopRunner`` lock.
     If that collection happens while another loop runner is starting (holding the lock), the
-    process deadlocks: seen with distributed 2026.8 / dask-gateway 2026.3 in the test suite.
+    process deadlocks: seen with distributed 2026.8 / dask-gateway 2026.3 in the test suite. The
+    half-built cluster is only reachable from the failure's traceback (it has already left
+    ``GatewayCluster._instances``), so its frames are where its client is found.
     """
-    from dask_gateway import GatewayCluster
+    from dask_gateway import Gateway, GatewayCluster
 
-    for cluster in list(getattr(GatewayCluster, "_instances", ())):
-        if getattr(cluster, "scheduler_address", None) is None:
-            _close_quietly(getattr(cluster, "gateway", None))
+    tb = error.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            client = vars(value).get("gateway") if isinstance(value, GatewayCluster) else value
+            if isinstance(client, Gateway):
+                _close_quietly(client)
+        tb = tb.tb_next
 
 
 def _close_quietly(gateway: Any) -> None:
@@ -325,7 +331,7 @@ def _connect_gateway(s: Settings, target: str) -> _Connection:
         cluster = gateway.new_cluster()
     except Exception as e:  # aiohttp, HTTP 401/403, timeouts: all mean "gateway not usable"
         _close_quietly(gateway)
-        _close_unstarted_clusters()
+        _close_unstarted_clusters(e)
         raise ServiceUnavailable(f"cannot create a cluster on dask-gateway {s.gateway_url}: {e}", hint) from e
     try:
         cluster.scale(s.gateway_workers)

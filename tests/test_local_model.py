@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.processes import stop_process
 from workbench.config import reset_settings
 
 pytestmark = pytest.mark.slow
@@ -58,11 +59,7 @@ def gemma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=20)
         log.close()
 
 

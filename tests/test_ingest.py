@@ -149,6 +149,44 @@ def test_new_file_is_appended_and_deduped_against_the_lake(fresh_lake: str, land
     assert ingest(landing, lake).rows_written == 0
 
 
+def test_dedupe_reads_only_lake_files_overlapping_the_batch_ids(
+    fresh_lake: str, landing_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of new ids reads no lake file; one old id among them brings in only its file(s)."""
+    import workbench.lake.ingest as ingest_module
+
+    lake = Lake(fresh_lake)
+    read: list[str] = []
+    real_spill = ingest_module._spill_existing
+
+    def counting_spill(lake_: Lake, files: list[str], *args: object) -> None:
+        read.extend(files)
+        real_spill(lake_, files, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_spill_existing", counting_spill)
+    top = lake_sql(lake, "sales", "select max(transaction_id) from sales")[0][0]
+    old = pacsv.read_csv(
+        landing_dir / "sales-00000.csv", convert_options=pacsv.ConvertOptions(strings_can_be_null=True)
+    )
+    old = old.filter(pa.compute.greater(old["revenue"], 0))
+    rows = old.filter(pa.compute.is_valid(old["payment_method"])).slice(100, 30)
+    landing = tmp_path / "new"
+    landing.mkdir()
+    new_ids = [f"{top}Z{i:04d}" for i in range(30)]  # sorts after every id in the lake
+    pacsv.write_csv(rows.set_column(0, "transaction_id", pa.array(new_ids)), landing / "sales-a.csv")
+    assert ingest(landing, lake).tables["sales"].rows_written == 30
+    assert read == []
+
+    again = tmp_path / "again"
+    again.mkdir()
+    repeat_id = lake_sql(lake, "sales", "select min(transaction_id) from sales")[0][0]
+    ids = [repeat_id] + [f"{top}Y{i:04d}" for i in range(29)]
+    pacsv.write_csv(rows.set_column(0, "transaction_id", pa.array(ids)), again / "sales-b.csv")
+    report = ingest(again, lake).tables["sales"]
+    assert report.dropped.get("already_in_lake") == 1 and report.rows_written == 29
+    assert 0 < len(read) < len(lake.files("sales"))
+
+
 def test_cli_ingest_and_generate_json(tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(main, ["generate", "--rows", "3000", "--out", str(tmp_path / "land"), "--json"])

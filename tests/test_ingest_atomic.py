@@ -2,7 +2,7 @@
 
 The subprocess pauses in ``before_commit("sales")`` (every data file of the batch is on disk,
 the dimension tables are already committed), the test SIGKILLs it, checks that readers see
-the previous sales version, then re-runs the ingest and checks it completes the batch.
+the previous sales version, then re-runs the ingest and checks it completes the batch and removes the killed batch's files.
 """
 
 from __future__ import annotations
@@ -64,5 +64,8 @@ def test_killed_ingest_exposes_nothing_and_rerun_completes(fresh_lake: str, land
     assert sales.rows_written > 9_000
     assert lake.version("sales") == version + 1
     assert _count(lake) == (before[0] + sales.rows_written, before[0] + sales.rows_written)
+    # the killed batch's own files are gone: every Parquet file on disk is one the table references
+    on_disk = {p.name for p in Path(fresh_lake, "sales").rglob("*.parquet")}
+    assert on_disk == {Path(u).name for u in lake.files("sales")}
     # products were committed before the kill: the re-run recognises that file
     assert [Path(f).name for f in report.tables["products"].skipped_files] == ["products-extra.csv"]

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import logging
 import math
 import os
@@ -85,8 +86,6 @@ log = logging.getLogger(__name__)
 #: ids per dedupe bucket (a bucket's ids are held in memory by one task). Small enough that a
 #: 1M-row ingest already has several buckets: peak memory is then the same at 1M and 10M rows
 BUCKET_ROWS = 500_000
-#: lake ids per bucket when scanning the existing table
-BUCKET_EXISTING_IDS = 2_000_000
 #: rows a write task buffers over all regions of its month before writing a row group
 WRITE_BUFFER_ROWS = ROW_GROUP_ROWS
 CSV_BYTES_PER_ROW = 110
@@ -193,9 +192,13 @@ def _month_keys(table: pa.Table) -> np.ndarray:
 RANGE_BYTES = 64 << 20
 
 
+#: what one stage task reports: (uri, rows read, drops, months, tally, (lowest id, highest id) or None)
+StageResult = tuple[str, int, dict[str, int], set[int], MalformedTally, tuple[str, str] | None]
+
+
 def _stage_sales_range(
     uri: str, file_no: int, part: int, byte_range: tuple[int, int], n_buckets: int, staging: Path, key: bytes
-) -> tuple[str, int, dict[str, int], set[int], MalformedTally]:
+) -> StageResult:
     """Stage one landing file (or byte range of one): cleaned rows by month, (id, order, month) by bucket."""
     prefix = f"{file_no:06d}-{part:04d}"
     try:
@@ -215,12 +218,13 @@ def _stage_blocks(
     staging: Path,
     key: bytes,
     typed_floats: bool,
-) -> tuple[str, int, dict[str, int], set[int], MalformedTally]:
+) -> StageResult:
     fs = filesystem_for(uri)
     tally = MalformedTally()
     rows, offset = 0, 0
     drops: Counter[str] = Counter()
     months: set[int] = set()
+    id_range: tuple[str, str] | None = None
     # row order = (file, part, row): input order, so "first occurrence" is well defined
     base = (file_no << 40) + (part << 28)
     blocks = iter_landing(uri, fs, "sales", typed_floats=typed_floats, byte_range=byte_range)
@@ -240,7 +244,42 @@ def _stage_blocks(
         months.update(_spill_by(table, month, staging / "rows", "month", name, within=region_codes))
         ids = pa.table({"transaction_id": table["transaction_id"], "_order": order, "_month": month})
         _spill_by(ids, _bucket_of(ids["transaction_id"], n_buckets), staging / "ids", "bucket", name)
-    return uri, rows, dict(drops), months, tally
+        id_range = _widen(id_range, ids["transaction_id"])
+    return uri, rows, dict(drops), months, tally, id_range
+
+
+def _widen(bounds: tuple[str, str] | None, ids: pa.ChunkedArray) -> tuple[str, str] | None:
+    """The smallest range holding ``bounds`` and every id in ``ids`` (None: no id seen yet)."""
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(ids.type.value_type)
+    low_high = pc.min_max(ids).as_py()
+    low, high = low_high["min"], low_high["max"]
+    if low is None:
+        return bounds
+    if bounds is None:
+        return str(low), str(high)
+    return min(bounds[0], str(low)), max(bounds[1], str(high))
+
+
+def _overlapping_files(lake: Lake, id_range: tuple[str, str] | None) -> list[str]:
+    """The sales files that may hold an id of the batch: their id min/max overlaps the batch's range.
+
+    Why: ids arrive in increasing order batch after batch, so a batch of new ids overlaps no earlier
+    file and the dedupe reads none of them (it used to read every id in the lake every batch, which
+    made the n-th batch cost O(lake)). A file whose statistics lack the bounds is always read:
+    a missing statistic can only cost time, never a duplicate.
+    """
+    if id_range is None or not lake.exists("sales"):
+        return []
+    actions = add_actions(lake.table("sales")).to_pydict()
+    lows = actions.get("min.transaction_id") or [None] * len(actions["path"])
+    highs = actions.get("max.transaction_id") or [None] * len(actions["path"])
+    disjoint = {
+        path.rsplit("/", 1)[-1]
+        for path, low, high in zip(actions["path"], lows, highs, strict=True)
+        if low is not None and high is not None and (str(high) < id_range[0] or str(low) > id_range[1])
+    }
+    return [uri for uri in lake.files("sales") if uri.rsplit("/", 1)[-1] not in disjoint]
 
 
 def _spill_existing(lake: Lake, files: list[str], n_buckets: int, staging: Path, part: int) -> None:
@@ -290,9 +329,13 @@ def _dedupe_bucket(bucket: int, staging: Path) -> dict[str, int]:
         loser[pos] = True
         loser[pos[first]] = False
     drops = {"duplicate": int(loser.sum())}
-    existing = _read_staged(staging / "existing" / f"bucket={bucket}")
-    if existing is not None:
-        in_lake = _mask(pc.is_in(tid, value_set=existing["transaction_id"].combine_chunks())) & ~loser
+    folder = staging / "existing" / f"bucket={bucket}"
+    if folder.exists():  # piece by piece: memory is this bucket's new ids plus one piece
+        in_lake = np.zeros(n, dtype=bool)
+        for piece in sorted(folder.glob("*.arrow")):
+            existing = feather.read_table(str(piece), columns=["transaction_id"], memory_map=False)
+            in_lake |= _mask(pc.is_in(tid, value_set=existing["transaction_id"].combine_chunks()))
+        in_lake &= ~loser
         drops["already_in_lake"] = int(in_lake.sum())
         loser |= in_lake
     if loser.any():
@@ -449,7 +492,7 @@ def ingest(
     settings = lake.settings
     batch = _Batch(lake, landing, report, settings.pii_key_bytes(), workers or max(1, settings.n_workers), progress)
     by_table = _plan(batch)
-    with staging_folder(settings.home_path) as batch.staging, _returning_memory_pool():
+    with staging_folder(settings.home_path, lake, report.batch_id) as batch.staging, _returning_memory_pool():
         batch.client = _client_for(batch)
         pending = _ingest_dimensions(batch, by_table)
         pending["sales"] = (_ingest_sales(batch, by_table["sales"]), by_table["sales"])
@@ -534,9 +577,15 @@ def _ingest_sales(batch: _Batch, files: list[dict[str, Any]]) -> list[Any]:
     if not files:
         return []
     tq = batch.report.table("sales")
-    n_buckets = _bucket_count(batch.lake, files)
+    n_buckets = _bucket_count(files)
     with batch.report.phase("stage"):
-        months = _stage_sales(batch, files, n_buckets)
+        months, id_range = _stage_sales(batch, files, n_buckets)
+        existing = _overlapping_files(batch.lake, id_range)
+        groups = [existing[i :: batch.workers] for i in range(batch.workers)]
+        spills = [
+            dask.delayed(_spill_existing)(batch.lake, g, n_buckets, batch.staging, i) for i, g in enumerate(groups) if g
+        ]
+        batch.run(spills, "ingest: ids already in the lake")
     with batch.report.phase("dedupe"):
         btasks = [dask.delayed(_dedupe_bucket)(b, batch.staging) for b in range(n_buckets)]
         for drops in batch.run(btasks, "ingest: dedupe"):
@@ -547,46 +596,52 @@ def _ingest_sales(batch: _Batch, files: list[dict[str, Any]]) -> list[Any]:
         return [action for actions in batch.run(wtasks, "ingest: write") for action in actions]
 
 
-def _bucket_count(lake: Lake, files: list[dict[str, Any]]) -> int:
-    """Dedupe buckets: proportional to the new rows (estimated from bytes) and the lake's rows."""
+def _bucket_count(files: list[dict[str, Any]]) -> int:
+    """Dedupe buckets: proportional to the new rows (estimated from bytes).
+
+    The lake's own ids do not count: only the files overlapping the batch's id range are read,
+    and a bucket streams them piece by piece (memory = its new ids plus one piece).
+    """
     est_rows = sum(
         f["size"] / (PARQUET_BYTES_PER_ROW if f["uri"].lower().endswith((".parquet", ".pq")) else CSV_BYTES_PER_ROW)
         for f in files
     )
-    existing_rows = _lake_rows(lake, "sales")
-    return max(1, math.ceil(est_rows / BUCKET_ROWS), math.ceil(existing_rows / BUCKET_EXISTING_IDS))
+    return max(1, math.ceil(est_rows / BUCKET_ROWS))
 
 
-def _stage_sales(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> set[int]:
-    """Run the stage tasks; count rows and drops; apply the per-file 5% rule. Returns the months seen."""
+def _stage_sales(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> tuple[set[int], tuple[str, str] | None]:
+    """Run the stage tasks; count rows and drops; apply the per-file 5% rule.
+
+    Returns the months seen and the batch's id range (None when no row survived cleaning).
+    """
     tq = batch.report.table("sales")
     months: set[int] = set()
+    id_range: tuple[str, str] | None = None
     tallies: dict[str, MalformedTally] = {}
     for result in batch.run(_stage_tasks(batch, files, n_buckets), "ingest: clean"):
         if result is not None:
-            uri, rows, drops, file_months, tally = result
+            uri, rows, drops, file_months, tally, ids = result
             tq.rows_read += rows
             tq.drop(drops)
             months |= file_months
+            if ids is not None:
+                id_range = ids if id_range is None else (min(id_range[0], ids[0]), max(id_range[1], ids[1]))
             tallies.setdefault(uri, MalformedTally()).merge(tally)
     for uri, tally in tallies.items():  # the 5% rule is per file, over all its ranges
         tally.check(uri)
-    return months
+    return months, id_range
 
 
 def _stage_tasks(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> list[Any]:
-    """One task per landing file byte range, plus tasks bucketing the ids already in the lake."""
+    """One task per landing file byte range."""
     import dask
 
-    lake, staging, workers = batch.lake, batch.staging, batch.workers
+    staging = batch.staging
     tasks = []
     for i, f in enumerate(files):
         ranges = csv_ranges(f["uri"], filesystem_for(f["uri"]), f["size"], RANGE_BYTES)
         stage = dask.delayed(_stage_sales_range)
         tasks += [stage(f["uri"], i, part, r, n_buckets, staging, batch.key) for part, r in enumerate(ranges)]
-    existing = lake.files("sales") if lake.exists("sales") else []
-    groups = [existing[i::workers] for i in range(workers)] if existing else []
-    tasks += [dask.delayed(_spill_existing)(lake, g, n_buckets, staging, i) for i, g in enumerate(groups) if g]
     return tasks
 
 
@@ -619,36 +674,72 @@ def _commit_all(
 #: staging folders live in the workbench home as ``ingest-*``; ``.owner`` says which process owns one
 STAGING_PREFIX = "ingest-"
 _OWNER = ".owner"
+#: which lake and batch a staging folder's ingest writes (JSON), for the sweep of a killed one
+_BATCH = ".batch"
 #: an owner-less staging folder older than this is a leftover (its owner writes ``.owner`` at once)
 _ORPHAN_AGE_S = 60.0
 
 
 @contextmanager
-def staging_folder(home: Path) -> Iterator[Path]:
+def staging_folder(home: Path, lake: Lake | None = None, batch_id: str | None = None) -> Iterator[Path]:
     """A private staging folder under ``home``, removed however the ingest ends.
 
     A killed ingest (SIGKILL, power loss) runs no ``finally``: its folder is swept by the
-    next ingest, which recognises it by an owner process that no longer exists.
+    next ingest, which recognises it by an owner process that no longer exists. The folder
+    also names the lake and batch it was writing (``.batch``), so the sweep removes that batch's
+    Parquet files no Delta version references (written, never committed: invisible to readers,
+    but up to a whole batch of disk).
     """
     home.mkdir(parents=True, exist_ok=True)
     sweep_staging(home)
     folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=home))
     try:
         (folder / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        if lake is not None and batch_id:
+            (folder / _BATCH).write_text(json.dumps({"lake": lake.url, "batch_id": batch_id}))
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def sweep_staging(home: Path) -> list[Path]:
-    """Remove staging folders whose ingest is gone (dead owner, or no owner and old); return them."""
+    """Remove staging folders whose ingest is gone (dead owner, or no owner and old); return them.
+
+    Before a folder goes, the uncommitted data files of the batch it names are removed from its lake.
+    """
     removed = []
     for folder in home.glob(f"{STAGING_PREFIX}*"):
         if folder.is_dir() and not _owner_alive(folder):
+            _remove_uncommitted(folder)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     if removed:
         log.info("removed %d staging folder(s) left by interrupted ingests", len(removed))
+    return removed
+
+
+def _remove_uncommitted(folder: Path) -> list[str]:
+    """Delete the data files a dead ingest wrote into its lake that no table version references."""
+    try:
+        marker = json.loads((folder / _BATCH).read_text())
+        lake, prefix = Lake(str(marker["lake"])), f"part-{str(marker['batch_id'])[:12]}-"
+    except (OSError, ValueError, KeyError, WorkbenchError):
+        return []
+    removed: list[str] = []
+    for name in s.TABLES:
+        if not lake.exists(name):
+            continue
+        live = {uri.rsplit("/", 1)[-1] for uri in lake.files(name)}
+        try:
+            found = lake.fs.find(lake.fs_path(lake.table_uri(name)))
+        except OSError:
+            continue
+        stray = [p for p in found if p.rsplit("/", 1)[-1].startswith(prefix) and p.rsplit("/", 1)[-1] not in live]
+        for path in stray:
+            lake.fs.rm_file(path)
+        removed += stray
+    if removed:
+        log.info("removed %d uncommitted data file(s) of interrupted ingest %s", len(removed), marker["batch_id"])
     return removed
 
 
@@ -747,13 +838,4 @@ def _run_on_cluster(tasks: list[Any], client: Any, bar: Any) -> list[Any]:
 
 
 def _num_records(action: Any) -> int:
-    import json
-
     return int(json.loads(action.stats)["numRecords"])
-
-
-def _lake_rows(lake: Lake, name: str) -> int:
-    if not lake.exists(name):
-        return 0
-    actions = add_actions(lake.table(name))
-    return int(pc.sum(actions["num_records"]).as_py() or 0)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.test_rollup_rewrite import lake_duckdb, same_rows
 from workbench.config import get_settings
-from workbench.lake.delta import arrow_schema
+from workbench.lake.delta import add_actions, arrow_schema
 from workbench.lake.storage import Lake
 from workbench.sql.rollups import ROWS, Rollup, build, configured, rollup_state
 
@@ -152,3 +152,29 @@ def test_cli_says_why_a_rollup_is_stale(small_lake: str, tmp_path: Path, monkeyp
     assert reasons == {"monthly_store": "definition changed", "brand_new": "not built"}
     text = CliRunner().invoke(main, ["--lake", small_lake, "rollups", "list"]).output
     assert "STALE: definition changed" in text and "workbench rollups build" in text
+
+
+def test_refreshes_compact_the_year_partition_and_stay_fresh(
+    fresh_lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every refresh adds a file to its year; past the threshold they are merged, metadata kept."""
+    from workbench.lake.generate import generate
+    from workbench.lake.ingest import ingest
+    from workbench.sql import rollups as module
+
+    monkeypatch.setattr(module, "COMPACT_AT_FILES", 1)
+    lake = Lake(fresh_lake)
+    for month in (1, 2):  # two new months of one year: two refreshes, each adding a file to 2025
+        landing = tmp_path / f"more-{month}"
+        start, end = dt.date(2025, month, 1), dt.date(2025, month, 28)
+        generate(2_000, str(landing), seed=month, start=start, end=end, chunk_rows=2_000)
+        for csv in landing.glob("sales-*.csv"):  # ids of their own, not the lake's
+            csv.write_text(csv.read_text().replace('"T0', f'"Z{month}', -1))
+        assert ingest(str(landing), lake).tables["sales"].rows_written > 1_000
+    con = lake_duckdb(fresh_lake)
+    for rollup in configured(get_settings()):
+        years = [str(y) for y in add_actions(lake.table(rollup.table)).to_pydict()["partition.year"]]
+        assert years.count("2025") == 1, rollup.name
+        assert lake.table(rollup.table).history(1)[0]["operation"] == "OPTIMIZE"
+        assert rollup_state(lake, rollup)["base_version"] == lake.version("sales")  # type: ignore[index]
+        assert same_rows(_expected(con, rollup), _actual(con, rollup), ordered=True), rollup.name

@@ -115,6 +115,32 @@ def test_plans_are_asked_for_as_structured_output(scripted_llm: ScriptedLLM) -> 
     assert "semantic_query" in sent["json_schema"]["schema"]["properties"]
 
 
+def test_an_endpoint_refusing_json_schema_gets_json_object_with_the_schema(
+    scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama.cpp's server answers json_schema with a 500; the client downgrades once and keeps it."""
+    from workbench.assistant.planners.llm import PlanReply
+    from workbench.config import reset_settings
+
+    monkeypatch.setenv("WORKBENCH_LLM_MAX_RETRIES", "0")
+    reset_settings()
+    refusal = "('body', 'response_format', 'type'): Input should be 'text' or 'json_object'"
+    plan = {"semantic_query": {"metrics": ["revenue"], "dimensions": ["region"]}, "confidence": 0.9}
+    scripted_llm.queue(Reply(status=500, error=refusal), plan, plan)
+    client = LLMClient()
+    for _ in range(2):
+        reply = client.chat([{"role": "user", "content": "revenue by region"}], "local", schema=PlanReply)
+        assert isinstance(reply.parsed, PlanReply) and reply.parsed.semantic_query is not None
+    sent = [r["response_format"] for r in scripted_llm.chat_requests]
+    assert [f["type"] for f in sent] == ["json_schema", "json_object", "json_object"]
+    assert "semantic_query" in sent[1]["schema"]["properties"]
+    # any other server error is not a format problem: it surfaces, no downgrade
+    scripted_llm.queue(Reply(status=500))
+    with pytest.raises(ServiceUnavailable):
+        LLMClient().chat([{"role": "user", "content": "x"}], "local", schema=PlanReply)
+    assert scripted_llm.chat_requests[-1]["response_format"]["type"] == "json_schema"
+
+
 def test_another_provider_without_its_package_is_a_config_error(
     scripted_llm: ScriptedLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -197,6 +197,8 @@ class CaseResult:
     sql: str | None = None
     latency_ms: float = 0.0
     rows: int = 0
+    #: tokens the language model spent on this question (0: no model configured, or it never replied)
+    model_tokens: int = 0
 
 
 @dataclass
@@ -335,6 +337,7 @@ class AssistantEvaluator:
         answer = assistant.ask(case.question, session=session if case.after else None)
         result.latency_ms = (time.perf_counter() - start) * 1000
         result.planner, result.interpretation, result.sql = answer.planner, answer.interpretation, answer.sql
+        result.model_tokens = int((answer.tokens or {}).get("total", 0) or 0)
         if not answer.ok:
             result.outcome, result.reason = "declined", answer.answer
             return result

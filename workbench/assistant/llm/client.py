@@ -80,6 +80,8 @@ class LLMClient:
             )
         self._chat_models: dict[str, Any] = {}
         self._embedders: dict[str, Any] = {}
+        #: index into _schema_formats: the first response_format this endpoint accepted
+        self._format_level = 0
 
     def _model(self, model: str) -> Any:
         if model not in self._chat_models:
@@ -100,14 +102,15 @@ class LLMClient:
         llm = self._model(model)
         openai_api = self.settings.llm_provider in OPENAI_API
         if schema is not None and openai_api:
-            runnable = llm.bind(response_format=_json_schema_format(schema))
-        elif schema is not None:
-            runnable = llm.with_structured_output(schema, include_raw=True)
-        elif json_mode and openai_api:
-            runnable = llm.bind(response_format={"type": "json_object"})
+            out, attempts = self._schema_call(llm, messages, schema)
         else:
-            runnable = llm
-        out, attempts = self._with_retries(lambda: runnable.invoke(messages), "chat")
+            if schema is not None:
+                runnable = llm.with_structured_output(schema, include_raw=True)
+            elif json_mode and openai_api:
+                runnable = llm.bind(response_format={"type": "json_object"})
+            else:
+                runnable = llm
+            out, attempts = self._with_retries(lambda: runnable.invoke(messages), "chat")
         raw, parsed = (out["raw"], out["parsed"]) if isinstance(out, dict) else (out, None)
         if schema is not None and parsed is None and openai_api:
             parsed = _validated(schema, _text(raw))
@@ -129,6 +132,28 @@ class LLMClient:
         return [list(v) for v in vectors], Usage(calls=1, models=[model])
 
     # --- internals ---------------------------------------------------------------------------
+    def _schema_call(self, llm: Any, messages: list[dict[str, str]], schema: type[Any]) -> tuple[Any, int]:
+        """A structured-output call with the strongest ``response_format`` the endpoint accepts.
+
+        Why: OpenAI, vLLM and recent Ollama take ``json_schema``; llama.cpp's Python server
+        rejects it (HTTP 500, "Input should be 'text' or 'json_object'") but constrains
+        ``json_object`` to a ``schema`` given beside it; others take plain ``json_object``.
+        Without the downgrade every call to such a server failed and the offline planner
+        silently answered instead of the model. The level that worked is kept for the client.
+        """
+        formats = _schema_formats(schema)
+        while True:
+            fmt = formats[self._format_level]
+            runnable = llm.bind(response_format=fmt)
+            try:
+                return self._with_retries(lambda r=runnable: r.invoke(messages), "chat")
+            except ServiceUnavailable as e:
+                refused_format = "response_format" in str(e) or "json_schema" in str(e)
+                if not refused_format or self._format_level + 1 >= len(formats):
+                    raise
+                self._format_level += 1
+                log.info("the endpoint refused response_format %r; using %r", fmt["type"], formats[self._format_level])
+
     def _with_retries(self, call: Any, what: str) -> tuple[Any, int]:
         import openai
 
@@ -237,6 +262,15 @@ def _json_schema_format(schema: type[Any]) -> dict[str, Any]:
         "type": "json_schema",
         "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
     }
+
+
+def _schema_formats(schema: type[Any]) -> list[dict[str, Any]]:
+    """``response_format`` values for ``schema``, strongest first (see ``LLMClient._schema_call``)."""
+    return [
+        _json_schema_format(schema),
+        {"type": "json_object", "schema": schema.model_json_schema()},
+        {"type": "json_object"},
+    ]
 
 
 def _validated(schema: type[Any], text: str) -> Any:

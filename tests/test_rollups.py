@@ -32,11 +32,12 @@ def test_rollups_equal_an_independent_aggregation(small_lake: str) -> None:
 
 
 def test_batched_aggregation_equals_the_independent_one(fresh_lake: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny batches force the partial-aggregate path (sums, counts, min/max re-aggregated)."""
+    """Tiny batches force the partial-aggregate path (sums, counts, min/max re-aggregated, folded)."""
     from workbench.config import RollupSpec, Settings
     from workbench.sql import rollups as module
 
     monkeypatch.setattr(module, "BATCH_ROWS", 97)
+    monkeypatch.setattr(module, "COMBINE_ROWS", 150)  # partials folded every few batches
     specs = [
         *get_settings().rollups,
         RollupSpec(name="monthly_minmax", dimensions=["year", "month", "channel"], grain="month", min_max=["revenue"]),

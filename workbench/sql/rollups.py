@@ -116,6 +116,8 @@ def configured(settings: Settings) -> list[Rollup]:
 
 #: base rows aggregated at once: a task's memory is bounded by this, not by the rows of a month
 BATCH_ROWS = 1 << 20
+#: partial rollup rows held per rollup before they are folded into one
+COMBINE_ROWS = 1 << 19
 
 
 def _iter_month(
@@ -155,9 +157,17 @@ def aggregate_month(lake: Lake, rollups: Sequence[Rollup], files: list[str]) -> 
     needed = sorted({c for r in rollups for c in (*r.dimensions, *r.measures, *r.min_max)}, key=SALES.names.index)
     partition_types = {c: SALES.field(c).type for c in ("year", "month", "region")}
     partials: dict[str, list[pa.Table]] = {r.name: [] for r in rollups}
+    combined_rows = dict.fromkeys(partials, 0)
     for data in _iter_month(lake, files, needed, partition_types):
         for r in rollups:
-            partials[r.name].append(_group(data, r))
+            parts = partials[r.name]
+            parts.append(_group(data, r))
+            # fold the partials once they outgrow twice the last fold: memory is bounded by the
+            # month's distinct groups, not by its batches (was: one partial per 1M rows, all held)
+            if len(parts) > 1 and sum(p.num_rows for p in parts) > max(COMBINE_ROWS, 2 * combined_rows[r.name]):
+                partials[r.name] = [_combine(pa.concat_tables(parts), r)]
+                combined_rows[r.name] = partials[r.name][0].num_rows
+        del data
     out = {}
     for r in rollups:
         parts = partials[r.name]

@@ -181,3 +181,23 @@ def test_large_estimate_routes_to_the_cluster(small_lake: str) -> None:
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_large_scan_the_cluster_could_only_gather_stays_in_process(small_lake: str) -> None:
+    """Auto routing asks the cluster engine whether it suits the query, not only whether it can run it.
+
+    A window over the raw rows cannot split across tasks: on the cluster every row would travel
+    to one process, which DuckDB in-process does better. No cluster is started to decide this.
+    """
+    from workbench import cluster
+
+    window = (
+        "SELECT transaction_id, revenue, RANK() OVER (PARTITION BY region ORDER BY revenue DESC) AS r "
+        "FROM sales WHERE year = 2023 ORDER BY r, transaction_id LIMIT 5"
+    )
+    with Workbench.open(small_lake, duckdb_max_bytes=1) as wb:
+        result = wb.sql(window)
+        assert result.route == "duckdb"
+        assert "cannot be split across tasks" in result.reason and "gathered to one process" in result.reason
+        assert same_rows(result.df, lake_duckdb(small_lake).execute(window).df(), ordered=True)
+        assert cluster._current is None  # deciding started no cluster

@@ -3,8 +3,9 @@
 Access control lives in :mod:`workbench.security.policies`; this module only picks where a
 query runs. The choice is by capability and cost, never by an engine's name (ibis'
 ``has_operation``): the in-process engine answers unless the estimated bytes exceed
-``settings.duckdb_max_bytes``; then the first engine that declares ``scale_out`` and
-supports the query takes it. The choice carries the route and the reason the user sees.
+``settings.duckdb_max_bytes``; then the first engine that declares ``scale_out``, supports the
+query and suits it (a cluster that could only gather the rows to one process does not)
+takes it. The choice carries the route and the reason the user sees.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlglot import exp
 
 from workbench.config import Settings
 from workbench.sql.engines.base import Engine
+from workbench.sql.scan import TableScan
 
 #: the capability that makes an engine worth a large scan
 SCALE_OUT = "scale_out"
@@ -38,6 +40,7 @@ def choose_engine(
     names: Sequence[str],
     settings: Settings,
     estimated: int,
+    scans: dict[str, TableScan] | None = None,
 ) -> EngineChoice:
     """Pick the engine for ``tree``; an explicit request is honoured as is.
 
@@ -55,7 +58,7 @@ def choose_engine(
         candidate = engines(name)
         if SCALE_OUT not in candidate.capabilities:
             continue
-        why_not = candidate.supports(tree)
+        why_not = candidate.supports(tree) or candidate.suits(tree, scans or {})
         if why_not is None:
             reason = f"{estimated} bytes to scan > duckdb_max_bytes={settings.duckdb_max_bytes}"
             return EngineChoice(candidate.name, candidate.name, reason)

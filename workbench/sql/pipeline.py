@@ -200,7 +200,7 @@ def choose_engine(r: Router, ctx: QueryContext) -> None:
     if ctx.planned:
         return
     plan = ctx.require_plan()
-    choice = pick_engine(plan.tree, ctx.engine, r.engine, r.engine_names, r.settings, plan.estimate.bytes)
+    choice = pick_engine(plan.tree, ctx.engine, r.engine, r.engine_names, r.settings, plan.estimate.bytes, plan.scans)
     plan.engine, plan.route = choice.engine, choice.route
     plan.reason = f"{choice.reason}; {plan.estimate.text()}"
     if ctx.no_rollup and ctx.engine == "auto":

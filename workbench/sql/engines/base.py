@@ -1,7 +1,8 @@
 """One interface for every SQL engine (ibis-style ``Backend``): capabilities, not names.
 
 An engine is asked ``supports(tree)`` before it runs anything; ``None`` means yes, a string
-is the reason why not (it names the construct). ``workbench.sql.engine_choice`` and the query
+is the reason why not (it names the construct). ``suits(tree, scans)`` says whether it is a good
+place for the query, which only the automatic choice asks. ``workbench.sql.engine_choice`` and the query
 pipeline choose by capability and estimated cost; nothing tests an engine's name.
 """
 
@@ -39,6 +40,15 @@ class Engine(ABC):
 
     def supports(self, tree: exp.Expression) -> str | None:
         """``None`` if the engine answers ``tree`` correctly, else the reason naming the construct."""
+        return None
+
+    def suits(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str | None:
+        """``None`` if the engine is a good place for ``tree`` over ``scans``, else why not.
+
+        Asked only when choosing an engine for ``--engine auto`` (``supports`` is about
+        correctness and is asked always): an engine may run a query correctly and still be the
+        wrong place for it, e.g. a cluster that would bring every row back to one process.
+        """
         return None
 
     def prepare(self, tree: exp.Expression) -> exp.Expression:

@@ -30,6 +30,7 @@ import math
 import operator
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -112,23 +113,49 @@ class DaskEngine(Engine):
         needs = {n: need for n, need in table_needs(tree, {**(extra or {}), **schema}).items() if n in schema}
         if not scans:
             return ClusterPlan("gather", tree, needs, why_gather="no lake table")
-        fact = max(sorted(scans), key=lambda n: scans[n].bytes)
-        cut = split_aggregate(tree, fact, schema) if split else "its WITH queries ran split on the cluster first"
-        big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
-        shuffle: dict[str, str] = {}
-        if not isinstance(cut, str) and len(big) == 1:
-            keys = self._shuffle_keys(tree, fact, big[0], scans, schema, cut)
-            if isinstance(keys, str):
-                cut = keys
-            else:
-                shuffle = {fact: keys[0], big[0]: keys[1]}
-        elif not isinstance(cut, str) and big:
-            cut = f"{', '.join(big)} too large to broadcast"
+        cut, shuffle = (
+            self._cut(tree, scans, schema) if split else ("its WITH queries ran split on the cluster first", {})
+        )
         if isinstance(cut, str):
             groups = {n: self._groups(s) for n, s in scans.items()}
             return ClusterPlan("gather", tree, needs, why_gather=cut, groups=groups)
-        groups = {n: self._groups(scans[n]) for n in (shuffle or [fact])}
+        groups = {n: self._groups(scans[n]) for n in (shuffle or [cut.fact])}
         return ClusterPlan("split", tree, needs, split=cut, groups=groups, shuffle=shuffle)
+
+    def _cut(
+        self, tree: exp.Expression, scans: dict[str, TableScan], schema: dict[str, list[str]]
+    ) -> tuple[AggregateSplit | str, dict[str, str]]:
+        """The split of ``tree`` over its largest table and the tables to hash-partition, or why not.
+
+        Needs no cluster (footers and the Delta log only), so the automatic engine choice can ask.
+        """
+        fact = max(sorted(scans), key=lambda n: scans[n].bytes)
+        cut = split_aggregate(tree, fact, schema)
+        big = [n for n in scans if n != fact and scans[n].bytes > BROADCAST_MAX_BYTES]
+        if isinstance(cut, str) or not big:
+            return cut, {}
+        if len(big) > 1:
+            return f"{', '.join(big)} too large to broadcast", {}
+        keys = self._shuffle_keys(tree, fact, big[0], scans, schema, cut)
+        return (keys, {}) if isinstance(keys, str) else (cut, {fact: keys[0], big[0]: keys[1]})
+
+    def suits(self, tree: exp.Expression, scans: dict[str, TableScan]) -> str | None:
+        """A query that cannot split would bring its rows to one process: DuckDB in-process does that better."""
+        if not scans:
+            return "it reads no lake table"
+        if tree.args.get("with_") is not None:
+            try:
+                if self._splittable_ctes(tree, scans):
+                    return None
+            except (OSError, ValueError) as e:  # no footer to read: let the in-process engine answer
+                return f"its tables' schemas could not be read ({e})"
+        try:
+            cut, _ = self._cut(tree, scans, {name: self.columns(scan) for name, scan in scans.items()})
+        except (OSError, ValueError) as e:
+            return f"its tables' schemas could not be read ({e})"
+        if isinstance(cut, str):
+            return f"it cannot be split across tasks ({cut}); its rows would be gathered to one process"
+        return None
 
     def _shuffle_keys(
         self,
@@ -223,21 +250,20 @@ class DaskEngine(Engine):
         however often it is read, so materialising it changes nothing. Recursive WITH, column
         lists and names that shadow a lake table are left in place.
         """
-        with_ = tree.args.get("with_")
-        if with_ is None or with_.args.get("recursive"):
-            return {}
         out: dict[str, tuple[ClusterPlan, Any]] = {}
-        for cte in with_.expressions:
-            name = cte.alias_or_name.lower()
-            refs = {t.name.lower() for t in cte.this.find_all(exp.Table)}
-            alias = cte.args.get("alias")
-            if name in scans or (alias is not None and alias.columns) or not refs or not refs <= set(scans):
-                continue
-            sub = {t: scans[t] for t in refs}
+        for name, cte, sub in _lake_ctes(tree, scans):
             plan = self.plan(cte.this, sub)
             if plan.split is not None:
                 out[name] = (plan, sub)
         return out
+
+    def _splittable_ctes(self, tree: exp.Expression, scans: dict[str, TableScan]) -> bool:
+        """Whether some WITH query of ``tree`` splits on its own (``cte_plans`` without a cluster)."""
+        for _, cte, sub in _lake_ctes(tree, scans):
+            cut, _ = self._cut(cte.this, sub, {n: self.columns(s) for n, s in sub.items()})
+            if not isinstance(cut, str):
+                return True
+        return False
 
     def _run_split(
         self,
@@ -386,7 +412,15 @@ class DaskEngine(Engine):
         return tuple(allowed_directories(self.lake))
 
     def _broadcast(self, scan: TableScan) -> Any:
-        """The whole small table as an Arrow table kept on the cluster, read once per version."""
+        """The whole small table as an Arrow table kept on every worker, read once per version.
+
+        Replicated, not just computed: a task goes where its inputs are, so with the table on one
+        worker the scheduler put every task that joins it there too. Measured at 100M rows, a
+        three-table join on 2 workers then ran at the speed of one about every other time
+        (p50 1.03 s, fastest 0.62 s).
+        """
+        from distributed import wait
+
         key = (scan.version, tuple(scan.files))
         with self._lock:
             cached = self._broadcasts.get(scan.name)
@@ -396,6 +430,9 @@ class DaskEngine(Engine):
             future = self.client.submit(
                 run_sql, f'SELECT * FROM "{scan.name}"', groups, None, self._allowed(), pure=False
             )
+            wait([future])
+            if future.status == "finished":  # a failed read surfaces where the tasks gather
+                self.client.replicate([future])
             self._broadcasts[scan.name] = (key, future)
             return future
 
@@ -510,6 +547,25 @@ def _read_sql(name: str, need: TableNeed, available: list[str]) -> str:
     if row_filter is not None:
         select = select.where(row_filter)
     return select.sql(dialect="duckdb")
+
+
+def _lake_ctes(
+    tree: exp.Expression, scans: dict[str, TableScan]
+) -> Iterator[tuple[str, exp.CTE, dict[str, TableScan]]]:
+    """The WITH queries of ``tree`` that read only lake tables: (name, query, their scans).
+
+    Recursive WITH, column lists and names that shadow a lake table are left out.
+    """
+    with_ = tree.args.get("with_")
+    if with_ is None or with_.args.get("recursive"):
+        return
+    for cte in with_.expressions:
+        name = cte.alias_or_name.lower()
+        refs = {t.name.lower() for t in cte.this.find_all(exp.Table)}
+        alias = cte.args.get("alias")
+        if name in scans or (alias is not None and alias.columns) or not refs or not refs <= set(scans):
+            continue
+        yield name, cte, {t: scans[t] for t in refs}
 
 
 def _without_ctes(tree: exp.Expression, names: set[str]) -> exp.Expression:

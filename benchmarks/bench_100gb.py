@@ -12,7 +12,8 @@ Phases, each timed, with the peak RSS of the process tree doing the work:
 3. *queries*: the seed's four rows, as routed / on the base table / plain DuckDB; every
    dashboard refresh query; the offline assistant; cache hits.
 4. *lake*: size on disk, files per partition, the catalog's partition statistics.
-5. *estimate*: the seed's 1 TB row from the measured per-row cost (labelled an estimate).
+5. *dashboard_browser*: the served dashboard in headless Chromium: page load, filter changes.
+6. *estimate*: the seed's 1 TB row from the measured per-row cost (labelled an estimate).
 
 Results are rewritten after every step to ``benchmarks/results/scale-<rows>.json`` and ``.md``.
 
@@ -37,6 +38,7 @@ from benchmarks.scale import land, measure, proc, report
 from benchmarks.scale.kill import kill_and_rerun
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
 
 
 class Harness:
@@ -219,6 +221,30 @@ def lake_facts(h: Harness) -> None:
     h.phase("lake", t0)
 
 
+def dashboard_browser(h: Harness) -> None:
+    """Phase 5: the served dashboard in headless Chromium over the lake (tests/test_browser.py).
+
+    Page load (navigation -> KPI cards and the first refresh) and three filter changes (click
+    -> new KPIs in the DOM), with the KPIs checked against ``workbench sql`` at every step: the
+    browser test itself, pointed at this lake, so what is timed is what is tested.
+    """
+    t0 = time.perf_counter()
+    out = h.root / "dashboard_browser.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "WORKBENCH_BROWSER_LAKE": str(h.lake), "WORKBENCH_BROWSER_RESULTS": str(out)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=7200"]
+    cmd += [str(ROOT / "tests" / "test_browser.py"), "-k", "kpis_equal or filter_change"]
+    print("dashboard in headless Chromium", flush=True)
+    done = proc.run(cmd, env, ROOT)
+    result: dict[str, Any] = {"returncode": done.returncode, "passed": done.returncode == 0}
+    if out.exists():
+        result.update(json.loads(out.read_text()))
+    if done.returncode != 0:
+        result["output_tail"] = (done.stdout or "")[-3000:]
+    h.doc["dashboard_browser"] = result
+    h.phase("dashboard_browser", t0)
+
+
 def derive(doc: dict[str, Any]) -> None:
     """The figures computed from the measurements: acceptance, findings, extrapolation (small runs)."""
     doc["acceptance"] = report.acceptance(doc)
@@ -234,6 +260,19 @@ def render(path: Path) -> int:
     path.with_suffix(".md").write_text(report.markdown(doc))
     print(f"rewrote {path} and its .md", flush=True)
     return 0
+
+
+def only_browser(args: argparse.Namespace) -> int:
+    """The browser phase on a lake an earlier run built; merged into that run's results."""
+    h = Harness(args)
+    if not (h.lake / "sales").exists() or not h.out.with_suffix(".json").exists():
+        raise SystemExit(f"no finished run in {h.root} with results {h.out}.json: run the whole harness first")
+    h.doc = json.loads(h.out.with_suffix(".json").read_text())
+    dashboard_browser(h)
+    derive(h.doc)
+    h.save()
+    print(f"added the browser phase to {h.out}.json and .md", flush=True)
+    return 0 if h.doc["dashboard_browser"]["passed"] else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,9 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="what this run is (shown on top of the results)")
     parser.add_argument("--fresh", action="store_true", help="delete the working folder's lake first")
     parser.add_argument("--render", metavar="JSON", help="recompute the derived figures and Markdown of a results file")
+    parser.add_argument(
+        "--only-browser",
+        action="store_true",
+        help="run only the headless-Chromium dashboard phase on the finished lake and add it to the results",
+    )
     args = parser.parse_args(argv)
     if args.render:
         return render(Path(args.render))
+    if args.only_browser:
+        return only_browser(args)
     if args.kill_batch is None:
         args.kill_batch = max(1, (args.batches + 1) // 2)
     h = Harness(args)
@@ -271,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if h.doc["batches"]:
         measure_queries(h)
         lake_facts(h)
+        dashboard_browser(h)
     h.doc["total_wall_s"] = round(time.perf_counter() - t0, 1)
     h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     derive(h.doc)

@@ -116,6 +116,14 @@ def test_invalid_sql_is_repaired(wb: Any, scripted_llm: ScriptedLLM, assistant_l
     assert "parse" in json.dumps(scripted_llm.chat_requests[1]["messages"])
 
 
+def test_sql_that_does_not_tokenize_is_repaired(wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str) -> None:
+    """An unterminated string (what the real small model wrote) is a repairable error, not a crash."""
+    scripted_llm.queue({"sql": "SELECT region, SUM(revenue) FROM sales WHERE type = 'pla"}, GOOD)
+    answer = ask(wb, QUESTION)
+    check_revenue_by_region_2023(answer, assistant_lake)
+    assert "parse" in json.dumps(scripted_llm.chat_requests[1]["messages"])
+
+
 def test_sql_fallback_runs_through_the_guard(wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str) -> None:
     sql = "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = 2023 GROUP BY region"
     scripted_llm.queue("```sql\n" + sql + ";\n```")

@@ -449,7 +449,7 @@ class Assistant:
 
         try:
             tree = sqlglot.parse_one(sql, read="duckdb")
-        except sqlglot.errors.ParseError as e:
+        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as e:
             raise QueryRefused(f"the SQL does not parse: {str(e).splitlines()[0]}", "write one valid SELECT") from e
         if not isinstance(tree, exp.Query):
             raise QueryRefused(

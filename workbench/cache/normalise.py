@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from workbench.errors import QueryRefused
@@ -23,7 +23,7 @@ def parse(sql: str | exp.Expression, dialect: str = DIALECT) -> exp.Expression:
         return sql.copy()
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
-    except ParseError as e:
+    except (ParseError, TokenError) as e:
         raise QueryRefused(f"cannot parse SQL: {e}", "check the SQL syntax") from e
     if tree is None:
         raise QueryRefused("empty SQL statement", "pass one SELECT statement")

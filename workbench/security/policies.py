@@ -235,11 +235,11 @@ def apply_policy_sql(
 ) -> str:
     """Parse one statement, apply the policy and render it back in ``dialect``."""
     import sqlglot
-    from sqlglot.errors import ParseError
+    from sqlglot.errors import ParseError, TokenError
 
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except ParseError as e:
+    except (ParseError, TokenError) as e:
         raise AccessDenied(f"cannot parse the query: {e}", "fix the SQL syntax") from e
     if len(statements) != 1:
         raise AccessDenied("exactly one statement is allowed per query", "remove the extra statements")

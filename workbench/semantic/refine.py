@@ -141,7 +141,7 @@ def check_metric(model: dict[str, Any], name: str, spec: Any, wb: Any) -> str | 
         return "no SQL"
     try:
         parsed = sqlglot.parse_one(spec["sql"], read="duckdb")
-    except sqlglot.errors.ParseError as e:
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError) as e:
         return f"SQL does not parse: {str(e).splitlines()[0]}"
     if not isinstance(parsed, exp.Expression) or parsed.find(exp.AggFunc) is None or parsed.find(exp.Select):
         return "not one aggregate expression"

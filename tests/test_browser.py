@@ -93,6 +93,10 @@ def wait_refreshed(page: Any, after: int, timeout_ms: int = 120_000) -> float:
         polling="raf",
         timeout=timeout_ms,
     )
+    line = page.locator(".wb-status-line").first.inner_text()
+    if "Update failed" in line:  # the dashboard's own error, shown on the page: report it, do not time out
+        alert = page.locator(".alert-danger, .bk-panel-models-markup-HTML .alert").first
+        raise AssertionError(f"dashboard refresh failed: {alert.inner_text() if alert.count() else line}")
     return (time.perf_counter() - start) * 1000
 
 

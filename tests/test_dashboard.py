@@ -178,6 +178,27 @@ def test_dashboard_object_refreshes_on_filters(wb: Any, sales_sql: Any) -> None:
     assert start == dt.date(end.year, 1, 1) if end else start is None
 
 
+def test_a_failed_refresh_finishes_and_shows_its_error(wb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The async refresh that fails still completes: the count moves, the status and the alert say so."""
+    import asyncio
+
+    from workbench.errors import QueryFailed
+    from workbench.ui import dashboard as module
+
+    dash = module.build_dashboard(wb)
+    dash.layout()
+    before = dash.refreshes
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise QueryFailed("the lake went away", "check the lake folder")
+
+    monkeypatch.setattr(module, "load_view", broken)
+    asyncio.run(dash.refresh())
+    assert dash.refreshes == before + 1
+    assert "Update failed" in dash.status.object and "data-busy='false'" in dash.status.object
+    assert dash.error.visible and "the lake went away" in str(dash.error.object)
+
+
 def test_serve_command_is_registered() -> None:
     from workbench.cli import main
 

@@ -211,6 +211,9 @@ class Dashboard:
 
         self.error.object = error_text(err)
         self.error.visible = True
+        # a failed refresh is a finished one: the count moves, so a page (or a test) waiting for
+        # the refresh sees the failure at once instead of waiting for a refresh that never comes
+        self.refreshes += 1
         self.status.object = _status_html("Update failed", self.refreshes)
 
     def _chart(self, name: str, df: pd.DataFrame, kind: str, x: str, title: str, **opts: Any) -> None:

@@ -91,19 +91,19 @@ class Dashboard:
         self._quiet = False
         first, last = self.options.first_date, self.options.last_date
         values = self.options.values
-        self.preset = pn.widgets.Select(name="Period", options=[*PRESETS, "Custom"], value="All data")
-        self.start = pn.widgets.DatePicker(name="From", value=first, start=first, end=last)
-        self.end = pn.widgets.DatePicker(name="To", value=last, start=first, end=last)
+        self.preset = pn.widgets.Select(label="Period", options=[*PRESETS, "Custom"], value="All data")
+        self.start = pn.widgets.DatePicker(label="From", value=first, start=first, end=last)
+        self.end = pn.widgets.DatePicker(label="To", value=last, start=first, end=last)
         self.region = pn.widgets.CheckButtonGroup(
-            name="Region", options=values.get("region", []), value=[], button_type="primary", button_style="outline"
+            label="Region", options=values.get("region", []), value=[], color="primary", variant="outline"
         )
         self.category = pn.widgets.MultiChoice(
-            name="Category", options=values.get("category", []), value=[], placeholder="all categories"
+            label="Category", options=values.get("category", []), value=[], placeholder="all categories"
         )
         self.channel = pn.widgets.CheckButtonGroup(
-            name="Channel", options=values.get("channel", []), value=[], button_type="primary", button_style="outline"
+            label="Channel", options=values.get("channel", []), value=[], color="primary", variant="outline"
         )
-        self.reset = pn.widgets.Button(name="Clear filters", button_type="light")
+        self.reset = pn.widgets.Button(label="Clear filters", color="light")
         self.kpis = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-kpis"], stylesheets=[CSS])
         self.status = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["wb-status"])
         self.dask_link = pn.pane.HTML(_dask_link_html(), css_classes=["wb-dask-link"])

@@ -148,10 +148,10 @@ def explore(table: str = "sales", lake: str | None = None, wb: QueryRunner | Non
     spec = _spec(table)
     conn = connection(lake, wb)
     options = filter_options(conn)
-    metric = pn.widgets.Select(name="Metric", options=spec["metrics"], value=spec["metrics"][0])
-    by = pn.widgets.Select(name="By", options=spec["by"], value=spec["by"][0])
+    metric = pn.widgets.Select(label="Metric", options=spec["metrics"], value=spec["metrics"][0])
+    by = pn.widgets.Select(label="By", options=spec["by"], value=spec["by"][0])
     pickers = {
-        col: pn.widgets.MultiChoice(name=col.capitalize(), options=options.values.get(col, []), value=[])
+        col: pn.widgets.MultiChoice(label=col.capitalize(), options=options.values.get(col, []), value=[])
         for col in spec["filters"]
     }
     sql_view = pn.pane.Markdown("", sizing_mode="stretch_width")

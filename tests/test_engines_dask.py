@@ -295,3 +295,25 @@ def test_with_queries_that_split_run_on_the_cluster_first(wb: Workbench) -> None
     explain = _same_as_duckdb(wb, sql)
     assert explain.count("WITH by_store: route: split aggregate") == 1  # 'top' reads a WITH query: left in place
     assert "not split: its WITH queries ran split on the cluster first" in explain
+
+
+def test_a_repeated_query_reuses_its_plan_until_the_files_change(
+    wb: Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same SQL over the same files plans once; other filters (other files) plan anew."""
+    engine = wb.router.engine("dask")
+    assert isinstance(engine, dask_engine.DaskEngine)
+    calls: list[str] = []
+    real_plan = engine.plan
+
+    def counting(tree: exp.Expression, *args: Any, **kwargs: Any) -> Any:
+        calls.append(tree.sql())
+        return real_plan(tree, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "plan", counting)
+    sql = "SELECT region, SUM(revenue) AS r FROM sales WHERE year = 2023 AND month = 4 GROUP BY region"
+    first = wb.sql(sql, engine="dask", use_cache=False).df
+    again = wb.sql(sql, engine="dask", use_cache=False).df
+    assert len(calls) == 1 and first.equals(again)
+    wb.sql(sql.replace("month = 4", "month = 5"), engine="dask", use_cache=False)
+    assert len(calls) == 2

@@ -30,6 +30,7 @@ import math
 import operator
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -57,6 +58,10 @@ GATHER_MAX_BYTES = 2 * 2**30
 MERGE_FAN_IN = 16
 #: a table up to this size is read whole and shipped to every task that joins it
 BROADCAST_MAX_BYTES = 64 * 2**20
+#: seconds the cluster's thread count is trusted before the scheduler is asked again
+THREADS_TTL_S = 2.0
+#: query plans remembered (``DaskEngine._planned``)
+PLAN_MEMO_SIZE = 128
 
 
 @dataclass
@@ -88,6 +93,10 @@ class DaskEngine(Engine):
         self._broadcasts: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._fs: Any = None
         self._db: Any = None
+        #: (monotonic time, worker threads): the count asked of the scheduler at most every THREADS_TTL_S
+        self._nthreads: tuple[float, int] = (-math.inf, 1)
+        #: plans and output names of recent queries, by (SQL, table versions and files, threads)
+        self._memo: OrderedDict[tuple[Any, ...], tuple[ClusterPlan, list[str] | None]] = OrderedDict()
 
     @property
     def client(self) -> Any:
@@ -98,6 +107,36 @@ class DaskEngine(Engine):
         return self._client
 
     # --- planning -------------------------------------------------------------------------------
+    def _threads(self) -> int:
+        """Worker threads of the cluster (re-asked after THREADS_TTL_S, so a scaled cluster is seen)."""
+        asked, n = self._nthreads
+        if time.monotonic() - asked > THREADS_TTL_S:
+            n = max(1, sum(self.client.nthreads().values()))
+            self._nthreads = (time.monotonic(), n)
+        return n
+
+    def _planned(self, tree: exp.Expression, scans: dict[str, TableScan]) -> tuple[ClusterPlan, list[str] | None]:
+        """``plan`` and ``_output_names`` of a query, remembered for the same SQL over the same files.
+
+        Why: planning (qualify, split, needs) and naming cost ~10 ms of client time per query,
+        a third of a pruned aggregate's whole answer at 100M rows; a dashboard asks the same
+        queries again and again. The key holds every table's version and pruned files and the
+        cluster's thread count, so a new commit, other filters or a rescaled cluster plan anew.
+        """
+        files = tuple(sorted((n, s.version, tuple(s.files)) for n, s in scans.items()))
+        key = (tree.sql(dialect="duckdb"), files, self._threads())
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit
+        planned = (self.plan(tree, scans), self._output_names(tree, scans))
+        with self._lock:
+            self._memo[key] = planned
+            while len(self._memo) > PLAN_MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return planned
+
     def plan(
         self,
         tree: exp.Expression,
@@ -197,7 +236,7 @@ class DaskEngine(Engine):
         common = {"partition_types": dict(scan.partition_types), "fs": self._arrow_fs()}
         if not scan.files:
             return [FileGroup(scan.name, scan.version, (), schema_files=tuple(scan.schema_files), **common)]
-        threads = sum(self.client.nthreads().values()) or 1
+        threads = self._threads()
         sizes = [scan.bytes // len(scan.files)] * len(scan.files)
         return [
             FileGroup(scan.name, scan.version, tuple(g), nbytes=len(g) * sizes[0], **common)
@@ -229,9 +268,9 @@ class DaskEngine(Engine):
         deadline = time.monotonic() + limits.timeout_s
         ctes = self.cte_plans(tree, scans)
         if not ctes:
-            plan = self.plan(tree, scans)
+            plan, names = self._planned(tree, scans)
             if plan.split is not None:
-                return self._run_split(plan, plan.split, scans, limits, deadline)
+                return self._run_split(plan, plan.split, scans, limits, deadline, names=names)
             return self._run_gather(tree, plan, limits, deadline)
         done = {}
         for name, (plan, sub) in ctes.items():
@@ -273,8 +312,12 @@ class DaskEngine(Engine):
         limits: Limits,
         deadline: float,
         arrow: bool = False,
+        names: list[str] | None = None,
     ) -> Any:
-        """The split's answer: pandas, or Arrow (``arrow``) to be read by a later step without conversion."""
+        """The split's answer: pandas, or Arrow (``arrow``) to be read by a later step without conversion.
+
+        ``names``: the output column names when already known (``_planned``).
+        """
         dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact and n not in plan.shuffle}
         sql = split.partial.sql(dialect="duckdb")
         allowed = self._allowed()
@@ -290,7 +333,7 @@ class DaskEngine(Engine):
         statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
         final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
         out = self._on_client({PARTIALS: partials}, [*statements, final], deadline, arrow)
-        names = self._output_names(plan.tree, scans)
+        names = names if names is not None else self._output_names(plan.tree, scans)
         if names is not None and len(names) == len(out.columns):
             if arrow:
                 return out.rename_columns(names)
@@ -299,7 +342,7 @@ class DaskEngine(Engine):
 
     def _buckets(self, split: AggregateSplit, sql: str, groups: list[FileGroup], dims: Any, allowed: Any) -> list[Any]:
         """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
-        n = max(1, sum(self.client.nthreads().values()))
+        n = self._threads()
         parts = [self.client.submit(run_sql, sql, [g], dims, allowed, n, pure=False) for g in groups]
         merge = split.merge.sql(dialect="duckdb")
         out = []
@@ -316,7 +359,7 @@ class DaskEngine(Engine):
         bucket of both tables and the broadcast small tables.
         """
         size = sum(g.nbytes for name in plan.shuffle for g in plan.groups[name])
-        n = max(sum(self.client.nthreads().values()), math.ceil(size / dask_frames.TARGET_PARTITION_BYTES), 1)
+        n = max(self._threads(), math.ceil(size / dask_frames.TARGET_PARTITION_BYTES), 1)
         parts: dict[str, list[Any]] = {}
         for name, key in plan.shuffle.items():
             read = _read_sql(
@@ -533,6 +576,7 @@ class DaskEngine(Engine):
     def close(self) -> None:
         with self._lock:
             self._broadcasts.clear()
+            self._memo.clear()
             if self._db is not None:
                 self._db.close()
                 self._db = None

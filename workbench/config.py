@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     n_workers: int = Field(2, description="LocalCluster workers")
     threads_per_worker: int = 1
     worker_memory: str = "4GB"
+    dask_task_mb: int = Field(
+        64, ge=1, description="Parquet MB one cluster task reads (compressed; ~3-5x that in memory when gathered)"
+    )
 
     # --- cache ---------------------------------------------------------------------------
     redis_url: str | None = Field(None, description="Redis result cache; default an on-disk cache in `home`")

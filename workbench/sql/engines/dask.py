@@ -41,7 +41,6 @@ from sqlglot import exp
 from workbench.config import Settings
 from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
-from workbench.sql.engines import dask_frames
 from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import group_files
 from workbench.sql.engines.dask_tasks import FileGroup, concat, fetch_arrow, nbytes, run_sql
@@ -114,6 +113,9 @@ class DaskEngine(Engine):
             n = max(1, sum(self.client.nthreads().values()))
             self._nthreads = (time.monotonic(), n)
         return n
+
+    def _task_bytes(self) -> int:
+        return int(self.settings.dask_task_mb) * 2**20
 
     def _planned(self, tree: exp.Expression, scans: dict[str, TableScan]) -> tuple[ClusterPlan, list[str] | None]:
         """``plan`` and ``_output_names`` of a query, remembered for the same SQL over the same files.
@@ -240,7 +242,7 @@ class DaskEngine(Engine):
         sizes = [scan.bytes // len(scan.files)] * len(scan.files)
         return [
             FileGroup(scan.name, scan.version, tuple(g), nbytes=len(g) * sizes[0], **common)
-            for g in group_files(scan.files, sizes, threads)
+            for g in group_files(scan.files, sizes, threads, self._task_bytes())
         ]
 
     # --- running --------------------------------------------------------------------------------
@@ -359,7 +361,7 @@ class DaskEngine(Engine):
         bucket of both tables and the broadcast small tables.
         """
         size = sum(g.nbytes for name in plan.shuffle for g in plan.groups[name])
-        n = max(self._threads(), math.ceil(size / dask_frames.TARGET_PARTITION_BYTES), 1)
+        n = max(self._threads(), math.ceil(size / self._task_bytes()), 1)
         parts: dict[str, list[Any]] = {}
         for name, key in plan.shuffle.items():
             read = _read_sql(

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 
-#: Parquet bytes per task (on-disk, compressed; ~3-5x in memory)
+#: Parquet bytes per task by default (on-disk, compressed; ~3-5x in memory); settings.dask_task_mb
 TARGET_PARTITION_BYTES = 64 * 2**20
 #: bound on files per task so a task of many tiny files still starts early
 MAX_FILES_PER_PARTITION = 256
 
 
-def group_files(files: list[str], sizes: list[int], min_partitions: int = 1) -> list[list[str]]:
-    """Consecutive files grouped into partitions of about :data:`TARGET_PARTITION_BYTES`.
+def group_files(
+    files: list[str], sizes: list[int], min_partitions: int = 1, target: int = TARGET_PARTITION_BYTES
+) -> list[list[str]]:
+    """Consecutive files grouped into partitions of about ``target`` bytes (``settings.dask_task_mb``).
 
     ``min_partitions`` (e.g. the cluster's thread count) keeps every worker busy when the
     scan is large enough to be worth splitting (more than a few MB).
@@ -26,7 +28,7 @@ def group_files(files: list[str], sizes: list[int], min_partitions: int = 1) -> 
     if not files:
         return []
     total = sum(sizes)
-    n = max(1, math.ceil(total / TARGET_PARTITION_BYTES), math.ceil(len(files) / MAX_FILES_PER_PARTITION))
+    n = max(1, math.ceil(total / target), math.ceil(len(files) / MAX_FILES_PER_PARTITION))
     if total > 4 * 2**20:
         n = max(n, min_partitions)
     n = min(n, len(files))

@@ -311,7 +311,7 @@ def test_a_repeated_query_reuses_its_plan_until_the_files_change(
         return real_plan(tree, *args, **kwargs)
 
     monkeypatch.setattr(engine, "plan", counting)
-    sql = "SELECT region, SUM(revenue) AS r FROM sales WHERE year = 2023 AND month = 4 GROUP BY region"
+    sql = "SELECT region, SUM(revenue) AS r FROM sales WHERE year = 2023 AND month = 4 GROUP BY region ORDER BY region"
     first = wb.sql(sql, engine="dask", use_cache=False).df
     again = wb.sql(sql, engine="dask", use_cache=False).df
     assert len(calls) == 1 and first.equals(again)

@@ -21,7 +21,7 @@ VOCAB = {"category": ["Electronics", "Clothing"], "region": ["North", "South"], 
 
 def test_large_results_are_summarised_not_pasted() -> None:
     df = pd.DataFrame({"product": [f"P{i}" for i in range(200)], "revenue": [float(i) for i in range(200)]})
-    text = describe_result(df, {"revenue": "currency"}, "2023")
+    text = describe_result(df, {"revenue": "currency"}, "2023", additive=frozenset({"revenue"}))
     assert "rows" not in text and "P199 ($199.00)" in text and "lowest P0" in text
     assert "total $19.9K over 200 products" in text and "median" in text  # workbench.formatting.money
     assert "P100" not in text
@@ -156,9 +156,39 @@ def test_comparison_narrative_states_the_change_first() -> None:
         }
     )
     df["revenue_growth_pct"] = (df.revenue_current - df.revenue_previous) / df.revenue_previous * 100
-    text = describe_result(df, {}, "Q3 2024 vs Q2 2024")
+    text = describe_result(df, {}, "Q3 2024 vs Q2 2024", additive=frozenset({"revenue_current", "revenue_previous"}))
     total = (410 - 360) / 360 * 100
     assert text.startswith(f"Revenue (Q3 2024 vs Q2 2024): 410 against 360 ({total:+.1f}%)")
     assert "fastest growth West (+25.0%)" in text and "slowest South (-10.0%)" in text
     single = describe_result(df.iloc[[0]].drop(columns="region"), {}, "2024 vs 2023")
     assert single == "Revenue (2024 vs 2023): 120 against 100 (+20.0%)."
+
+
+def test_a_ratio_per_group_gets_no_total() -> None:
+    """Revenue per customer by tier does not add up: the narrative states no total, then or now."""
+    import sqlglot
+
+    from workbench.assistant.narrative import additive
+
+    by_tier = pd.DataFrame({"loyalty_tier": ["Gold", "Silver"], "revenue_per_customer": [120.0, 80.0]})
+    text = describe_result(by_tier, {"revenue_per_customer": "currency"}, "2024")
+    assert "total" not in text and "200" not in text
+    growth = pd.DataFrame(
+        {
+            "region": ["East", "West"],
+            "aov_current": [50.0, 60.0],
+            "aov_previous": [40.0, 60.0],
+            "aov_growth_pct": [25.0, 0.0],
+        }
+    )
+    text = describe_result(growth, {"aov_current": "currency", "aov_previous": "currency"}, "2024 vs 2023")
+    assert "110" not in text and "100" not in text and "East (+25.0%)" in text
+    for sql, want in [
+        ("SUM(revenue)", True),
+        ("COUNT(*)", True),
+        ("COUNT(DISTINCT customer_id)", False),
+        ("SUM(revenue) / COUNT(DISTINCT customer_id)", False),
+        ("AVG(discount)", False),
+        ("MAX(revenue)", False),
+    ]:
+        assert additive(sqlglot.parse_one(sql)) is want, sql

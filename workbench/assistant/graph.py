@@ -29,7 +29,7 @@ from workbench.assistant.intent import change_verb
 from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, answer_to_pending, looks_like_follow_up, resolve_follow_up
-from workbench.assistant.narrative import cited_sources, describe_result, unsupported_numbers
+from workbench.assistant.narrative import additive, cited_sources, describe_result, unsupported_numbers
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.coverage import require
 from workbench.assistant.planners.lexicon import Lexicon
@@ -503,6 +503,28 @@ class Assistant:
                 formats[col] = "number"
         return formats
 
+    def _additive(self, columns: list[str], sql: str | None, semantic: bool) -> frozenset[str]:
+        """Result columns whose rows add up to a total: a metric defined as SUM or COUNT.
+
+        From the semantic model's definitions for a semantic query, else from the outer SELECT of
+        the SQL that ran; a column neither can vouch for gets no total.
+        """
+        out: set[str] = set()
+        if semantic:
+            for col in columns:
+                base = col.removesuffix("_current").removesuffix("_previous")
+                metric = self.model.metrics.get(col) or self.model.metrics.get(base)
+                if metric is not None and metric.sql and additive(sqlglot.parse_one(metric.sql, read="duckdb")):
+                    out.add(col)
+            return frozenset(out)
+        try:
+            tree = sqlglot.parse_one(sql or "", read="duckdb")
+        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+            return frozenset()
+        if isinstance(tree, exp.Select):
+            out = {e.alias_or_name for e in tree.expressions if additive(e)}
+        return frozenset(c for c in columns if c in out)
+
     def explain(self, state: AssistantState) -> dict[str, Any]:
         result = state["result"]
         plan = state["planned"]
@@ -525,7 +547,8 @@ class Assistant:
         formats = self._formats(columns, state.get("columns_kind") or {})
         cited = cited_sources(plan.query, sources)
         reading = interpret(plan.query, self.model) if plan.query is not None else _sql_reading(plan)
-        narrative = describe_result(df, formats, scope, cited, notes, rank=rank)
+        summable = self._additive(columns, state.get("sql"), plan.query is not None)
+        narrative = describe_result(df, formats, scope, cited, notes, rank=rank, additive=summable)
         narrative = self._llm_narrative(state, df, cited, reading, period, notes) or narrative
         answer = Answer(
             question=state["question"],

@@ -8,11 +8,13 @@ format in the semantic model (currency, percent, count). Sources are cited by nu
 from __future__ import annotations
 
 import calendar
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from sqlglot import exp
 
 from workbench.assistant.answer import TIME_COLUMNS
 from workbench.assistant.interpret import plural
@@ -27,7 +29,7 @@ TOP_N = 3
 def fmt(value: Any, kind: str = "number") -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "n/a"
-    if not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints are Real, not int
         return str(value)
     v = float(value)
     if kind == "currency":
@@ -59,6 +61,19 @@ def _label(row: pd.Series, dims: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
+def additive(expression: exp.Expression) -> bool:
+    """Whether the sum of this aggregate over groups is its value over their union.
+
+    SUM and COUNT are; AVG, COUNT(DISTINCT), MIN/MAX and ratios are not (revenue per customer
+    by region does not add up to revenue per customer). A narrative states a total only for
+    an additive column: the sum of a ratio column is a wrong number, shown.
+    """
+    node = expression.unalias() if isinstance(expression, exp.Alias) else expression
+    if isinstance(node, exp.Sum):
+        return True
+    return isinstance(node, exp.Count) and not isinstance(node.this, exp.Distinct)
+
+
 def describe_result(
     df: pd.DataFrame,
     formats: dict[str, str],
@@ -66,12 +81,14 @@ def describe_result(
     sources: Sequence[Source] = (),
     notes: Sequence[str] = (),
     rank: str = "",
+    additive: frozenset[str] = frozenset(),
 ) -> str:
     """A few sentences about ``df``: the value, or the leaders, the spread and the total.
 
-    ``rank`` ("highest"/"lowest") words a one-row answer to a "which X had the most" question.
+    ``rank`` ("highest"/"lowest") words a one-row answer to a "which X had the most" question;
+    ``additive``: the columns whose rows may be summed into a total (see :func:`additive`).
     """
-    text = _body(df, formats, period, rank)
+    text = _body(df, formats, period, rank, additive)
     if sources:
         text = _with_sources(text, df, sources)
     if notes:
@@ -174,7 +191,9 @@ def unsupported_numbers(text: str, df: pd.DataFrame, sources: Sequence[Source], 
     return bad
 
 
-def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = "") -> str:
+def _body(
+    df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = "", additive: frozenset[str] = frozenset()
+) -> str:
     scope = f" ({period})" if period else ""
     if df.empty:
         return f"No rows matched{scope}."
@@ -186,7 +205,7 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = ""
         return f"{len(df)} row(s){scope}: " + "; ".join(
             _label(r, list(df.columns)) for _, r in df.head(TOP_N).iterrows()
         )
-    compared = _comparison(df, measures, dims, formats, scope)
+    compared = _comparison(df, measures, dims, formats, scope, additive)
     if compared:
         return compared
     y = measures[0]
@@ -225,18 +244,26 @@ def _body(df: pd.DataFrame, formats: dict[str, str], period: str, rank: str = ""
     if len(df) > TOP_N:
         bottom = ranked.iloc[-1]
         text += f"; lowest {_label(bottom, dims)} ({fmt(bottom['_v'], kind)})"
-    if kind in ("currency", "count") and values.notna().all():
+    if y in additive and values.notna().all():
         text += f"; total {fmt(values.sum(), kind)} over {len(df)} {plural(dims[0]) if len(dims) == 1 else 'rows'}"
     if len(df) > 10:
         text += f"; median {fmt(values.median(), kind)}"
     return text + "."
 
 
-def _comparison(df: pd.DataFrame, measures: list[str], dims: list[str], formats: dict[str, str], scope: str) -> str:
+def _comparison(
+    df: pd.DataFrame,
+    measures: list[str],
+    dims: list[str],
+    formats: dict[str, str],
+    scope: str,
+    additive: frozenset[str] = frozenset(),
+) -> str:
     """Words for a period comparison (``<m>_current``, ``<m>_previous``, ``<m>_growth_pct``).
 
-    Says the change first, because that is what was asked: the total then and now, and for a
-    breakdown which members grew fastest and slowest. Empty when ``df`` is not a comparison.
+    Says the change first, because that is what was asked: the total then and now (only for an
+    additive metric or a single row), and for a breakdown which members grew fastest and slowest.
+    Empty when ``df`` is not a comparison.
     """
     growth = next((c for c in measures if c.endswith("_growth_pct")), None)
     if growth is None:
@@ -248,9 +275,12 @@ def _comparison(df: pd.DataFrame, measures: list[str], dims: list[str], formats:
     kind = formats.get(cur, formats.get(base, "number"))
     name = base.replace("_", " ").capitalize()
     now, before = pd.to_numeric(df[cur], errors="coerce"), pd.to_numeric(df[prev], errors="coerce")
-    total_now, total_before = now.sum(), before.sum()
-    change = f" ({(total_now - total_before) / abs(total_before) * 100:+.1f}%)" if total_before else ""
-    text = f"{name}{scope}: {fmt(total_now, kind)} against {fmt(total_before, kind)}{change}"
+    if len(df) == 1 or cur in additive:
+        total_now, total_before = now.sum(), before.sum()
+        change = f" ({(total_now - total_before) / abs(total_before) * 100:+.1f}%)" if total_before else ""
+        text = f"{name}{scope}: {fmt(total_now, kind)} against {fmt(total_before, kind)}{change}"
+    else:  # a ratio per member: its members' values do not add up to a total
+        text = f"{name}{scope} by {', '.join(d.replace('_', ' ') for d in dims)}"
     if dims and len(df) > 1:
         rates = pd.to_numeric(df[growth], errors="coerce")
         ranked = df.assign(_g=rates).dropna(subset=["_g"]).sort_values("_g", ascending=False)

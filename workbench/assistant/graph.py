@@ -492,7 +492,8 @@ class Assistant:
     def _formats(self, columns: list[str], kinds: dict[str, str]) -> dict[str, str]:
         formats: dict[str, str] = {}
         for col in columns:
-            base = col.removesuffix("_current").removesuffix("_previous")  # a comparison's two periods
+            # a comparison's two periods, a share's whole: formatted as their metric
+            base = col.removesuffix("_current").removesuffix("_previous").removesuffix("_total")
             if col in self.model.metrics:
                 formats[col] = self.model.metrics[col].format
             elif base != col and base in self.model.metrics:

@@ -210,11 +210,9 @@ def _body(
         return compared
     y = measures[0]
     kind = formats.get(y, "number")
-    name = y.replace("_", " ")
+    name = _measure_name(y)
     if len(df) == 1 and not dims:
-        extras = ", ".join(
-            f"{m.replace('_', ' ')} {fmt(df.iloc[0][m], formats.get(m, 'number'))}" for m in measures[1:]
-        )
+        extras = ", ".join(f"{_measure_name(m)} {fmt(df.iloc[0][m], formats.get(m, 'number'))}" for m in measures[1:])
         return f"The {name}{scope} is {fmt(df.iloc[0][y], kind)}" + (f" ({extras})." if extras else ".")
     values = pd.to_numeric(df[y], errors="coerce")
     if dims and set(dims) <= set(TIME_COLUMNS) and len(df) > 2:
@@ -249,6 +247,15 @@ def _body(
     if len(df) > 10:
         text += f"; median {fmt(values.median(), kind)}"
     return text + "."
+
+
+def _measure_name(column: str) -> str:
+    """How a result column reads in a sentence (``revenue_share_pct`` -> "share of revenue")."""
+    if column.endswith("_share_pct"):
+        return "share of " + column.removesuffix("_share_pct").replace("_", " ")
+    if column.endswith("_total"):
+        return "total " + column.removesuffix("_total").replace("_", " ")
+    return column.replace("_", " ")
 
 
 def _comparison(

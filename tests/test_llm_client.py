@@ -178,3 +178,12 @@ def test_another_langchain_provider_by_configuration(
     unfit = LLMClient().chat([{"role": "user", "content": "one"}], "gpt-4o-mini", schema=PlanReply)
     assert unfit.parsed is None and extract_json(unfit.text) == {"sql": "SELECT 1"}
     assert scripted_llm.chat_requests[1]["response_format"]["type"] == "json_schema"
+
+
+def test_a_compatible_server_gets_the_completion_cap_as_max_tokens(scripted_llm: ScriptedLLM) -> None:
+    """llama.cpp's server ignores max_completion_tokens: the cap is also sent as max_tokens."""
+    scripted_llm.queue("ok")
+    LLMClient().chat([{"role": "user", "content": "hi"}], "local")
+    sent = scripted_llm.chat_requests[-1]
+    assert sent["max_tokens"] == get_settings().llm_max_tokens
+    assert sent["max_completion_tokens"] == get_settings().llm_max_tokens

@@ -31,6 +31,10 @@ def chat_model(settings: Settings, model: str) -> Any:
     if settings.llm_provider == OPENAI:
         from langchain_openai import ChatOpenAI
 
+        # OpenAI takes the cap as max_completion_tokens; llama.cpp's Python server (and older
+        # compatible servers) read only max_tokens and, without it, run to the end of the context:
+        # measured, one reply of Gemma 3 270M took minutes and blocked the server's queue.
+        compatible = bool(settings.openai_base_url) and "api.openai.com" not in str(settings.openai_base_url)
         return ChatOpenAI(
             model=model,
             api_key=settings.openai_api_key or "not-needed",  # type: ignore[arg-type]
@@ -38,7 +42,8 @@ def chat_model(settings: Settings, model: str) -> Any:
             timeout=settings.llm_timeout_s,
             max_retries=0,
             temperature=0,
-            max_completion_tokens=settings.llm_max_tokens,  # a small local model otherwise runs to its context's end
+            max_completion_tokens=settings.llm_max_tokens,
+            extra_body={"max_tokens": settings.llm_max_tokens} if compatible else None,
         )
     # timeout, max_retries and max_tokens are LangChain's standard chat-model parameters
     return _init(

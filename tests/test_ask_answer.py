@@ -168,7 +168,7 @@ def test_a_ratio_per_group_gets_no_total() -> None:
     """Revenue per customer by tier does not add up: the narrative states no total, then or now."""
     import sqlglot
 
-    from workbench.assistant.narrative import additive
+    from workbench.semantic.model import is_additive as additive
 
     by_tier = pd.DataFrame({"loyalty_tier": ["Gold", "Silver"], "revenue_per_customer": [120.0, 80.0]})
     text = describe_result(by_tier, {"revenue_per_customer": "currency"}, "2024")

@@ -2,7 +2,8 @@
 
 The subprocess pauses in ``before_commit("sales")`` (every data file of the batch is on disk,
 the dimension tables are already committed), the test SIGKILLs it, checks that readers see
-the previous sales version, then re-runs the ingest and checks it completes the batch and removes the killed batch's files.
+the previous sales version, then re-runs the ingest and checks it completes the batch and
+removes the killed batch's files.
 """
 
 from __future__ import annotations

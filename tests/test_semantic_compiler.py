@@ -303,3 +303,31 @@ def test_unknown_names_suggest(model: SemanticModel) -> None:
 def test_comparison_needs_a_period(model: SemanticModel) -> None:
     with pytest.raises(PlanningError):
         compile_sql(Q(metrics=["revenue"], comparison=Comparison(kind="yoy")), model)
+
+
+def test_share_of_total_by_a_dimension_matches_pandas(
+    con: Any, model: SemanticModel, data: dict[str, pd.DataFrame]
+) -> None:
+    """Each group's percent of the total over the answer's rows (filters apply to the total too)."""
+    s = data["sales"][data["sales"].year == 2023]
+    q = SemanticQuery(metrics=["revenue"], dimensions=["channel"], time_range=TimeRange(year=2023), share_of_total=True)
+    got = run(con, q, model).set_index("channel")
+    want = s.groupby("channel").revenue.sum() / s.revenue.sum() * 100
+    assert got["revenue_share_pct"].sort_index().tolist() == pytest.approx(want.sort_index().tolist())
+    assert got["revenue_share_pct"].sum() == pytest.approx(100.0)
+    # ranked: the top 2 keep their share of the whole, not of the two
+    top = q.model_copy(update={"order": [OrderBy(by="revenue")], "limit": 2})
+    ranked = run(con, top, model)
+    assert ranked["revenue_share_pct"].tolist() == pytest.approx(want.sort_values(ascending=False).head(2).tolist())
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        (SemanticQuery(metrics=["aov"], dimensions=["region"], share_of_total=True), "does not add up"),
+        (SemanticQuery(metrics=["revenue"], share_of_total=True), "needs a breakdown"),
+    ],
+)
+def test_share_of_total_refuses_what_has_no_share(model: SemanticModel, query: SemanticQuery, why: str) -> None:
+    with pytest.raises(PlanningError, match=why):
+        compile_sql(query, model)

@@ -29,7 +29,7 @@ from workbench.assistant.intent import change_verb
 from workbench.assistant.interpret import interpret
 from workbench.assistant.llm.client import Usage
 from workbench.assistant.memory import SessionStore, answer_to_pending, looks_like_follow_up, resolve_follow_up
-from workbench.assistant.narrative import additive, cited_sources, describe_result, unsupported_numbers
+from workbench.assistant.narrative import cited_sources, describe_result, unsupported_numbers
 from workbench.assistant.planners.base import Plan, PlanContext, Planner
 from workbench.assistant.planners.coverage import require
 from workbench.assistant.planners.lexicon import Lexicon
@@ -49,7 +49,7 @@ from workbench.observability.recording import record_answer
 from workbench.runner import QueryRunner
 from workbench.security.policies import policy_for_user
 from workbench.semantic.compiler import compile_query
-from workbench.semantic.model import SemanticModel, load_model
+from workbench.semantic.model import SemanticModel, is_additive, load_model
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ class Assistant:
             for col in columns:
                 base = col.removesuffix("_current").removesuffix("_previous")
                 metric = self.model.metrics.get(col) or self.model.metrics.get(base)
-                if metric is not None and metric.sql and additive(sqlglot.parse_one(metric.sql, read="duckdb")):
+                if metric is not None and metric.additive:
                     out.add(col)
             return frozenset(out)
         try:
@@ -523,7 +523,7 @@ class Assistant:
         except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
             return frozenset()
         if isinstance(tree, exp.Select):
-            out = {e.alias_or_name for e in tree.expressions if additive(e)}
+            out = {e.alias_or_name for e in tree.expressions if is_additive(e)}
         return frozenset(c for c in columns if c in out)
 
     def explain(self, state: AssistantState) -> dict[str, Any]:

@@ -67,6 +67,8 @@ def _what(q: SemanticQuery, model: SemanticModel | None) -> str:
     what = " and ".join(names) if len(names) <= 2 else ", ".join(names[:-1]) + " and " + names[-1]
     if q.share is not None:
         what = f"share of {what} where {describe_filter(q.share)}"
+    elif q.share_of_total:
+        what = f"share of total {what}"
     c = q.comparison
     if c is not None and c.kind in ("yoy", "mom", "qoq"):
         span = {"yoy": "year over year", "mom": "month over month", "qoq": "quarter over quarter"}[c.kind]
@@ -109,8 +111,7 @@ def _additive(metric: str, model: SemanticModel | None) -> bool:
     """A sum or a count reads as "Total ..."; an average or a ratio does not."""
     if model is None or metric not in model.metrics:
         return False
-    sql = (model.metrics[metric].sql or "").strip().upper()
-    return sql.startswith(("SUM(", "COUNT(")) and "/" not in sql
+    return model.metrics[metric].additive
 
 
 def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:
@@ -118,7 +119,7 @@ def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:
     what = _what(q, model)
     ranked = _ranked(q)
     if ranked is not None:
-        plain = len(q.metrics) == 1 and q.share is None and q.comparison is None
+        plain = len(q.metrics) == 1 and q.share is None and not q.share_of_total and q.comparison is None
         head = ranked if plain else f"{ranked}: {what}"
     elif q.dimensions:
         head = f"{what[0].upper()}{what[1:]} by {' and '.join(words(d) for d in q.dimensions)}"

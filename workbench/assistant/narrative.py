@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlglot import exp
 
 from workbench.assistant.answer import TIME_COLUMNS
 from workbench.assistant.interpret import plural
@@ -61,19 +60,6 @@ def _label(row: pd.Series, dims: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def additive(expression: exp.Expression) -> bool:
-    """Whether the sum of this aggregate over groups is its value over their union.
-
-    SUM and COUNT are; AVG, COUNT(DISTINCT), MIN/MAX and ratios are not (revenue per customer
-    by region does not add up to revenue per customer). A narrative states a total only for
-    an additive column: the sum of a ratio column is a wrong number, shown.
-    """
-    node = expression.unalias() if isinstance(expression, exp.Alias) else expression
-    if isinstance(node, exp.Sum):
-        return True
-    return isinstance(node, exp.Count) and not isinstance(node.this, exp.Distinct)
-
-
 def describe_result(
     df: pd.DataFrame,
     formats: dict[str, str],
@@ -86,7 +72,8 @@ def describe_result(
     """A few sentences about ``df``: the value, or the leaders, the spread and the total.
 
     ``rank`` ("highest"/"lowest") words a one-row answer to a "which X had the most" question;
-    ``additive``: the columns whose rows may be summed into a total (see :func:`additive`).
+    ``additive``: the columns whose rows may be summed into a total
+    (:func:`workbench.semantic.model.is_additive`).
     """
     text = _body(df, formats, period, rank, additive)
     if sources:

@@ -117,6 +117,8 @@ class _Compiler:
                 f"a ratio per {q.per.replace('_', ' ')} is only computed over the facts, without a share or comparison",
                 "ask for the two figures separately",
             )
+        if q.share_of_total:
+            _check_share_of_total(q, metrics, dims, comparison)
         self._choose_base(metrics, dims, filters, q, comparison)
         return self._select(q, metrics, dims, filters, comparison)
 
@@ -467,6 +469,8 @@ class _Compiler:
         for m in metrics:
             if share_cond is not None:
                 projections += self._share_projections(m, share_cond)
+            elif q.share_of_total:
+                projections += self._share_of_total_projections(m)
             elif q.per:
                 ratio = exp.Div(
                     this=_as_double(self._metric_expr(m)), expression=self._metric_expr(self.model.metric(q.per))
@@ -489,6 +493,14 @@ class _Compiler:
             exp.alias_(part, m.name),
             exp.alias_(total, f"{m.name}_total"),
         ]
+
+    def _share_of_total_projections(self, m: MetricDef) -> list[exp.Expression]:
+        """<metric>_share_pct of each row in the total over all rows (a window over the groups), then the metric."""
+        value = self._metric_expr(m)
+        total = exp.Window(this=exp.Sum(this=value.copy()))
+        share = exp.Mul(this=exp.Div(this=_as_double(value.copy()), expression=total), expression=_num(100))
+        self.columns.update({f"{m.name}_share_pct": "share", m.name: "metric"})
+        return [exp.alias_(share, f"{m.name}_share_pct"), exp.alias_(value, m.name)]
 
     def _select_from(self, projections: list[exp.Expression], where: list[exp.Expression]) -> exp.Select:
         """FROM, joins and WHERE; nested mode filters inside a subquery so aggregates see its outputs."""
@@ -554,7 +566,7 @@ class _Compiler:
         out: list[exp.Expression] = []
         names = {m.name for m in metrics}
         for o in q.order:
-            target = self._order_target(o.by, names, dims, comparison, q.share is not None)
+            target = self._order_target(o.by, names, dims, comparison, q.share is not None or q.share_of_total)
             out.append(exp.Ordered(this=exp.column(target), desc=o.direction == "desc"))
         if not q.order:
             # trends read in time order
@@ -589,6 +601,25 @@ class _Compiler:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+def _check_share_of_total(
+    q: SemanticQuery, metrics: list[MetricDef], dims: list[DimensionDef], comparison: Comparison | None
+) -> None:
+    """A share of the total needs a breakdown to share out and a metric whose parts add up to it."""
+    if not dims:
+        raise PlanningError("a share of the total needs a breakdown", "say by what, e.g. 'share of revenue by region'")
+    if q.share is not None or comparison is not None or q.per is not None:
+        raise PlanningError(
+            "a share of the total is computed alone, without a filtered share, a comparison or a ratio",
+            "ask for the two figures separately",
+        )
+    summed = [m.name for m in metrics if not m.additive]
+    if summed:
+        raise PlanningError(
+            f"{', '.join(n.replace('_', ' ') for n in summed)} does not add up over groups: it has no share of a total",
+            "ask for the share of a total such as revenue, units or transactions",
+        )
+
+
 def _conditional(e: exp.Expression, cond: exp.Expression) -> exp.Expression:
     """Restrict every aggregate in ``e`` to rows where ``cond`` holds (CASE WHEN inside)."""
 

@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import sqlglot
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlglot import exp
 
 from workbench.errors import ConfigError, unknown_name
 
@@ -59,6 +61,19 @@ class TimeDef(BaseModel):
     month: str = "month"
 
 
+def is_additive(expression: exp.Expression) -> bool:
+    """Whether the sum of this aggregate over groups is its value over their union.
+
+    SUM and COUNT are; AVG, COUNT(DISTINCT), MIN/MAX and ratios are not (revenue per customer
+    by region does not add up to revenue per customer). Totals and shares of a total are only
+    meaningful for an additive metric.
+    """
+    node = expression.unalias() if isinstance(expression, exp.Alias) else expression
+    if isinstance(node, exp.Sum):
+        return True
+    return isinstance(node, exp.Count) and not isinstance(node.this, exp.Distinct)
+
+
 class MetricDef(BaseModel):
     """An aggregate expression (``sql``) over ``table``; or growth of another metric."""
 
@@ -71,6 +86,16 @@ class MetricDef(BaseModel):
     format: Literal["number", "currency", "percent", "count", "fraction"] = "number"
     description: str = ""
     synonyms: list[str] = Field(default_factory=list)
+
+    @property
+    def additive(self) -> bool:
+        """SUM or COUNT: its values over groups add up to its value over all of them."""
+        if not self.sql:
+            return False
+        try:
+            return is_additive(sqlglot.parse_one(self.sql, read="duckdb"))
+        except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+            return False
 
     @model_validator(mode="after")
     def _has_definition(self) -> MetricDef:

@@ -144,6 +144,8 @@ class SemanticQuery(BaseModel):
     comparison: Comparison | None = None
     #: "share of <metric> that came from <filter>": the filter applies to the numerator only
     share: Filter | None = None
+    #: "share of <metric> by <dimension>": each row's percent of the total over every row of the answer
+    share_of_total: bool = False
     #: conditions on the aggregated metrics of each row ("lost money": profit < 0)
     having: list[MetricFilter] = Field(default_factory=list)
     #: a ratio per entity: every metric divided by this metric ("revenue per order": per = transactions)

@@ -178,7 +178,7 @@ def _shape(kind: str, q: SemanticQuery, context: PlanContext) -> bool:
         percent = any(
             context.model.metrics[m].format in ("percent", "fraction") for m in q.metrics if m in context.model.metrics
         )
-        return q.share is not None or percent
+        return q.share is not None or q.share_of_total or percent
     growth = any(context.model.metrics[m].growth_of for m in q.metrics if m in context.model.metrics)
     return q.comparison is not None or growth
 

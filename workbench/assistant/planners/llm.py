@@ -44,6 +44,7 @@ SemanticQuery JSON fields (names come from the semantic model below):
   time_range: {"year": Y, "quarter": 1-4 | "month": 1-12, "end_year": Y2} or {"start": "YYYY-MM-DD", "end": "..."}
   comparison: {"kind": "yoy"|"mom"|"qoq"} or {"kind": "vs", "dimension": d, "members": [base, other]}
   share: {"dimension": d, "op": "in", "values": [v]}   (share of the metric that came from v)
+  share_of_total: true                         (each row's percent of the total over all rows; needs dimensions)
   order: [{"by": metric-or-dimension, "direction": "desc"|"asc"}]
   limit: N"""
 

@@ -118,6 +118,8 @@ class _Parse:
     grouped_hits: list[Hit] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
     share_filter: Filter | None = None
+    #: "share of revenue by region": each group's share of the total (no part named)
+    share_of_total: bool = False
     comparison: Comparison | None = None
     time_range: TimeRange | None = None
     per: str | None = None
@@ -165,6 +167,7 @@ def _build(p: _Parse) -> SemanticQuery:
         time_range=p.time_range,
         comparison=p.comparison,
         share=p.share_filter,
+        share_of_total=p.share_of_total,
         having=p.having,
         per=p.per,
         order=p.order,
@@ -284,12 +287,15 @@ def _filters(p: _Parse) -> None:
             by_dim[e.name].append(str(e.value))
     if p.share:
         p.share_filter = _share_filter(p, p.numeric, p.values)
-        if p.share_filter is None:
+        if p.share_filter is None and p.groups:
+            p.share_of_total = True  # "share of revenue by region": every region's share of the total
+        elif p.share_filter is None:
             raise PlanningError(
                 "I understood 'share of' but not which part to take the share of",
-                "name a value, e.g. 'what share of revenue came from Online?'",
+                "name a value or a breakdown, e.g. 'what share of revenue came from Online?' or "
+                "'share of revenue by region'",
             )
-        if p.share_filter in p.numeric:
+        elif p.share_filter in p.numeric:
             p.numeric.remove(p.share_filter)
         elif p.share_filter.dimension in by_dim:
             part = {str(x) for x in p.share_filter.values}
@@ -509,13 +515,15 @@ def _numeric_filters(p: _Parse) -> list[Filter]:
 
 
 def _share_intent(p: _Parse) -> bool:
+    """A share word ("share of", "percent of", "contribute"); every one is accounted for, not just the first."""
+    found = False
     for i, tok in enumerate(p.tokens):
         if i in p.used:
             continue
         if tok in SHARE_WORDS and ((i + 1 < len(p.tokens) and p.tokens[i + 1] == "of") or tok.startswith("contribut")):
             p.used.add(i)
-            return True
-    return False
+            found = True
+    return found
 
 
 def _share_filter(p: _Parse, numeric: list[Filter], values: list[tuple[Hit, Entry]]) -> Filter | None:

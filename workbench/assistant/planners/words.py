@@ -27,7 +27,20 @@ RANK_ADJECTIVES = frozenset({"selling", "performing", "earning", "grossing", "ra
 VS_WORDS = frozenset({"vs", "versus", "against", "compared", "than"})
 TREND_WORDS = frozenset({"trend", "trends", "trending", "evolution", "evolve", "evolved", "timeline", "series"})
 SHARE_WORDS = frozenset(
-    {"share", "percent", "percentage", "%", "proportion", "fraction", "portion", "part", "contribution", "contributed"}
+    {
+        "share",
+        "percent",
+        "percentage",
+        "%",
+        "proportion",
+        "fraction",
+        "portion",
+        "part",
+        "contribution",
+        "contributed",
+        "contribute",
+        "contributes",
+    }
 )
 
 #: words that carry no meaning for the query once metrics, dimensions and values are found

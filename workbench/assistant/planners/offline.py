@@ -520,7 +520,9 @@ def _share_intent(p: _Parse) -> bool:
     for i, tok in enumerate(p.tokens):
         if i in p.used:
             continue
-        if tok in SHARE_WORDS and ((i + 1 < len(p.tokens) and p.tokens[i + 1] == "of") or tok.startswith("contribut")):
+        after_of = i + 1 < len(p.tokens) and p.tokens[i + 1] == "of"
+        as_unit = tok in ("percent", "percentage") and i and p.tokens[i - 1] in ("in", "a", "as")  # "in percent"
+        if tok in SHARE_WORDS and (after_of or as_unit or tok.startswith("contribut")):
             p.used.add(i)
             found = True
     return found

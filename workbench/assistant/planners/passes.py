@@ -21,7 +21,10 @@ from workbench.semantic.model import SemanticModel
 VERB_NOUNS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("sell", "sells", "sold", "selling"), ("sales", "revenue")),
     **dict.fromkeys(("spend", "spends", "spent", "spending"), ("spend", "sales", "revenue")),
-    **dict.fromkeys(("earn", "earns", "earned", "earning", "take", "took"), ("income", "takings", "revenue")),
+    **dict.fromkeys(
+        ("earn", "earns", "earned", "earning", "take", "took", "bring", "brings", "brought"),
+        ("income", "takings", "revenue"),
+    ),
     **dict.fromkeys(("buy", "buys", "bought", "purchase", "purchased"), ("sales", "revenue")),
     **dict.fromkeys(("cost", "costs"), ("cost",)),
 }
@@ -129,7 +132,7 @@ def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> tupl
 
 def clause_subject(h: Hit, tokens: list[str]) -> bool:
     """ "products that made a loss", "stores with ...": a dimension opening a relative clause is a breakdown."""
-    return h.kind == "dimension" and h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose")
+    return h.kind == "dimension" and h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose", "with")
 
 
 def drop_subjects(p_tokens: list[str], hits: list[Hit], metrics: list[str], model: SemanticModel) -> list[str]:
@@ -236,6 +239,8 @@ def resolve_entity_count(
         else:
             raise clarify_entity(pair)
         metrics = [choice if m in hit else m for m in metrics]
+    if any(model.metrics[m].table not in (None, model.fact) for m in metrics if m in model.metrics):
+        cues |= words & ON_FILE_WORDS  # "products in the catalog": a count of what is on file says so
     return list(dict.fromkeys(metrics)), cues
 
 

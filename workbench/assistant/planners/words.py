@@ -74,6 +74,9 @@ FILLER = frozenset(
         "from",
         "get",
         "give",
+        "money",  # "how much money did we bring in": the verb names the metric
+        "name",  # "name the 2 weakest regions": an imperative, like "list" and "show"
+        "size",  # "size of the customer base": the count is the size
         "had",
         "has",
         "have",

@@ -232,3 +232,43 @@ def test_follow_ups_with_the_llm_carry_history(wb: Any, scripted_llm: ScriptedLL
     assert answer.ok and answer.period == "2022"
     history = json.dumps(scripted_llm.chat_requests[1]["messages"])
     assert "Show revenue by region for 2023" in history
+
+
+def test_a_model_plan_for_another_year_than_asked_is_never_shown(
+    wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str
+) -> None:
+    """Gemma 3 270M answered "what about 2022" with the previous question's 2023 SQL: a wrong number.
+
+    The year asked is a part of the question like any other: a plan (SQL or semantic) for another
+    year fails the check, and the offline planner answers the follow-up from the conversation.
+    """
+    stale_sql = {"sql": "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = 2023 GROUP BY region"}
+    stale_query = GOOD
+    scripted_llm.queue(GOOD, stale_sql, stale_sql, stale_query, stale_query)
+    ask(wb, QUESTION, session="stale-year")
+    answer = ask(wb, "what about 2022", session="stale-year")
+    want = dict(expected(assistant_lake, "SELECT region, SUM(revenue) FROM sales WHERE year = 2022 GROUP BY region"))
+    if answer.ok:
+        assert answer.planner != "llm" and "2022" in answer.interpretation
+        got = _by_region(answer)
+        assert got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-6 * abs(want[k]) for k in want)
+    else:
+        assert not answer.rows
+
+
+def test_model_sql_that_drops_the_top_n_is_not_shown(wb: Any, scripted_llm: ScriptedLLM) -> None:
+    """SQL plans get the coverage check too: "top 2" answered without a LIMIT 2 is rejected."""
+    unlimited = {"sql": "SELECT region, SUM(revenue) AS revenue FROM sales WHERE year = 2023 GROUP BY region"}
+    scripted_llm.queue(unlimited, unlimited, unlimited)
+    answer = ask(wb, "top 2 regions by revenue in 2023")
+    assert answer.planner != "llm"
+    assert not answer.ok or len(answer.rows) == 2
+
+
+def test_a_model_refusal_of_a_plain_question_falls_back_to_the_offline_planner(
+    wb: Any, scripted_llm: ScriptedLLM, assistant_lake: str
+) -> None:
+    scripted_llm.queue({"refuse": "select * from customer where customer_id = 1"})
+    answer = ask(wb, QUESTION)
+    check_revenue_by_region_2023(answer, assistant_lake)
+    assert answer.planner == "offline" and any("declined" in n for n in answer.notes)

@@ -243,8 +243,25 @@ def test_hostile_sql_from_an_injected_model_does_nothing(
         hostile_lake,
         canary,
     )
-    assert answer.status in ("refused", "failed"), answer.answer
-    assert not answer.rows
+    _rejected_or_answered_offline(answer, sql)
+
+
+def _rejected_or_answered_offline(answer: Any, hostile: str) -> None:
+    """The model's statement never ran: nothing shown, or the offline planner's own answer.
+
+    The model's plan is rejected by the guard; the user's question is then answered by the offline
+    planner (deterministic, checked by the same pipeline) or declined. Either way the statement
+    shown and run is not the model's.
+    """
+    if answer.status in ("refused", "failed"):
+        assert not answer.rows
+        return
+    assert answer.status == "ok" and answer.planner == "offline", answer.to_dict()
+    assert any("offline planner answered instead" in n for n in answer.notes), answer.notes
+    ran = (answer.sql or "").lower()
+    assert ran and ran != hostile.lower()
+    for construct in ("read_csv", "read_text", "getenv", "duckdb_settings", "information_schema", "delta_scan"):
+        assert construct not in ran
 
 
 # --- 2. hostile questions (the user is the attacker) -----------------------------------------

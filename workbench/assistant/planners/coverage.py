@@ -16,6 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import sqlglot
+from sqlglot import exp
+
 from workbench.assistant.planners.base import PlanContext
 from workbench.assistant.planners.dates import NUMBER_WORDS, find_time
 from workbench.assistant.planners.lexicon import Hit, Lexicon, normalise
@@ -142,11 +145,53 @@ def _held(q: SemanticQuery) -> dict[str, set[str]]:
     }
 
 
+def period_parts(question: str, context: PlanContext) -> list[Part]:
+    """The question's time expressions, each with the years any of which accounts for it.
+
+    "2022", "Q4 2023", "from 2022 to 2024", "last year" (resolved against the data's latest date,
+    as the planners do). A plan for another year than the one asked is a plausible wrong number,
+    which is why periods are checked like every other part, for both planners.
+    """
+    text = re.sub(r"\s+", " ", _COMPARE.sub(" ", normalise(question))).strip()
+    parts = []
+    for m in find_time(text, context.latest_date):
+        years = set(m.years)
+        r = m.range
+        if r is not None and r.year is not None:
+            years.update(range(r.year, (r.end_year or r.year) + 1))
+        if r is not None and r.start is not None and r.end is not None:
+            years.update(range(r.start.year, r.end.year + 1))
+        if years:
+            parts.append(Part(text[m.start : m.end], "period", {str(y) for y in years}))
+    return parts
+
+
+def _plan_years(q: SemanticQuery) -> set[str]:
+    """Every year the plan reads (its range, year filters, both sides of a comparison)."""
+    years: set[int] = set()
+    tr, c = q.time_range, q.comparison
+    if tr is not None and tr.year is not None:
+        years.update(range(tr.year, (tr.end_year or tr.year) + 1))
+        if c is not None and c.kind in ("yoy", "qoq", "mom"):
+            years.add(tr.year - 1)  # the previous period (Q1's previous quarter is last year's Q4)
+    if tr is not None and tr.start is not None and tr.end is not None:
+        years.update(range(tr.start.year, tr.end.year + 1))
+    for f in q.filters:
+        if f.dimension == "year":
+            years.update(int(str(v)) for v in f.values if str(v).isdigit())
+    if c is not None and c.kind == "vs" and c.dimension == "year":
+        years.update(int(str(v)) for v in c.members if str(v).isdigit())
+    return {str(y) for y in years}
+
+
 def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Lexicon) -> Coverage:
     """Split the question's parts into the ones ``query`` accounts for and the ones it drops."""
     held = _held(query)
     growth = query.comparison is not None and query.comparison.kind != "vs"
     out = Coverage()
+    years = _plan_years(query)
+    for part in period_parts(question, context):
+        (out.understood if part.names & years else out.missing).append(part)
     parts = question_parts(question, context, lexicon)
     for i, part in enumerate(parts):
         if part.kind == "value":
@@ -191,6 +236,86 @@ def _context_word(part: Part, parts: list[Part], i: int, held: dict[str, set[str
 
 def _is_growth(part: Part, context: PlanContext) -> bool:
     return any(name in context.model.metrics and context.model.metrics[name].growth_of for name in part.names)
+
+
+def check_sql(question: str, sql: str, context: PlanContext, lexicon: Lexicon) -> Coverage:
+    """The same check for a plan written as SQL (an LLM's): each part must show in the statement.
+
+    Looser than for a semantic query (a column may be named differently), but the parts that
+    make a plausible wrong number are checked: the years asked, the values named (as string
+    literals), the numbers (a literal or the LIMIT), ranking (ORDER BY), share and growth (a
+    division), and metric and dimension words (a column their model definition reads).
+    """
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    strings = {str(lit.this).lower() for lit in tree.find_all(exp.Literal) if lit.is_string}
+    numbers = {f"{float(lit.this):g}" for lit in tree.find_all(exp.Literal) if _numeric(lit)}
+    numbers |= {f"{float(n) * 100:g}" for n in numbers}  # "20%" may be written 0.2
+    years = {n for n in numbers if n.isdigit() and 1900 <= int(n) <= 2100}
+    years |= {y for s in strings for y in re.findall(r"\b((?:19|20)\d\d)-\d\d", s)}
+    columns = {c.name.lower() for c in tree.find_all(exp.Column)}
+    divides = tree.find(exp.Div) is not None
+    out = Coverage()
+    for part in period_parts(question, context):
+        (out.understood if part.names & years else out.missing).append(part)
+    parts = question_parts(question, context, lexicon)
+    held_values = {
+        i for i, p in enumerate(parts) if p.kind == "value" and any(n.lower() in s for n in p.names for s in strings)
+    }
+    for i, part in enumerate(parts):
+        if part.kind == "value":
+            ok = i in held_values
+        elif part.kind == "number":
+            ok = bool(part.names & numbers)
+        elif part.kind == "ranking":
+            ok = tree.find(exp.Order) is not None
+        elif part.kind in ("share", "growth"):
+            ok = divides
+        else:
+            ok = part.subject or bool(_sql_columns(part, context) & columns) or _counts(part, context, tree)
+            ok = ok or bool({i - 1, i + 1} & held_values)  # "Gold customers": the word names the value's column
+        (out.understood if ok else out.missing).append(part)
+    return out
+
+
+def _numeric(lit: exp.Literal) -> bool:
+    try:
+        float(lit.this)
+    except (TypeError, ValueError):
+        return False
+    return not lit.is_string
+
+
+def _sql_columns(part: Part, context: PlanContext) -> set[str]:
+    """The columns the model's definitions of a metric or dimension word read."""
+    model, out = context.model, set()
+    for name in part.names | {b for a, b in _partners(context) if a in part.names}:
+        out.add(name.lower())
+        metric = model.metrics.get(name)
+        dim = model.dimensions.get(name)
+        for sql in (metric.sql if metric else None, dim.sql if dim else None):
+            if sql:
+                out |= {c.name.lower() for c in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Column)}
+        if dim is not None and dim.column:
+            out.add(dim.column.lower())
+    return out
+
+
+def _counts(part: Part, context: PlanContext, tree: exp.Expression) -> bool:
+    """A count word ("transactions", "customers on file") is held by a COUNT in the statement."""
+    metrics = [context.model.metrics[n] for n in part.names if n in context.model.metrics]
+    return any((m.sql or "").upper().startswith("COUNT(") for m in metrics) and tree.find(exp.Count) is not None
+
+
+def require_sql(question: str, sql: str, context: PlanContext, lexicon: Lexicon) -> None:
+    """Raise :class:`PlanningError` (nothing runs) when a SQL plan drops a part of the question."""
+    cov = check_sql(question, sql, context, lexicon)
+    if not cov.complete:
+        raise PlanningError(
+            cov.explain(),
+            "the statement must hold every part of the question: its years, values, numbers and breakdowns",
+            understood=[p.text for p in cov.understood],
+            not_understood=[p.text for p in cov.missing],
+        )
 
 
 def require(question: str, query: SemanticQuery, context: PlanContext, lexicon: Lexicon) -> None:

@@ -262,16 +262,31 @@ def render(path: Path) -> int:
     return 0
 
 
-def only_browser(args: argparse.Namespace) -> int:
-    """The browser phase on a lake an earlier run built; merged into that run's results."""
+def resume(args: argparse.Namespace) -> int:
+    """Measurement phases on a lake an earlier run landed; merged into that run's results.
+
+    ``--measure-only``: queries, lake facts and the browser (e.g. after the measurement phase of a
+    long run failed: the landed lake is not thrown away); ``--only-browser``: the browser phase.
+    """
     h = Harness(args)
     if not (h.lake / "sales").exists() or not h.out.with_suffix(".json").exists():
-        raise SystemExit(f"no finished run in {h.root} with results {h.out}.json: run the whole harness first")
+        raise SystemExit(f"no landed run in {h.root} with results {h.out}.json: run the whole harness first")
     h.doc = json.loads(h.out.with_suffix(".json").read_text())
+    h.doc.setdefault("resumed", []).append(
+        {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "command": shlex.join(sys.argv[1:])}
+    )
+    if args.label:
+        h.doc["label"] = args.label
+    t0 = time.perf_counter()
+    if args.measure_only:
+        measure_queries(h)
+        lake_facts(h)
     dashboard_browser(h)
+    h.doc["measure_wall_s"] = round(time.perf_counter() - t0, 1)
+    h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     derive(h.doc)
     h.save()
-    print(f"added the browser phase to {h.out}.json and .md", flush=True)
+    print(f"added the measurement phases to {h.out}.json and .md", flush=True)
     return 0 if h.doc["dashboard_browser"]["passed"] else 1
 
 
@@ -299,11 +314,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run only the headless-Chromium dashboard phase on the finished lake and add it to the results",
     )
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="run the measurement phases (queries, lake, browser) on a lake an earlier run landed",
+    )
     args = parser.parse_args(argv)
     if args.render:
         return render(Path(args.render))
-    if args.only_browser:
-        return only_browser(args)
+    if args.only_browser or args.measure_only:
+        return resume(args)
     if args.kill_batch is None:
         args.kill_batch = max(1, (args.batches + 1) // 2)
     h = Harness(args)

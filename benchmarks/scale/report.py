@@ -136,15 +136,8 @@ def findings(doc: dict[str, Any]) -> list[str]:
         out.append(
             f"ingest staging per sales row: {a['peak_staging_bytes'] / a['sales_rows_read']:.0f} B in batch "
             f"{a['batch']} -> {z['peak_staging_bytes'] / z['sales_rows_read']:.0f} B in batch {z['batch']} "
-            "(the lake's ids are spilled again for every batch's dedupe)"
+            "(only the lake files whose id range overlaps the batch are spilled for its dedupe)"
         )
-    browser = doc.get("dashboard_browser")
-    if browser:
-        out["dashboard_in_chromium_kpis_right"] = {
-            "value": browser.get("passed"),
-            "goal": "true",
-            "met": bool(browser.get("passed")),
-        }
     kill = doc.get("kill_and_rerun")
     if kill:
         out.append(
@@ -191,6 +184,13 @@ def acceptance(doc: dict[str, Any]) -> dict[str, Any]:
     ratios = [q["paths"]["base_table"]["ratio_to_plain_duckdb"] for q in seed.values() if "paths" in q]
     if ratios:
         out["base_table_vs_plain_duckdb_max"] = {"value": max(ratios), "goal": "<= 1.1", "met": max(ratios) <= 1.1}
+    browser = doc.get("dashboard_browser")
+    if browser:
+        out["dashboard_in_chromium_kpis_right"] = {
+            "value": browser.get("passed"),
+            "goal": "true",
+            "met": bool(browser.get("passed")),
+        }
     kill = doc.get("kill_and_rerun")
     if kill:
         out["kill_mid_write_then_rerun_exact"] = {"value": kill["held"], "goal": "true", "met": kill["held"]}

@@ -149,8 +149,10 @@ def test_file_groups() -> None:
     files = [f"f{i}" for i in range(300)]
     assert len(group_files(files, [10_000] * 300)) == 2  # at most 256 tiny files per task
     assert len(group_files(files[:60], [2**20] * 60, min_partitions=2)) == 2  # 60 MB: one per thread
-    big = group_files(files[:10], [40 * 2**20] * 10)
+    big = group_files(files[:10], [40 * 2**20] * 10, target=64 * 2**20)
     assert len(big) == 7 and sum(len(g) for g in big) == 10
+    default = group_files(files[:10], [40 * 2**20] * 10)  # 400 MB in tasks of ~256 MB
+    assert len(default) == 2 and sum(len(g) for g in default) == 10
 
 
 # --- on the cluster --------------------------------------------------------------------------------

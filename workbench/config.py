@@ -171,7 +171,12 @@ class Settings(BaseSettings):
     threads_per_worker: int = 1
     worker_memory: str = "4GB"
     dask_task_mb: int = Field(
-        64, ge=1, description="Parquet MB one cluster task reads (compressed; ~3-5x that in memory when gathered)"
+        256,
+        ge=1,
+        description=(
+            "Parquet MB one cluster task reads (compressed; ~3-5x that in memory when gathered); measured at "
+            "100M rows on 2 workers, 256 MB took the simple aggregation from 1.34x to 1.09x of plain DuckDB"
+        ),
     )
 
     # --- cache ---------------------------------------------------------------------------

@@ -321,20 +321,23 @@ class DaskEngine(Engine):
         ``names``: the output column names when already known (``_planned``).
         """
         dims = {n: self._broadcast(s) for n, s in scans.items() if n != split.fact and n not in plan.shuffle}
-        sql = split.partial.sql(dialect="duckdb")
+        sql = split.partial_sql
         allowed = self._allowed()
         groups = plan.groups[split.fact]
         if plan.shuffle:
-            futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge.sql(dialect="duckdb"))
+            futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge_sql)
         elif split.bucketed:
             futures = self._buckets(split, sql, groups, dims, allowed)
         else:
             futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
-            futures = self._tree(futures, split.merge.sql(dialect="duckdb"))
+            futures = self._tree(futures, split.merge_sql)
         partials = concat(self._gather(futures, deadline))
-        statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine.sql(dialect='duckdb')}"]
-        final = with_row_limit(split.final, limits.row_limit).sql(dialect="duckdb")
-        out = self._on_client({PARTIALS: partials}, [*statements, final], deadline, arrow)
+        final = with_row_limit(split.final, limits.row_limit)
+        if final.args.get("with_") is None:  # one statement: the combined partials as a WITH query
+            statements = [f"WITH {STAGE} AS ({split.combine_sql}) {final.sql(dialect='duckdb')}"]
+        else:
+            statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine_sql}", final.sql(dialect="duckdb")]
+        out = self._on_client({PARTIALS: partials}, statements, deadline, arrow)
         names = names if names is not None else self._output_names(plan.tree, scans)
         if names is not None and len(names) == len(out.columns):
             if arrow:
@@ -346,7 +349,7 @@ class DaskEngine(Engine):
         """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
         n = self._threads()
         parts = [self.client.submit(run_sql, sql, [g], dims, allowed, n, pure=False) for g in groups]
-        merge = split.merge.sql(dialect="duckdb")
+        merge = split.merge_sql
         out = []
         for i in range(n):
             pieces = [self.client.submit(operator.getitem, p, i, pure=False) for p in parts]

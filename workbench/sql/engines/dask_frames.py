@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 #: Parquet bytes per task by default (on-disk, compressed; ~3-5x in memory); settings.dask_task_mb
-TARGET_PARTITION_BYTES = 64 * 2**20
+TARGET_PARTITION_BYTES = 256 * 2**20
 #: bound on files per task so a task of many tiny files still starts early
 MAX_FILES_PER_PARTITION = 256
 

@@ -21,6 +21,7 @@ the engine then runs the query another way or refuses it by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlglot import exp
 
@@ -44,6 +45,19 @@ class AggregateSplit:
     #: bucket of x, over every partial's rows of that bucket
     merge: exp.Select
     bucketed: bool = False
+
+    # the statements as DuckDB SQL, generated once per plan (a remembered plan runs again and again)
+    @cached_property
+    def partial_sql(self) -> str:
+        return self.partial.sql(dialect="duckdb")
+
+    @cached_property
+    def merge_sql(self) -> str:
+        return self.merge.sql(dialect="duckdb")
+
+    @cached_property
+    def combine_sql(self) -> str:
+        return self.combine.sql(dialect="duckdb")
 
     def describe(self) -> str:
         what = f"per hash bucket of {DISTINCT}" if self.bucketed else "per batch of partials (a tree on the workers)"

@@ -92,8 +92,8 @@ class DaskEngine(Engine):
         self._broadcasts: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._fs: Any = None
         self._db: Any = None
-        #: (monotonic time, worker threads): the count asked of the scheduler at most every THREADS_TTL_S
-        self._nthreads: tuple[float, int] = (-math.inf, 1)
+        #: (monotonic time, one worker address per thread): asked of the scheduler at most every THREADS_TTL_S
+        self._nthreads: tuple[float, list[str]] = (-math.inf, [])
         #: plans and output names of recent queries, by (SQL, table versions and files, threads)
         self._memo: OrderedDict[tuple[Any, ...], tuple[ClusterPlan, list[str] | None]] = OrderedDict()
 
@@ -108,11 +108,26 @@ class DaskEngine(Engine):
     # --- planning -------------------------------------------------------------------------------
     def _threads(self) -> int:
         """Worker threads of the cluster (re-asked after THREADS_TTL_S, so a scaled cluster is seen)."""
-        asked, n = self._nthreads
+        return max(1, len(self._slots()))
+
+    def _slots(self) -> list[str]:
+        """One worker address per thread of the cluster, interleaved (a, b, a, b for 2 x 2)."""
+        asked, slots = self._nthreads
         if time.monotonic() - asked > THREADS_TTL_S:
-            n = max(1, sum(self.client.nthreads().values()))
-            self._nthreads = (time.monotonic(), n)
-        return n
+            threads = self.client.nthreads()
+            slots = [w for i in range(max(threads.values(), default=0)) for w, n in sorted(threads.items()) if n > i]
+            self._nthreads = (time.monotonic(), slots)
+        return slots
+
+    def _spread(self, groups: list[FileGroup]) -> list[list[str] | None]:
+        """A preferred worker per task, round robin over the threads.
+
+        Why: left to itself the scheduler put 4 of 5 equal tasks on one of two workers about every
+        other run (a 3-table join at 100M rows took 0.95 s instead of 0.55 s). A preference, not a
+        pin: ``allow_other_workers`` lets a busy worker's task be stolen.
+        """
+        slots = self._slots()
+        return [[slots[i % len(slots)]] if slots else None for i in range(len(groups))]
 
     def _task_bytes(self) -> int:
         return int(self.settings.dask_task_mb) * 2**20
@@ -329,7 +344,10 @@ class DaskEngine(Engine):
         elif split.bucketed:
             futures = self._buckets(split, sql, groups, dims, allowed)
         else:
-            futures = [self.client.submit(run_sql, sql, [g], dims, allowed, pure=False) for g in groups]
+            futures = [
+                self.client.submit(run_sql, sql, [g], dims, allowed, pure=False, workers=w, allow_other_workers=True)
+                for g, w in zip(groups, self._spread(groups), strict=True)
+            ]
             futures = self._tree(futures, split.merge_sql)
         partials = concat(self._gather(futures, deadline))
         final = with_row_limit(split.final, limits.row_limit)

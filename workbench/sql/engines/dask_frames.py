@@ -31,6 +31,8 @@ def group_files(
     n = max(1, math.ceil(total / target), math.ceil(len(files) / MAX_FILES_PER_PARTITION))
     if total > 4 * 2**20:
         n = max(n, min_partitions)
+        # whole rounds: 5 tasks on 2 threads run as 3 + 2, the slowest thread setting the pace
+        n = math.ceil(n / min_partitions) * min_partitions
     n = min(n, len(files))
     per = total / n if total else 0
     groups: list[list[str]] = [[]]

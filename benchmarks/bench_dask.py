@@ -332,7 +332,8 @@ def scaling_markdown(report: dict[str, Any]) -> str:
         "",
         f"Sizes as raw CSV; Parquet read = rows x {per_row:.0f} bytes per row (measured: the full sales scan), "
         "100 GB raw = ~850M rows. Bytes per worker = Parquet read / N; peak memory per worker does not grow "
-        "with the data (one 64 MB task at a time per thread; measured peaks in the timing table).",
+        f"with the data (one {report.get('task_mb', 64)} MB task at a time per thread; "
+        "measured peaks in the timing table).",
         "",
         "| size | query | Parquet read | N=2 | N=8 | N=32 | N=128 | bytes per worker at N=32 |",
         "|---|---|---|---|---|---|---|---|",

@@ -108,10 +108,11 @@ def _ranked(q: SemanticQuery) -> str | None:
 
 
 def _additive(metric: str, model: SemanticModel | None) -> bool:
-    """A sum or a count reads as "Total ..."; an average or a ratio does not."""
+    """A sum or a count (distinct too) reads as "Total ..."; an average or a ratio does not."""
     if model is None or metric not in model.metrics:
         return False
-    return model.metrics[metric].additive
+    m = model.metrics[metric]
+    return m.additive or (m.sql or "").strip().upper().startswith("COUNT(")  # "total customers who bought"
 
 
 def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:

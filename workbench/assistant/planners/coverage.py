@@ -190,8 +190,12 @@ def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Le
     growth = query.comparison is not None and query.comparison.kind != "vs"
     out = Coverage()
     years = _plan_years(query)
+    # entities on file are counted as they are today: the planner drops the period and says so
+    on_file = {pair.on_file for pair in entity_counts(context.model)}
+    timeless = all(m in on_file or context.model.metrics[m].table not in (None, context.model.fact)
+                   for m in query.metrics if m in context.model.metrics)  # fmt: skip
     for part in period_parts(question, context):
-        (out.understood if part.names & years else out.missing).append(part)
+        (out.understood if part.names & years or timeless else out.missing).append(part)
     parts = question_parts(question, context, lexicon)
     for i, part in enumerate(parts):
         if part.kind == "value":

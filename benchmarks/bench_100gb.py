@@ -282,12 +282,17 @@ def resume(args: argparse.Namespace) -> int:
         measure_queries(h)
         lake_facts(h)
     dashboard_browser(h)
-    h.doc["measure_wall_s"] = round(time.perf_counter() - t0, 1)
+    _finish(h, "measure_wall_s", t0, f"added the measurement phases to {h.out}.json and .md")
+    return 0 if h.doc["dashboard_browser"]["passed"] else 1
+
+
+def _finish(h: Harness, wall_key: str, started: float, message: str) -> None:
+    """Wall time and end stamp, the derived figures, the results written."""
+    h.doc[wall_key] = round(time.perf_counter() - started, 1)
     h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     derive(h.doc)
     h.save()
-    print(f"added the measurement phases to {h.out}.json and .md", flush=True)
-    return 0 if h.doc["dashboard_browser"]["passed"] else 1
+    print(message, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,11 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         measure_queries(h)
         lake_facts(h)
         dashboard_browser(h)
-    h.doc["total_wall_s"] = round(time.perf_counter() - t0, 1)
-    h.doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    derive(h.doc)
-    h.save()
-    print(f"wrote {h.out}.json and .md", flush=True)
+    _finish(h, "total_wall_s", t0, f"wrote {h.out}.json and .md")
     return 3 if "stopped" in h.doc else 0
 
 

@@ -312,23 +312,21 @@ def _counts(part: Part, context: PlanContext, tree: exp.Expression) -> bool:
 
 def require_sql(question: str, sql: str, context: PlanContext, lexicon: Lexicon) -> None:
     """Raise :class:`PlanningError` (nothing runs) when a SQL plan drops a part of the question."""
-    cov = check_sql(question, sql, context, lexicon)
-    if not cov.complete:
-        raise PlanningError(
-            cov.explain(),
-            "the statement must hold every part of the question: its years, values, numbers and breakdowns",
-            understood=[p.text for p in cov.understood],
-            not_understood=[p.text for p in cov.missing],
-        )
+    hint = "the statement must hold every part of the question: its years, values, numbers and breakdowns"
+    _complete_or_raise(check_sql(question, sql, context, lexicon), hint)
 
 
 def require(question: str, query: SemanticQuery, context: PlanContext, lexicon: Lexicon) -> None:
     """Raise :class:`PlanningError` (nothing runs) when the plan drops a part of the question."""
-    cov = check(question, query, context, lexicon)
+    hint = "rephrase naming the part directly, e.g. 'top 4 channels by revenue' or 'revenue by store type'"
+    _complete_or_raise(check(question, query, context, lexicon), hint)
+
+
+def _complete_or_raise(cov: Coverage, hint: str) -> None:
     if not cov.complete:
         raise PlanningError(
             cov.explain(),
-            "rephrase naming the part directly, e.g. 'top 4 channels by revenue' or 'revenue by store type'",
+            hint,
             understood=[p.text for p in cov.understood],
             not_understood=[p.text for p in cov.missing],
         )

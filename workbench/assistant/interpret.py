@@ -112,7 +112,7 @@ def _additive(metric: str, model: SemanticModel | None) -> bool:
     if model is None or metric not in model.metrics:
         return False
     m = model.metrics[metric]
-    return m.additive or (m.sql or "").strip().upper().startswith("COUNT(")  # "total customers who bought"
+    return m.additive or m.counts  # "total customers who bought"
 
 
 def interpret(q: SemanticQuery, model: SemanticModel | None = None) -> str:

@@ -90,12 +90,21 @@ class MetricDef(BaseModel):
     @property
     def additive(self) -> bool:
         """SUM or COUNT: its values over groups add up to its value over all of them."""
+        tree = self._tree()
+        return tree is not None and is_additive(tree)
+
+    @property
+    def counts(self) -> bool:
+        """A COUNT (distinct too): "how many ..." is answered by it, and it reads as a total."""
+        return isinstance(self._tree(), exp.Count)
+
+    def _tree(self) -> exp.Expression | None:
         if not self.sql:
-            return False
+            return None
         try:
-            return is_additive(sqlglot.parse_one(self.sql, read="duckdb"))
+            return sqlglot.parse_one(self.sql, read="duckdb")
         except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
-            return False
+            return None
 
     @model_validator(mode="after")
     def _has_definition(self) -> MetricDef:
@@ -167,6 +176,11 @@ class SemanticModel(BaseModel):
         return self
 
     # --- lookups -------------------------------------------------------------------------
+    def on_file(self, metric: str) -> bool:
+        """A metric over a table other than the facts ("customers on file"): it has no period."""
+        m = self.metrics.get(metric)
+        return m is not None and m.table != self.fact
+
     def metric(self, name: str) -> MetricDef:
         found = self.metrics.get(name) or self.metrics.get(self._by_synonym(name, self.metrics) or "")
         if found is None:

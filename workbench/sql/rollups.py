@@ -23,6 +23,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -393,10 +394,7 @@ def compact(lake: Lake, rollup: Rollup, years: Iterable[int], base_version: int)
     if not lake.exists(rollup.table):
         return None
     dt = lake.table(rollup.table)
-    actions = add_actions(dt).to_pydict()
-    per_year: dict[str, int] = {}
-    for year in actions.get("partition.year", []):
-        per_year[str(year)] = per_year.get(str(year), 0) + 1
+    per_year = Counter(str(y) for y in add_actions(dt).to_pydict().get("partition.year", []))
     crowded = sorted(str(y) for y in set(years) if per_year.get(str(y), 0) > COMPACT_AT_FILES)
     if not crowded:
         return None

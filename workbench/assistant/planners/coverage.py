@@ -64,9 +64,14 @@ class Coverage:
         return f"I understood {got}, but the plan does not account for {lost}"
 
 
+def _text(question: str) -> str:
+    """The question as the recognisers read it: normalised, comparison phrases taken out."""
+    return re.sub(r"\s+", " ", _COMPARE.sub(" ", normalise(question))).strip()
+
+
 def question_parts(question: str, context: PlanContext, lexicon: Lexicon) -> list[Part]:
     """The meaningful parts of ``question``: numbers outside dates, metric, dimension and value words."""
-    text = re.sub(r"\s+", " ", _COMPARE.sub(" ", normalise(question))).strip()
+    text = _text(question)
     tokens = text.split()
     blocked: set[int] = set()
     for t in find_time(text, context.latest_date):
@@ -152,7 +157,7 @@ def period_parts(question: str, context: PlanContext) -> list[Part]:
     as the planners do). A plan for another year than the one asked is a plausible wrong number,
     which is why periods are checked like every other part, for both planners.
     """
-    text = re.sub(r"\s+", " ", _COMPARE.sub(" ", normalise(question))).strip()
+    text = _text(question)
     parts = []
     for m in find_time(text, context.latest_date):
         years = set(m.years)
@@ -164,6 +169,12 @@ def period_parts(question: str, context: PlanContext) -> list[Part]:
         if years:
             parts.append(Part(text[m.start : m.end], "period", {str(y) for y in years}))
     return parts
+
+
+def _check_periods(out: Coverage, question: str, context: PlanContext, years: set[str], timeless: bool = False) -> None:
+    """Each time expression of the question is held when the plan reads one of its years."""
+    for part in period_parts(question, context):
+        (out.understood if part.names & years or timeless else out.missing).append(part)
 
 
 def _plan_years(q: SemanticQuery) -> set[str]:
@@ -189,13 +200,9 @@ def check(question: str, query: SemanticQuery, context: PlanContext, lexicon: Le
     held = _held(query)
     growth = query.comparison is not None and query.comparison.kind != "vs"
     out = Coverage()
-    years = _plan_years(query)
     # entities on file are counted as they are today: the planner drops the period and says so
-    on_file = {pair.on_file for pair in entity_counts(context.model)}
-    timeless = all(m in on_file or context.model.metrics[m].table not in (None, context.model.fact)
-                   for m in query.metrics if m in context.model.metrics)  # fmt: skip
-    for part in period_parts(question, context):
-        (out.understood if part.names & years or timeless else out.missing).append(part)
+    timeless = all(context.model.on_file(m) for m in query.metrics if m in context.model.metrics)
+    _check_periods(out, question, context, _plan_years(query), timeless)
     parts = question_parts(question, context, lexicon)
     for i, part in enumerate(parts):
         if part.kind == "value":
@@ -259,8 +266,7 @@ def check_sql(question: str, sql: str, context: PlanContext, lexicon: Lexicon) -
     columns = {c.name.lower() for c in tree.find_all(exp.Column)}
     divides = tree.find(exp.Div) is not None
     out = Coverage()
-    for part in period_parts(question, context):
-        (out.understood if part.names & years else out.missing).append(part)
+    _check_periods(out, question, context, years)
     parts = question_parts(question, context, lexicon)
     held_values = {
         i for i, p in enumerate(parts) if p.kind == "value" and any(n.lower() in s for n in p.names for s in strings)
@@ -307,7 +313,7 @@ def _sql_columns(part: Part, context: PlanContext) -> set[str]:
 def _counts(part: Part, context: PlanContext, tree: exp.Expression) -> bool:
     """A count word ("transactions", "customers on file") is held by a COUNT in the statement."""
     metrics = [context.model.metrics[n] for n in part.names if n in context.model.metrics]
-    return any((m.sql or "").upper().startswith("COUNT(") for m in metrics) and tree.find(exp.Count) is not None
+    return any(m.counts for m in metrics) and tree.find(exp.Count) is not None
 
 
 def require_sql(question: str, sql: str, context: PlanContext, lexicon: Lexicon) -> None:

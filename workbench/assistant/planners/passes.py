@@ -239,7 +239,7 @@ def resolve_entity_count(
         else:
             raise clarify_entity(pair)
         metrics = [choice if m in hit else m for m in metrics]
-    if any(model.metrics[m].table not in (None, model.fact) for m in metrics if m in model.metrics):
+    if any(model.on_file(m) for m in metrics):
         cues |= words & ON_FILE_WORDS  # "products in the catalog": a count of what is on file says so
     return list(dict.fromkeys(metrics)), cues
 

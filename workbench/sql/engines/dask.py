@@ -93,7 +93,7 @@ class DaskEngine(Engine):
         self._fs: Any = None
         self._db: Any = None
         #: (monotonic time, one worker address per thread): asked of the scheduler at most every THREADS_TTL_S
-        self._nthreads: tuple[float, list[str]] = (-math.inf, [])
+        self._slots_asked: tuple[float, list[str]] = (-math.inf, [])
         #: plans and output names of recent queries, by (SQL, table versions and files, threads)
         self._memo: OrderedDict[tuple[Any, ...], tuple[ClusterPlan, list[str] | None]] = OrderedDict()
 
@@ -112,11 +112,11 @@ class DaskEngine(Engine):
 
     def _slots(self) -> list[str]:
         """One worker address per thread of the cluster, interleaved (a, b, a, b for 2 x 2)."""
-        asked, slots = self._nthreads
+        asked, slots = self._slots_asked
         if time.monotonic() - asked > THREADS_TTL_S:
             threads = self.client.nthreads()
             slots = [w for i in range(max(threads.values(), default=0)) for w, n in sorted(threads.items()) if n > i]
-            self._nthreads = (time.monotonic(), slots)
+            self._slots_asked = (time.monotonic(), slots)
         return slots
 
     def _spread(self, groups: list[FileGroup]) -> list[list[str] | None]:

@@ -253,12 +253,16 @@ def _widen(bounds: tuple[str, str] | None, ids: pa.ChunkedArray) -> tuple[str, s
     if pa.types.is_dictionary(ids.type):
         ids = ids.cast(ids.type.value_type)
     low_high = pc.min_max(ids).as_py()
-    low, high = low_high["min"], low_high["max"]
-    if low is None:
+    if low_high["min"] is None:
         return bounds
-    if bounds is None:
-        return str(low), str(high)
-    return min(bounds[0], str(low)), max(bounds[1], str(high))
+    return _union(bounds, (str(low_high["min"]), str(low_high["max"])))
+
+
+def _union(a: tuple[str, str] | None, b: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The smallest id range holding both (None: no range)."""
+    if a is None or b is None:
+        return a or b
+    return min(a[0], b[0]), max(a[1], b[1])
 
 
 def _overlapping_files(lake: Lake, id_range: tuple[str, str] | None) -> list[str]:
@@ -624,8 +628,7 @@ def _stage_sales(batch: _Batch, files: list[dict[str, Any]], n_buckets: int) -> 
             tq.rows_read += rows
             tq.drop(drops)
             months |= file_months
-            if ids is not None:
-                id_range = ids if id_range is None else (min(id_range[0], ids[0]), max(id_range[1], ids[1]))
+            id_range = _union(id_range, ids)
             tallies.setdefault(uri, MalformedTally()).merge(tally)
     for uri, tally in tallies.items():  # the 5% rule is per file, over all its ranges
         tally.check(uri)

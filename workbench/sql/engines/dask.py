@@ -199,15 +199,11 @@ class DaskEngine(Engine):
         """A query that cannot split would bring its rows to one process: DuckDB in-process does that better."""
         if not scans:
             return "it reads no lake table"
-        if tree.args.get("with_") is not None:
-            try:
-                if self._splittable_ctes(tree, scans):
-                    return None
-            except (OSError, ValueError) as e:  # no footer to read: let the in-process engine answer
-                return f"its tables' schemas could not be read ({e})"
         try:
+            if self._splittable_ctes(tree, scans):
+                return None
             cut, _ = self._cut(tree, scans, {name: self.columns(scan) for name, scan in scans.items()})
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError) as e:  # no footer to read: let the in-process engine answer
             return f"its tables' schemas could not be read ({e})"
         if isinstance(cut, str):
             return f"it cannot be split across tasks ({cut}); its rows would be gathered to one process"

@@ -5,16 +5,20 @@ For the simple aggregation, the pruned aggregation and the 3-table join of ``ben
 
 - ``baseline``: plain DuckDB over the Delta file lists (``run.baseline_connection``);
 - ``wb_duckdb``: ``Workbench.sql(engine="duckdb")``, cache and rollups off;
-- ``wb_dask``: ``Workbench.sql(engine="dask")`` on a LocalCluster of N one-thread worker processes.
+- ``wb_dask``: ``Workbench.sql(engine="dask")`` on a LocalCluster of N one-thread worker processes
+  (a one-round query goes to the workers' DuckDB runners directly, ``dask_direct``);
+- ``wb_dask_tasks``: the same with ``dask_direct`` off, every query as scheduled tasks.
 
 p50/p95 after one warm-up, interleaved round by round; ratio of each p50 to the baseline's;
 peak RSS of each worker process during the dask runs; same answer as the baseline.
 
-Scaling inputs, measured in the same run (``scaling`` in the JSON): the dask path's tasks from
-Dask's task stream (count, compute seconds, bytes of Parquet read per task and per worker),
-the client-side fixed time per query (wall time minus the span of its tasks), and the
-scheduler's cost per task (500 no-op tasks). ``benchmarks/results/scaling.md`` turns them into
-predictions and checks the 1 -> 2 worker prediction against the 2-worker measurement.
+Also per worker count: the round trip of one empty call per worker, as tasks and as runner calls
+(the floor under any query of either kind). Scaling inputs, measured in the same run
+(``scaling`` in the JSON), on the tasks-only path: its tasks from Dask's task stream (count,
+compute seconds, bytes of Parquet read per task and per worker), the client-side fixed time per
+query (wall time minus the span of its tasks), and the scheduler's cost per task (500 no-op
+tasks). ``benchmarks/results/scaling.md`` turns them into predictions and checks the 1 -> 2
+worker prediction against the 2-worker measurement.
 
     .venv/bin/python -m benchmarks.bench_dask --rows 10000000 --workers 1 2 [--repeat 5]
 """
@@ -74,6 +78,28 @@ def _noop(x: int) -> int:
     return x
 
 
+class _Idle:
+    def call(self) -> int:
+        return 0
+
+
+def round_trips(client: Any, n: int = 40) -> dict[str, float]:
+    """p50 ms of one empty call per worker, all at once, answered: as tasks, and as calls to actors."""
+    workers = sorted(client.nthreads())
+    actors = [client.submit(_Idle, workers=[w], actor=True, pure=False).result() for w in workers]
+    out: dict[str, list[float]] = {"tasks": [], "runners": []}
+    for _ in range(n):
+        time.sleep(0.02)  # apart, as queries are: no batching with the previous round's messages
+        t0 = time.perf_counter()
+        client.gather([client.submit(_noop, 0, workers=[w], pure=False) for w in workers])
+        out["tasks"].append(time.perf_counter() - t0)
+        time.sleep(0.02)
+        t0 = time.perf_counter()
+        [c.result() for c in [a.call() for a in actors]]
+        out["runners"].append(time.perf_counter() - t0)
+    return {k: round(statistics.median(v) * 1000, 2) for k, v in out.items()}
+
+
 def task_profile(client: Any, wb: Any, sql: str, repeat: int) -> dict[str, Any]:
     """Tasks of the dask path for ``sql``: count, compute time, bytes, and the client-side rest.
 
@@ -128,9 +154,14 @@ def run_for(workers: int, args: argparse.Namespace, wb_duck: Any, base: Any, lak
     )
     client = Client(cluster)
     wb = Workbench(lake, lake.settings, dask_client=client)
+    wb_tasks = Workbench(lake, lake.settings.model_copy(update={"dask_direct": False}), dask_client=client)
     try:
         pids = list(client.run(lambda: __import__("os").getpid()).values())
-        out: dict[str, Any] = {"scheduler_s_per_task": round(scheduler_cost_per_task(client), 6), "queries": {}}
+        out: dict[str, Any] = {
+            "scheduler_s_per_task": round(scheduler_cost_per_task(client), 6),
+            "round_trip_ms": round_trips(client),
+            "queries": {},
+        }
         sampler = base_run.RssSampler().__enter__()
         for name, sql in QUERIES.items():
             print(f"[{workers} worker(s)] {name}", flush=True)
@@ -139,20 +170,24 @@ def run_for(workers: int, args: argparse.Namespace, wb_duck: Any, base: Any, lak
                 "baseline": (lambda sql=sql: (base.execute(sql).df(), "plain duckdb"), args.repeat),
                 "wb_duckdb": (_via(wb_duck, sql, "duckdb"), args.repeat),
                 "wb_dask": (_via(wb, sql, "dask"), args.repeat),
+                "wb_dask_tasks": (_via(wb_tasks, sql, "dask"), args.repeat),
             }
             res = base_run.measure_block(paths, sampler)
             peaks = rss.stop()
             want = res["baseline"].pop("_df")
-            for p in ("wb_duckdb", "wb_dask"):
+            for p in ("wb_duckdb", "wb_dask", "wb_dask_tasks"):
                 res[p]["same_answer"] = base_run.same_answer(res[p].pop("_df"), want)
                 res[p]["ratio_p50"] = round(res[p]["p50_ms"] / res["baseline"]["p50_ms"], 2)
             res["wb_dask"]["peak_rss_mb_per_worker"] = peaks
-            res["wb_dask"]["profile"] = task_profile(client, wb, sql, args.repeat)
+            explain = wb.sql(sql, engine="dask", use_cache=False, use_rollups=False, explain=True).explain or ""
+            res["wb_dask"]["direct"] = "direct calls" in explain
+            res["wb_dask"]["profile"] = task_profile(client, wb_tasks, sql, args.repeat)
             out["queries"][name] = res
         sampler.__exit__()
         return out
     finally:
         wb.close()
+        wb_tasks.close()
         client.close()
         cluster.close()
 
@@ -218,21 +253,28 @@ def markdown(report: dict[str, Any]) -> str:
         f"p50/p95 over {report['repeat']} interleaved runs after a warm-up; "
         "ratio = p50 / plain DuckDB p50 of the same block.",
         "",
+        "dask: the default (a one-round query by direct calls to the workers' DuckDB runners, else tasks); "
+        "dask tasks only: `dask_direct` off, every query scheduled as tasks.",
+        "",
         "| workers | query | plain DuckDB p50 ms | DuckDB route p50 (ratio) | dask p50 ms (ratio) | dask p95 ms "
-        "| peak RSS per worker MB | tasks | same answer |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| how | dask tasks only p50 ms (ratio) | peak RSS per worker MB | tasks | same answer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, res in report["by_workers"].items():
         for q, r in res["queries"].items():
-            d, w = r["wb_dask"], r["wb_duckdb"]
+            d, w, t = r["wb_dask"], r["wb_duckdb"], r["wb_dask_tasks"]
+            same = d["same_answer"] and w["same_answer"] and t["same_answer"]
             lines.append(
                 f"| {n} | {q} | {r['baseline']['p50_ms']:.0f} | {w['p50_ms']:.0f} ({w['ratio_p50']}x) "
-                f"| {d['p50_ms']:.0f} ({d['ratio_p50']}x) | {d['p95_ms']:.0f} | {d['peak_rss_mb_per_worker']} "
-                f"| {d['profile']['median_run']['tasks']} | {d['same_answer'] and w['same_answer']} |"
+                f"| {d['p50_ms']:.0f} ({d['ratio_p50']}x) | {d['p95_ms']:.0f} "
+                f"| {'runners' if d['direct'] else 'tasks'} | {t['p50_ms']:.0f} ({t['ratio_p50']}x) "
+                f"| {d['peak_rss_mb_per_worker']} | {d['profile']['median_run']['tasks']} | {same} |"
             )
-    lines += ["", "Scheduler cost per task (500 no-op tasks): "]
+    lines += ["", "Scheduler cost per task (500 no-op tasks) and the round trip of one empty call per worker: "]
     lines += [
-        f"- {n} worker(s): {res['scheduler_s_per_task'] * 1000:.2f} ms" for n, res in report["by_workers"].items()
+        f"- {n} worker(s): {res['scheduler_s_per_task'] * 1000:.2f} ms per task; round trip "
+        f"{res['round_trip_ms']['tasks']:.1f} ms as tasks, {res['round_trip_ms']['runners']:.1f} ms as runner calls"
+        for n, res in report["by_workers"].items()
     ]
     return "\n".join(lines) + "\n"
 
@@ -282,8 +324,8 @@ def scaling_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Scaling model of the cluster engine (measured at {rows:,} rows, `benchmarks/results/dask-{rows}.json`)",
         "",
-        "Inputs, measured on 1 worker in the same run as the timings (Dask task stream; the fastest of the "
-        "runs, the one least disturbed by other jobs):",
+        "Inputs, measured on 1 worker in the same run as the timings, on the tasks-only path (Dask task "
+        "stream; the fastest of the runs, the one least disturbed by other jobs):",
         "",
         "| query | tasks | compute per task s | overhead per task s | client fixed s | bytes read | s per GB read |",
         "|---|---|---|---|---|---|---|",

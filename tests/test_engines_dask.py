@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlglot
 from deltalake import DeltaTable
@@ -319,3 +320,88 @@ def test_a_repeated_query_reuses_its_plan_until_the_files_change(
     assert len(calls) == 1 and first.equals(again)
     wb.sql(sql.replace("month = 4", "month = 5"), engine="dask", use_cache=False)
     assert len(calls) == 2
+
+
+# --- one-round queries: direct calls to the workers' DuckDB runners ---------------------------------
+
+ONE_ROUND = [
+    "SELECT month, SUM(revenue) AS r, COUNT(*) AS n FROM sales WHERE year = 2024 AND region = 'North' "
+    "GROUP BY month ORDER BY month",
+    # a broadcast join: the runner takes products from its own worker's memory
+    "SELECT p.category, SUM(s.revenue) AS r, AVG(s.quantity) AS q FROM sales s JOIN products p "
+    "ON s.product_id = p.product_id WHERE s.year = 2024 AND s.region = 'North' GROUP BY 1 ORDER BY 1",
+]
+
+
+def _same(a: Any, b: Any) -> None:
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+
+
+@pytest.fixture
+def one_round(sql_lake: str, dask_client: Any) -> Iterator[Workbench]:
+    """A session with the default task size: a pruned query on the small lake is one round of tasks."""
+    session = Workbench.open(lake=sql_lake, dask_client=dask_client)
+    yield session
+    session.close()
+
+
+def _tasks_run(client: Any, run: Any) -> int:
+    """How many DuckDB tasks (``run_sql``) the scheduler ran during ``run()``."""
+    from distributed import get_task_stream
+
+    with get_task_stream(client) as ts:
+        run()
+    return sum(1 for t in ts.data if "run_sql" in str(t["key"]))
+
+
+@pytest.mark.parametrize("sql", ONE_ROUND)
+def test_a_one_round_query_goes_to_the_workers_runners(one_round: Workbench, dask_client: Any, sql: str) -> None:
+    explain = _same_as_duckdb(one_round, sql)  # also reads the broadcast once
+    assert "direct calls to the workers' DuckDB runners" in explain
+    got: list[Any] = []
+    assert _tasks_run(dask_client, lambda: got.append(one_round.sql(sql, engine="dask", use_cache=False).df)) == 0
+    _same(got[0], one_round.sql(sql, engine="duckdb", use_cache=False).df)
+    actors = dask_client.run(lambda dask_worker: len(dask_worker.state.actors))
+    assert len(actors) == 2 and all(n >= 1 for n in actors.values())
+
+
+def test_without_direct_calls_every_query_is_a_task(sql_lake: str, dask_client: Any) -> None:
+    with Workbench.open(lake=sql_lake, dask_client=dask_client, dask_direct=False) as tasks_only:
+        sql = ONE_ROUND[0]
+        explain = _same_as_duckdb(tasks_only, sql)
+        assert "route: split aggregate" in explain and "direct calls" not in explain
+        assert _tasks_run(dask_client, lambda: tasks_only.sql(sql, engine="dask", use_cache=False)) >= 1
+
+
+def test_runners_lost_with_their_workers_start_again(sql_lake: str) -> None:
+    """A restarted cluster (new worker processes, every actor gone) answers the next query, right."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+        Workbench.open(lake=sql_lake, dask_client=client) as session,
+    ):
+        sql = ONE_ROUND[0]
+        want = session.sql(sql, engine="duckdb", use_cache=False).df
+        _same(session.sql(sql, engine="dask", use_cache=False).df, want)  # runners started
+        client.restart()
+        _same(session.sql(sql, engine="dask", use_cache=False).df, want)
+        assert sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values()) >= 1
+
+
+def test_a_runners_query_error_is_reported_as_a_tasks(one_round: Workbench) -> None:
+    where = " FROM sales WHERE year = 2024 AND region = 'North'"
+    with pytest.raises(QueryFailed) as info:
+        one_round.sql("SELECT SUM(CAST(region AS INTEGER)) AS x" + where, engine="dask", use_cache=False)
+    assert "cluster task failed" in info.value.message and "Conversion" in info.value.message
+    assert info.value.hint and "--engine duckdb" in info.value.hint
+
+
+def test_a_runners_query_past_its_time_limit_times_out(sql_lake: str, dask_client: Any) -> None:
+    with (
+        Workbench.open(lake=sql_lake, dask_client=dask_client, timeout_s=0.001) as hurried,
+        pytest.raises(QueryTimeout) as info,
+    ):
+        hurried.sql(ONE_ROUND[0], engine="dask", use_cache=False)
+    assert "WORKBENCH_TIMEOUT_S" in (info.value.hint or "")

@@ -43,9 +43,9 @@ from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.lake.storage import Lake
 from workbench.sql.engines.base import PURE_PREPARE, Engine, Limits, with_row_limit
 from workbench.sql.engines.dask_frames import group_files
-from workbench.sql.engines.dask_tasks import FileGroup, concat, fetch_arrow, nbytes, run_sql
+from workbench.sql.engines.dask_tasks import FileGroup, Runner, RunnerError, concat, fetch_arrow, nbytes, run_sql
 from workbench.sql.engines.scan_needs import TableNeed, table_needs
-from workbench.sql.engines.split import PARTIALS, STAGE, AggregateSplit, shuffle_keys, split_aggregate
+from workbench.sql.engines.split import PARTIALS, AggregateSplit, shuffle_keys, split_aggregate
 from workbench.sql.scan import TableScan
 from workbench.sql.suggest import column_hint
 
@@ -61,6 +61,8 @@ BROADCAST_MAX_BYTES = 64 * 2**20
 THREADS_TTL_S = 2.0
 #: query plans remembered (``DaskEngine._planned``)
 PLAN_MEMO_SIZE = 128
+#: seconds to wait for the workers' DuckDB runners to start (then the query runs as tasks)
+RUNNER_START_S = 30.0
 
 
 @dataclass
@@ -96,6 +98,10 @@ class DaskEngine(Engine):
         self._slots_asked: tuple[float, list[str]] = (-math.inf, [])
         #: plans and output names of recent queries, by (SQL, table versions and files, threads)
         self._memo: OrderedDict[tuple[Any, ...], tuple[ClusterPlan, list[str] | None]] = OrderedDict()
+        #: (worker addresses, actor futures, runners): one DuckDB runner per worker (``_direct``)
+        self._runner_set: tuple[list[str], list[Any], list[Any]] = ([], [], [])
+        #: which runner a single-group query goes to next (round robin)
+        self._turn = 0
 
     @property
     def client(self) -> Any:
@@ -251,10 +257,14 @@ class DaskEngine(Engine):
             return [FileGroup(scan.name, scan.version, (), schema_files=tuple(scan.schema_files), **common)]
         threads = self._threads()
         sizes = [scan.bytes // len(scan.files)] * len(scan.files)
-        return [
+        groups = [
             FileGroup(scan.name, scan.version, tuple(g), nbytes=len(g) * sizes[0], **common)
             for g in group_files(scan.files, sizes, threads, self._task_bytes())
         ]
+        for group in groups:
+            if group.fs is None:
+                _ = group.view  # made once here, with the plan, not in every task
+        return groups
 
     # --- running --------------------------------------------------------------------------------
     def execute(self, tree: exp.Expression, scans: dict[str, TableScan], limits: Limits) -> pd.DataFrame:
@@ -335,29 +345,87 @@ class DaskEngine(Engine):
         sql = split.partial_sql
         allowed = self._allowed()
         groups = plan.groups[split.fact]
-        if plan.shuffle:
-            futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge_sql)
-        elif split.bucketed:
-            futures = self._buckets(split, sql, groups, dims, allowed)
-        else:
-            futures = [
-                self.client.submit(run_sql, sql, [g], dims, allowed, pure=False, workers=w, allow_other_workers=True)
-                for g, w in zip(groups, self._spread(groups), strict=True)
-            ]
-            futures = self._tree(futures, split.merge_sql)
-        partials = concat(self._gather(futures, deadline))
-        final = with_row_limit(split.final, limits.row_limit)
-        if final.args.get("with_") is None:  # one statement: the combined partials as a WITH query
-            statements = [f"WITH {STAGE} AS ({split.combine_sql}) {final.sql(dialect='duckdb')}"]
-        else:
-            statements = [f"CREATE TEMP TABLE {STAGE} AS {split.combine_sql}", final.sql(dialect="duckdb")]
-        out = self._on_client({PARTIALS: partials}, statements, deadline, arrow)
+        partials = self._direct(sql, groups, dims, allowed, deadline) if self._goes_direct(plan) else None
+        if partials is None:
+            if plan.shuffle:
+                futures = self._tree(self._shuffled(plan, sql, dims, allowed), split.merge_sql)
+            elif split.bucketed:
+                futures = self._buckets(split, sql, groups, dims, allowed)
+            else:
+                futures = [
+                    self.client.submit(
+                        run_sql, sql, [g], dims, allowed, pure=False, workers=w, allow_other_workers=True
+                    )
+                    for g, w in zip(groups, self._spread(groups), strict=True)
+                ]
+                futures = self._tree(futures, split.merge_sql)
+            partials = concat(self._gather(futures, deadline))
+        out = self._on_client({PARTIALS: partials}, split.final_statements(limits.row_limit), deadline, arrow)
         names = names if names is not None else self._output_names(plan.tree, scans)
         if names is not None and len(names) == len(out.columns):
             if arrow:
                 return out.rename_columns(names)
             out.columns = names
         return out
+
+    def _direct(
+        self, sql: str, groups: list[FileGroup], dims: dict[str, Any], allowed: tuple[str, ...], deadline: float
+    ) -> Any:
+        """The partial query's results from the workers' runners in one round trip, or None: run tasks.
+
+        Taken for ``_goes_direct`` plans: then the scheduler has nothing to balance and its round
+        trips are the largest part of a small query's time (``Runner``). A runner that cannot be reached, is
+        gone with its worker, or lacks a broadcast is dropped and the query runs as tasks (the
+        log says why); the query's own error (a DuckDB error, a file that cannot be read) is
+        raised as the task path raises it.
+        """
+        try:
+            runners = self._runners()
+            start, self._turn = self._turn, self._turn + 1
+            keys = {name: future.key for name, future in dims.items()}
+            calls = [runners[(start + i) % len(runners)].run(sql, [g], keys, allowed) for i, g in enumerate(groups)]
+        except Exception as e:  # no runner to call: the scheduler's tasks still can
+            return self._runners_failed(e)
+        try:
+            return concat([call.result(timeout=max(0.0, deadline - time.monotonic())) for call in calls])
+        except RunnerError as e:
+            raise _task_failed(e) from e
+        except (TimeoutError, concurrent.futures.TimeoutError) as e:
+            raise _timed_out() from e
+        except Exception as e:  # the call, not the query, failed
+            return self._runners_failed(e)
+
+    def _runners_failed(self, e: Exception) -> None:
+        log.warning("the workers' DuckDB runners could not be called (%s); running the query as tasks", e)
+        with self._lock:
+            self._runner_set = ([], [], [])
+
+    def _goes_direct(self, plan: ClusterPlan) -> bool:
+        """A split with no shuffle or buckets, one round with at most one file group per worker."""
+        split = plan.split
+        if not self.settings.dask_direct or split is None or plan.shuffle or split.bucketed:
+            return False
+        return len(plan.groups[split.fact]) <= len({*self._slots()})
+
+    def _runners(self) -> list[Any]:
+        """One ``Runner`` actor per worker, placed by the scheduler, started again when one is lost.
+
+        Preferred, not pinned, to its worker: a runner lost with its worker is started again by
+        the scheduler elsewhere (a pinned one would wait for a worker that is gone, and so would
+        every call to it). A changed set of workers, or a runner whose future is no longer
+        finished (its worker died or the cluster restarted), starts a new set.
+        """
+        workers = sorted({*self._slots()})
+        with self._lock:
+            current, futures, runners = self._runner_set
+            if current != workers or any(f.status != "finished" for f in futures):
+                futures = [
+                    self.client.submit(Runner, workers=[w], allow_other_workers=True, actor=True, pure=False)
+                    for w in workers
+                ]
+                runners = [f.result(timeout=RUNNER_START_S) for f in futures]
+                self._runner_set = (workers, futures, runners)
+            return runners
 
     def _buckets(self, split: AggregateSplit, sql: str, groups: list[FileGroup], dims: Any, allowed: Any) -> list[Any]:
         """Partial tasks split their rows by hash of the distinct value; one task per bucket merges them."""
@@ -509,14 +577,9 @@ class DaskEngine(Engine):
             return list(self.client.gather(futures))
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
             self.client.cancel(futures)
-            raise QueryTimeout(
-                "query ran longer than its time limit on the cluster and was cancelled",
-                "filter on year/month/region, or raise WORKBENCH_TIMEOUT_S",
-            ) from e
+            raise _timed_out() from e
         except Exception as e:  # a task's own error (DuckDB, file access) travels back as is
-            raise QueryFailed(
-                f"a cluster task failed: {_first_line(e)}", "run it with --engine duckdb to check the SQL itself"
-            ) from e
+            raise _task_failed(e) from e
 
     def _database(self) -> Any:
         """The engine's in-memory DuckDB on the client, without file access; one cursor per query.
@@ -585,6 +648,8 @@ class DaskEngine(Engine):
             head = f"route: split aggregate; tasks: {tasks}; broadcast: {dims or 'none'}"
             if plan.shuffle:
                 head += f"; hash-partitioned on {plan.shuffle}, then the partial query per bucket"
+            if self._goes_direct(plan):
+                head += "; one round: partials by direct calls to the workers' DuckDB runners, not scheduled tasks"
             return f"{head}\n{plan.split.describe()}"
         lines = [f"route: gather (not split: {plan.why_gather}); tasks: {tasks}"]
         for name in plan.groups:
@@ -595,6 +660,7 @@ class DaskEngine(Engine):
     def close(self) -> None:
         with self._lock:
             self._broadcasts.clear()
+            self._runner_set = ([], [], [])
             self._memo.clear()
             if self._db is not None:
                 self._db.close()
@@ -649,6 +715,20 @@ def _field_type(table: Any, column: str) -> str | None:
         if f.name.lower() == column.lower():
             return str(f.type)
     return None
+
+
+def _task_failed(e: Exception) -> QueryFailed:
+    return QueryFailed(
+        f"a cluster task failed: {_first_line(e)}", "run it with --engine duckdb to check the SQL itself"
+    )
+
+
+def _timed_out() -> QueryTimeout:
+    """The time limit passed while the cluster worked (a running DuckDB step finishes; its result is dropped)."""
+    return QueryTimeout(
+        "query ran longer than its time limit on the cluster and was cancelled",
+        "filter on year/month/region, or raise WORKBENCH_TIMEOUT_S",
+    )
 
 
 def _first_line(e: BaseException) -> str:

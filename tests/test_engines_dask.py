@@ -21,7 +21,7 @@ from sqlglot import exp
 from workbench.errors import QueryFailed, QueryTimeout, UnsupportedQuery
 from workbench.session import Workbench
 from workbench.sql.engines import dask as dask_engine
-from workbench.sql.engines import dask_frames
+from workbench.sql.engines import dask_frames, dask_tasks
 from workbench.sql.engines.dask_frames import group_files
 from workbench.sql.engines.scan_needs import table_needs
 from workbench.sql.engines.split import AggregateSplit, shuffle_keys, split_aggregate
@@ -388,6 +388,27 @@ def test_runners_lost_with_their_workers_start_again(sql_lake: str) -> None:
         client.restart()
         _same(session.sql(sql, engine="dask", use_cache=False).df, want)
         assert sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values()) >= 1
+
+
+def test_runners_the_client_cannot_reach_leave_the_engine_on_tasks(
+    sql_lake: str, dask_client: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As behind a gateway whose workers only its proxy reaches: warned once, then tasks, right answers."""
+
+    def unreachable(self: Any) -> bool:
+        raise OSError("Unable to contact Actor's worker")
+
+    monkeypatch.setattr(dask_tasks.Runner, "ping", unreachable)  # the test cluster's workers share this process
+    with Workbench.open(lake=sql_lake, dask_client=dask_client) as session:
+        sql = ONE_ROUND[0]
+        want = session.sql(sql, engine="duckdb", use_cache=False).df
+        with caplog.at_level("WARNING", logger="workbench.sql.engines.dask"):
+            got: list[Any] = []
+            ran = _tasks_run(dask_client, lambda: got.append(session.sql(sql, engine="dask", use_cache=False).df))
+        assert ran >= 1 and "not reachable" in caplog.text and "WORKBENCH_DASK_DIRECT" in caplog.text
+        _same(got[0], want)
+        assert "direct calls" not in (session.sql(sql, engine="dask", explain=True).explain or "")
+        assert _tasks_run(dask_client, lambda: session.sql(sql, engine="dask", use_cache=False)) >= 1
 
 
 def test_a_runners_query_error_is_reported_as_a_tasks(one_round: Workbench) -> None:

@@ -9,6 +9,10 @@ A guarded, pruned query runs one of two ways (``ClusterPlan``), both built from 
   in a tree, combined, and the rest of the query (HAVING, windows, ORDER BY, LIMIT) runs in
   DuckDB on the client. Exact COUNT(DISTINCT x) hash-partitions the partial rows on x; a
   second large table joined on an equality is hash-partitioned with the fact on the key.
+  A split that is one round with at most one file group per worker (no shuffle, no buckets)
+  skips the scheduler: each group goes straight to a DuckDB runner kept on its worker (a Dask
+  actor, ``dask_tasks.Runner``), since for a small query the scheduler's round trips cost
+  more than the scan (docs/decisions/0002).
 * WITH queries that split on their own run that way first and are materialised (a WITH
   query is evaluated once however often it is read); the rest of the query is gathered.
 * **gather**: anything else. Tasks read each table's files on the workers, keep only the
@@ -61,8 +65,10 @@ BROADCAST_MAX_BYTES = 64 * 2**20
 THREADS_TTL_S = 2.0
 #: query plans remembered (``DaskEngine._planned``)
 PLAN_MEMO_SIZE = 128
-#: seconds to wait for the workers' DuckDB runners to start (then the query runs as tasks)
-RUNNER_START_S = 30.0
+#: seconds to wait for the workers' DuckDB runners to start and answer (else the query runs as tasks)
+RUNNER_START_S = 5.0
+#: seconds the engine runs everything as tasks after the runners could not be started or reached
+RUNNERS_PAUSE_S = 300.0
 
 
 @dataclass
@@ -102,6 +108,8 @@ class DaskEngine(Engine):
         self._runner_set: tuple[list[str], list[Any], list[Any]] = ([], [], [])
         #: which runner a single-group query goes to next (round robin)
         self._turn = 0
+        #: monotonic time until which no runner is tried (they could not be started or reached)
+        self._runners_paused_until = -math.inf
 
     @property
     def client(self) -> Any:
@@ -381,29 +389,38 @@ class DaskEngine(Engine):
         """
         try:
             runners = self._runners()
-            start, self._turn = self._turn, self._turn + 1
-            keys = {name: future.key for name, future in dims.items()}
-            calls = [runners[(start + i) % len(runners)].run(sql, [g], keys, allowed) for i, g in enumerate(groups)]
-        except Exception as e:  # no runner to call: the scheduler's tasks still can
-            return self._runners_failed(e)
+        except Exception as e:  # none could be started or answered: tasks, and no runners for a while
+            log.warning(
+                "the workers' DuckDB runners are not reachable from here (%s); cluster queries run as tasks "
+                "for the next %.0f s (set WORKBENCH_DASK_DIRECT=false to stop trying)",
+                _first_line(e),
+                RUNNERS_PAUSE_S,
+            )
+            with self._lock:
+                self._runner_set = ([], [], [])
+                self._runners_paused_until = time.monotonic() + RUNNERS_PAUSE_S
+            return None
+        start, self._turn = self._turn, self._turn + 1
+        keys = {name: future.key for name, future in dims.items()}
         try:
+            calls = [runners[(start + i) % len(runners)].run(sql, [g], keys, allowed) for i, g in enumerate(groups)]
             return concat([call.result(timeout=max(0.0, deadline - time.monotonic())) for call in calls])
         except RunnerError as e:
             raise _task_failed(e) from e
         except (TimeoutError, concurrent.futures.TimeoutError) as e:
             raise _timed_out() from e
-        except Exception as e:  # the call, not the query, failed
-            return self._runners_failed(e)
-
-    def _runners_failed(self, e: Exception) -> None:
-        log.warning("the workers' DuckDB runners could not be called (%s); running the query as tasks", e)
-        with self._lock:
-            self._runner_set = ([], [], [])
+        except Exception as e:  # the call, not the query, failed (its worker left): new runners next time
+            log.warning("a worker's DuckDB runner could not be called (%s); running the query as tasks", e)
+            with self._lock:
+                self._runner_set = ([], [], [])
+            return None
 
     def _goes_direct(self, plan: ClusterPlan) -> bool:
         """A split with no shuffle or buckets, one round with at most one file group per worker."""
         split = plan.split
         if not self.settings.dask_direct or split is None or plan.shuffle or split.bucketed:
+            return False
+        if time.monotonic() < self._runners_paused_until:
             return False
         return len(plan.groups[split.fact]) <= len({*self._slots()})
 
@@ -414,6 +431,10 @@ class DaskEngine(Engine):
         the scheduler elsewhere (a pinned one would wait for a worker that is gone, and so would
         every call to it). A changed set of workers, or a runner whose future is no longer
         finished (its worker died or the cluster restarted), starts a new set.
+
+        A new set is called once before use: actor calls go from this process straight to the
+        workers, which a gateway's workers (behind its proxy, on a cluster network) may not
+        accept; then this raises within ``RUNNER_START_S`` and the engine stays with tasks.
         """
         workers = sorted({*self._slots()})
         with self._lock:
@@ -424,6 +445,8 @@ class DaskEngine(Engine):
                     for w in workers
                 ]
                 runners = [f.result(timeout=RUNNER_START_S) for f in futures]
+                for call in [r.ping() for r in runners]:
+                    call.result(timeout=RUNNER_START_S)
                 self._runner_set = (workers, futures, runners)
             return runners
 

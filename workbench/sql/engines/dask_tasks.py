@@ -156,6 +156,10 @@ class Runner:
     per worker is sent this way (``DaskEngine._direct``); everything else stays a task.
     """
 
+    def ping(self) -> bool:
+        """Answers: the client can reach this worker directly (``DaskEngine._runners``)."""
+        return True
+
     def run(self, sql: str, groups: list[FileGroup], broadcasts: dict[str, str], allowed: tuple[str, ...]) -> Any:
         """``run_sql`` with the broadcast tables taken from this worker's memory by key.
 

@@ -12,7 +12,7 @@ A guarded, pruned query runs one of two ways (``ClusterPlan``), both built from 
   A split that is one round with at most one file group per worker (no shuffle, no buckets)
   skips the scheduler: each group goes straight to a DuckDB runner kept on its worker (a Dask
   actor, ``dask_tasks.Runner``), since for a small query the scheduler's round trips cost
-  more than the scan (docs/decisions/0002).
+  more than the scan (docs/decisions/0002-one-round-cluster-queries-call-worker-runners.md).
 * WITH queries that split on their own run that way first and are materialised (a WITH
   query is evaluated once however often it is read); the rest of the query is gathered.
 * **gather**: anything else. Tasks read each table's files on the workers, keep only the

@@ -201,3 +201,24 @@ def test_a_large_scan_the_cluster_could_only_gather_stays_in_process(small_lake:
         assert "cannot be split across tasks" in result.reason and "gathered to one process" in result.reason
         assert same_rows(result.df, lake_duckdb(small_lake).execute(window).df(), ordered=True)
         assert cluster._current is None  # deciding started no cluster
+
+
+def test_a_rollup_plan_is_remembered_per_statement_and_policy(
+    wb: Workbench, small_lake: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matching the rollups is planning like any other: done once per statement, versions and policy."""
+    calls: list[str] = []
+    real = wb.router.rollup_plan
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("plan")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wb.router, "rollup_plan", counting)
+    con = lake_duckdb(small_lake)
+    first = wb.sql(ELIGIBLE, use_cache=False, user="analyst")
+    again = wb.sql(ELIGIBLE, use_cache=False, user="analyst")
+    assert first.route in REGION_ROLLUPS and again.route == first.route and len(calls) == 1
+    assert same_rows(again.df, con.execute(ELIGIBLE).df())
+    north = wb.sql(ELIGIBLE, use_cache=False, user="north_analyst")  # another policy: planned again
+    assert len(calls) == 2 and north.df["region"].tolist() == ["North"]

@@ -67,6 +67,8 @@ class QueryContext:
     error: WorkbenchError | None = None
     #: the plan came from the memo or the rollup step: the other planning steps have nothing to do
     planned: bool = False
+    #: the plan came from the memo (a rollup plan made by this query is remembered like any other)
+    recalled: bool = False
     #: answered from a cache: only the steps in :data:`ALWAYS` still run
     answered: bool = False
 
@@ -147,7 +149,7 @@ def recall_plan(r: Router, ctx: QueryContext) -> None:
     """A plan made for the same statement over the same versions is reused as it is."""
     found = r.memo.peek(_plan_memo_key(r, ctx))
     if found is not None:
-        ctx.plan, ctx.planned = found, True
+        ctx.plan, ctx.planned, ctx.recalled = found, True, True
     ctx.tree = ctx.require_guarded().expression
 
 
@@ -208,7 +210,12 @@ def choose_engine(r: Router, ctx: QueryContext) -> None:
 
 
 def remember_plan(r: Router, ctx: QueryContext) -> None:
-    if not ctx.planned:
+    """Keep the plan for the same statement over the same versions, a rollup's plan included.
+
+    A rollup plan was not kept at first: each rollup-routed query matched the rollups again and
+    opened every rollup's Delta table (~7 ms of a 9 ms answer at 10M rows, measured).
+    """
+    if not ctx.recalled:
         r.memo.put(_plan_memo_key(r, ctx), ctx.require_plan())
 
 

@@ -17,6 +17,7 @@ from sqlglot import exp
 from workbench.lake.delta import add_actions
 from workbench.lake.storage import Lake
 from workbench.sql import pruning
+from workbench.sql.versions import delta_version
 
 #: Arrow/Delta primitive type -> DuckDB type for hive partition columns
 _DUCK_TYPES = {
@@ -67,11 +68,12 @@ class Snapshot:
         self._meta: dict[str, TableMeta] = {}
 
     def meta(self, name: str) -> TableMeta:
+        """The table's metadata at its latest version; the log is listed, not replayed, when unchanged."""
+        cached = self._meta.get(name)
+        if cached is not None and cached.version == delta_version(self.lake, name):
+            return cached
         dt = self.lake.table(name)
         version = int(dt.version())
-        cached = self._meta.get(name)
-        if cached is not None and cached.version == version:
-            return cached
         parts = list(dt.metadata().partition_columns)
         types = {}
         for f in dt.schema().fields:

@@ -455,6 +455,7 @@ def _met(met: bool | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
+    dask_runs = report.get("dask_repeat", 3)  # 3 before the cluster path ran as often as the others
     lines = [
         f"# Query benchmarks: {report['rows_requested']:,} rows requested "
         f"({report['rows_in_lake']:,} in the lake, "
@@ -463,7 +464,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Measured {report['measured_at']} on {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM "
         f"(shared with other jobs; load average at start {m['load_avg_at_start']}). "
         f"p50/p95 over {report['repeat']} runs after a warm-up "
-        + (f"(the cluster path {report.get('dask_repeat', 3)}, " if report.get("dask_repeat", 3) != report["repeat"] else "(")
+        + (f"(the cluster path {dask_runs}, " if dask_runs != report["repeat"] else "(")
         + "the cache more), paths "
         "interleaved round by round so they share the machine's load; "
         "ratio = p50 / plain-DuckDB p50 of the same run; RSS = peak of the process tree during the block.",

@@ -62,6 +62,23 @@ def test_which_lowest_is_ascending_with_limit_one(planner: OfflinePlanner, conte
     assert query.metrics == ["units"]
 
 
+@pytest.mark.parametrize(
+    ("question", "limit", "year"),
+    [
+        ("stores with the most transactions in 2024", 5, 2024),  # "stores" opens the clause: the breakdown
+        ("Which stores have the most transactions?", 5, None),  # plural: a ranking, not one store
+        ("which store had the most orders in 2023", 1, 2023),  # singular: the one
+    ],
+)
+def test_an_entity_ranked_by_a_count_is_a_breakdown(
+    planner: OfflinePlanner, context: PlanContext, question: str, limit: int, year: int | None
+) -> None:
+    query, plan = q(planner, context, question)
+    assert query.metrics == ["transactions"] and query.dimensions == ["store"]
+    assert query.limit == limit and query.order[0].direction == "desc"
+    assert plan.period == (str(year) if year else "all data")
+
+
 def test_per_and_for_each_group(planner: OfflinePlanner, context: PlanContext) -> None:
     assert q(planner, context, "profit per segment")[0].dimensions == ["customer_segment"]
     assert q(planner, context, "cost for each channel and payment method")[0].dimensions == [

@@ -28,6 +28,7 @@ from workbench.assistant.planners.passes import (
     entity_counts,
     leads_metric,
     loss_condition,
+    opens_clause,
     ratio_per,
     resolve_entity_count,
     verb_metric,
@@ -208,8 +209,11 @@ def _classify(p: _Parse) -> None:
         kinds = {e.kind for e in h.entries}
         if "value" in kinds:
             p.values.append((h, _pick_value(h, p.hits, i, p)))
-        elif "metric" in kinds and ("dimension" not in kinds or not _after_marker(p, h, p.hits)):
-            metrics.append(_first(h, "metric").name)  # "discount" is a metric unless after "by"/"which"
+        elif "metric" in kinds and (
+            "dimension" not in kinds or not (_after_marker(p, h, p.hits) or opens_clause(h, p.tokens))
+        ):
+            # "discount" is a metric unless after "by"/"which" or opening a clause ("stores with the most ...")
+            metrics.append(_first(h, "metric").name)
         else:
             p.dim_hits.append(h)
     model = p.context.model
@@ -349,8 +353,9 @@ def _order(p: _Parse) -> None:
     by = "growth" if (c is not None and c.kind != "vs") or (p.growth and c) else p.metrics[0]
     p.order.append(OrderBy(by=by, direction=direction))  # type: ignore[arg-type]
     if p.limit is None:
+        # "which store sold most": the one; "which stores sold most", "top stores": a ranking of five
         plural_group = any(p.tokens[h.end - 1].endswith("s") for h in p.grouped_hits if h.end - h.start)
-        p.limit = 5 if plural_group and ("top" in p.tokens or "bottom" in p.tokens) else 1
+        p.limit = 5 if plural_group else 1
 
 
 #: the offline parser, pass by pass: tokens -> recognised entities -> intent -> semantic query

@@ -130,9 +130,14 @@ def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> tupl
     return None
 
 
+def opens_clause(h: Hit, tokens: list[str]) -> bool:
+    """The phrase is followed by a relative clause: "products that ...", "stores with the most ..."."""
+    return h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose", "with")
+
+
 def clause_subject(h: Hit, tokens: list[str]) -> bool:
     """ "products that made a loss", "stores with ...": a dimension opening a relative clause is a breakdown."""
-    return h.kind == "dimension" and h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose", "with")
+    return any(e.kind == "dimension" for e in h.entries) and opens_clause(h, tokens)
 
 
 def drop_subjects(p_tokens: list[str], hits: list[Hit], metrics: list[str], model: SemanticModel) -> list[str]:

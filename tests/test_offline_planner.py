@@ -79,6 +79,16 @@ def test_an_entity_ranked_by_a_count_is_a_breakdown(
     assert plan.period == (str(year) if year else "all data")
 
 
+def test_a_counted_entity_asked_one_by_one_is_declined_for_that_reason(
+    planner: OfflinePlanner, context: PlanContext
+) -> None:
+    """No breakdown lists customers (their names are personal data): say so, and offer their attributes."""
+    with pytest.raises(PlanningError) as info:
+        planner.plan("customers with the highest revenue", context)
+    assert "not list them one by one" in info.value.message and "different tables" not in info.value.message
+    assert info.value.hint and "'revenue by customer segment'" in info.value.hint and "loyalty tier" in info.value.hint
+
+
 def test_per_and_for_each_group(planner: OfflinePlanner, context: PlanContext) -> None:
     assert q(planner, context, "profit per segment")[0].dimensions == ["customer_segment"]
     assert q(planner, context, "cost for each channel and payment method")[0].dimensions == [

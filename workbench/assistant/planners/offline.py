@@ -25,12 +25,14 @@ from workbench.assistant.planners.passes import (
     clause_subject,
     count_before,
     drop_subjects,
+    entity_attributes,
     entity_counts,
     leads_metric,
     loss_condition,
     opens_clause,
     ratio_per,
     resolve_entity_count,
+    unlisted_entity,
     verb_metric,
     verbs_of_values,
 )
@@ -217,6 +219,18 @@ def _classify(p: _Parse) -> None:
         else:
             p.dim_hits.append(h)
     model = p.context.model
+    listed = unlisted_entity(p.hits, p.tokens, metrics, model)
+    if listed is not None:
+        word = " ".join(p.tokens[listed.start : listed.end])
+        asked = next((m for m in metrics if m != listed.entries[0].name), metrics[0])
+        by = [d.replace("_", " ") for d in entity_attributes(word, model)]
+        raise PlanningError(
+            f"I can count {word} but not list them one by one: there is no breakdown by individual {word}",
+            f"ask by one of their attributes instead, e.g. '{asked.replace('_', ' ')} by {by[0]}'"
+            + (f" ({', '.join(by)})" if len(by) > 1 else "")
+            if by
+            else "ask for a total or a breakdown by one of the data's dimensions",
+        )
     metrics = drop_subjects(p.tokens, p.hits, _drop_entity_nouns(p, p.hits, metrics), model)
     metrics += [h.metric for h in p.having if h.metric not in metrics]
     if not metrics:

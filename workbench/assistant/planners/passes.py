@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import sqlglot
+from sqlglot import exp
+
 from workbench.assistant.planners.dates import NUMBER_WORDS
 from workbench.assistant.planners.lexicon import Hit, Lexicon
 from workbench.assistant.planners.words import ASC_WORDS, DESC_WORDS, RANK_ADJECTIVES
 from workbench.errors import PlanningError
-from workbench.semantic.model import SemanticModel
+from workbench.semantic.model import MetricDef, SemanticModel
 
 #: verbs that stand for a quantity: the noun the model's synonyms are expected to hold.
 #: "how much did we sell" asks for sales (money); "how many did we sell" for units.
@@ -133,6 +136,40 @@ def count_before(tokens: list[str], hits: list[Hit], grouped: list[Hit]) -> tupl
 def opens_clause(h: Hit, tokens: list[str]) -> bool:
     """The phrase is followed by a relative clause: "products that ...", "stores with the most ..."."""
     return h.end < len(tokens) and tokens[h.end] in ("that", "which", "who", "whose", "with")
+
+
+def unlisted_entity(hits: list[Hit], tokens: list[str], metrics: list[str], model: SemanticModel) -> Hit | None:
+    """ "customers with the highest revenue": a counted entity opening a clause asks for its members.
+
+    The word only names a count (no breakdown lists the entity one by one, as for customers,
+    whose names are personal data); read as a second metric it was declined with "these
+    metrics live on different tables", which is not the reason.
+    """
+    if len(metrics) < 2:
+        return None
+    for h in hits:
+        only_metric = all(e.kind == "metric" for e in h.entries)
+        if only_metric and opens_clause(h, tokens) and counts_members(model.metrics[h.entries[0].name], model):
+            return h
+    return None
+
+
+def counts_members(metric: MetricDef, model: SemanticModel) -> bool:
+    """A count of an entity's members (distinct keys, or rows of its own table), not of fact rows.
+
+    "orders with a discount" filters the fact's rows (an order is a row); "customers with ..." asks
+    about members, each of many rows.
+    """
+    if not metric.counts or not metric.sql:
+        return False
+    distinct = sqlglot.parse_one(metric.sql, read="duckdb").find(exp.Distinct) is not None
+    return distinct or metric.table != model.fact
+
+
+def entity_attributes(word: str, model: SemanticModel) -> list[str]:
+    """Dimensions of the table the entity word names ("customers" -> segment, tier, city)."""
+    tables = [t for t in model.tables if _singular(t) == _singular(word.split()[-1])]
+    return [d.name for d in model.dimensions.values() if tables and d.table == tables[0]]
 
 
 def clause_subject(h: Hit, tokens: list[str]) -> bool:

@@ -89,6 +89,16 @@ def test_a_counted_entity_asked_one_by_one_is_declined_for_that_reason(
     assert info.value.hint and "'revenue by customer segment'" in info.value.hint and "loyalty tier" in info.value.hint
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["products with a loss in 2023", "Which brands had a loss in 2023?", "categories that posted a loss in 2023"],
+)
+def test_loss_phrases_are_a_profit_below_zero(planner: OfflinePlanner, context: PlanContext, question: str) -> None:
+    query, plan = q(planner, context, question)
+    assert [(h.metric, h.op, h.value) for h in query.having] == [("profit", "<", 0)]
+    assert len(query.dimensions) == 1 and plan.period == "2023"
+
+
 def test_per_and_for_each_group(planner: OfflinePlanner, context: PlanContext) -> None:
     assert q(planner, context, "profit per segment")[0].dimensions == ["customer_segment"]
     assert q(planner, context, "cost for each channel and payment method")[0].dimensions == [

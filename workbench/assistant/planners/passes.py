@@ -45,7 +45,7 @@ ON_FILE_WORDS = frozenset({"registered", "file", "have", "catalog", "catalogue",
 #: "lost money", "made a loss", "unprofitable": the profit of each row is below zero
 _LOSS = re.compile(
     r"\b(?:lost (?:us )?money|lose money|losing money|(?:made|make|making) a loss|loss making|at a loss|unprofitable"
-    r"|in the red|negative profits?)\b"
+    r"|in the red|negative profits?|with a loss|(?:had|have|has|posted|post|reported|report|showed|show) a loss)\b"
 )
 
 

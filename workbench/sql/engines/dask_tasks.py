@@ -148,12 +148,13 @@ class Runner:
     """A DuckDB runner kept on one worker (a Dask actor): a one-round query reaches it directly.
 
     Why: a task goes client -> scheduler -> worker -> scheduler -> client and is then gathered:
-    7.3 ms p50 for two no-op tasks on a 2-worker LocalCluster here, against 2.5 ms for two
-    calls to actors, which go straight to their worker and back (measured,
-    benchmarks/results/dask-100000000.md). On a 25 ms pruned aggregation at 100M rows that is
-    most of the difference to plain DuckDB. The scheduler places the runners; it does not see
-    their calls (no task stream, no stealing), so only work that is one round with a file group
-    per worker is sent this way (``DaskEngine._direct``); everything else stays a task.
+    6.3-7.3 ms p50 for one no-op task per worker on a 2-worker LocalCluster here, against
+    1.8-1.9 ms for one call per worker to actors, which go straight to their worker and back
+    (``benchmarks/bench_dask.py``, three runs, benchmarks/results/dask-100000000.md). On a 25 ms
+    pruned aggregation at 100M rows that was most of the difference to plain DuckDB. The
+    scheduler places the runners; it does not see their calls (no task stream, no stealing), so
+    only work that is one round with a file group per worker is sent this way
+    (``DaskEngine._direct``); everything else stays a task.
     """
 
     def ping(self) -> bool:

@@ -62,8 +62,19 @@ class Harness:
 
     def save(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.out.with_suffix(".json").write_text(json.dumps(self.doc, indent=1, default=str))
-        self.out.with_suffix(".md").write_text(report.markdown(self.doc))
+        self.out.with_suffix(".json").write_text(self.portable(json.dumps(self.doc, indent=1, default=str)))
+        self.out.with_suffix(".md").write_text(self.portable(report.markdown(self.doc)))
+
+    def portable(self, text: str) -> str:
+        """The results without this machine's folders (they are committed): the working folder is
+        ``<data>``, the results folder ``<out>``, the checkout ``.``."""
+        for path, name in (
+            (str(Path(self.args.data).resolve()), "<data>"),
+            (str(Path(self.args.out).resolve()), "<out>"),
+            (str(ROOT), "."),
+        ):
+            text = text.replace(path, name)
+        return text
 
     def phase(self, name: str, started: float, **extra: Any) -> None:
         self.doc["phases"][name] = {"wall_s": round(time.perf_counter() - started, 1), **extra}

@@ -63,3 +63,8 @@ def test_small_run_end_to_end(tmp_path: Path) -> None:
     assert doc["seed_queries"]["full_scan"]["paths"]["base_table"]["same_answer"]
     assert doc["lake"]["tables"] and "acceptance" in doc
     assert (tmp_path / "out" / "scale-90000.md").read_text().startswith("# Scale run: 90,000 rows in 3 batches")
+    for written in ("scale-90000.json", "scale-90000.md"):  # committed results name no folder of this machine
+        text = (tmp_path / "out" / written).read_text()
+        at = text.find(str(tmp_path))
+        assert at < 0, text[max(0, at - 300) : at + 100]
+    assert '"<data>/rows-90000/lake' in (tmp_path / "out" / "scale-90000.json").read_text()

@@ -275,7 +275,8 @@ def _overlapping_files(lake: Lake, id_range: tuple[str, str] | None) -> list[str
     """
     if id_range is None or not lake.exists("sales"):
         return []
-    actions = add_actions(lake.table("sales")).to_pydict()
+    table = lake.table("sales")  # opened once: its statistics and its file list from one log replay
+    actions = add_actions(table).to_pydict()
     lows = actions.get("min.transaction_id") or [None] * len(actions["path"])
     highs = actions.get("max.transaction_id") or [None] * len(actions["path"])
     disjoint = {
@@ -283,7 +284,7 @@ def _overlapping_files(lake: Lake, id_range: tuple[str, str] | None) -> list[str
         for path, low, high in zip(actions["path"], lows, highs, strict=True)
         if low is not None and high is not None and (str(high) < id_range[0] or str(low) > id_range[1])
     }
-    return [uri for uri in lake.files("sales") if uri.rsplit("/", 1)[-1] not in disjoint]
+    return [uri for uri in lake.uris(table) if uri.rsplit("/", 1)[-1] not in disjoint]
 
 
 def _spill_existing(lake: Lake, files: list[str], n_buckets: int, staging: Path, part: int) -> None:

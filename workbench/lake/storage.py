@@ -180,7 +180,11 @@ class Lake:
         version: int | None = None,
     ) -> list[str]:
         """Data files of a table version as absolute URIs, pruned by Delta partition filters."""
-        dt = self.table(name, version=version)
+        return self.uris(self.table(name, version=version), partition_filters)
+
+    @staticmethod
+    def uris(dt: DeltaTable, partition_filters: Sequence[PartitionFilter] | None = None) -> list[str]:
+        """Data files of an opened table as absolute URIs (one log replay serves its stats and files)."""
         filters = list(partition_filters) if partition_filters else None
         return [_normalise_uri(u) for u in dt.file_uris(partition_filters=filters)]
 

@@ -98,6 +98,12 @@ class MetricDef(BaseModel):
         """A COUNT (distinct too): "how many ..." is answered by it, and it reads as a total."""
         return isinstance(self._tree(), exp.Count)
 
+    @property
+    def counts_distinct(self) -> bool:
+        """COUNT(DISTINCT key): members of an entity (customers who bought), not rows."""
+        tree = self._tree()
+        return isinstance(tree, exp.Count) and tree.find(exp.Distinct) is not None
+
     def _tree(self) -> exp.Expression | None:
         if not self.sql:
             return None

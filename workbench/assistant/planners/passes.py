@@ -10,9 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import sqlglot
-from sqlglot import exp
-
 from workbench.assistant.planners.dates import NUMBER_WORDS
 from workbench.assistant.planners.lexicon import Hit, Lexicon
 from workbench.assistant.planners.words import ASC_WORDS, DESC_WORDS, RANK_ADJECTIVES
@@ -160,10 +157,7 @@ def counts_members(metric: MetricDef, model: SemanticModel) -> bool:
     "orders with a discount" filters the fact's rows (an order is a row); "customers with ..." asks
     about members, each of many rows.
     """
-    if not metric.counts or not metric.sql:
-        return False
-    distinct = sqlglot.parse_one(metric.sql, read="duckdb").find(exp.Distinct) is not None
-    return distinct or metric.table != model.fact
+    return metric.counts and (metric.counts_distinct or model.on_file(metric.name))
 
 
 def entity_attributes(word: str, model: SemanticModel) -> list[str]:

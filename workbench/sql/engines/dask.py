@@ -133,6 +133,10 @@ class DaskEngine(Engine):
             self._slots_asked = (time.monotonic(), slots)
         return slots
 
+    def _workers(self) -> list[str]:
+        """The cluster's worker addresses, each once (``_slots`` lists one per thread)."""
+        return sorted(set(self._slots()))
+
     def _spread(self, groups: list[FileGroup]) -> list[list[str] | None]:
         """A preferred worker per task, round robin over the threads.
 
@@ -422,7 +426,7 @@ class DaskEngine(Engine):
             return False
         if time.monotonic() < self._runners_paused_until:
             return False
-        return len(plan.groups[split.fact]) <= len({*self._slots()})
+        return len(plan.groups[split.fact]) <= len(self._workers())
 
     def _runners(self) -> list[Any]:
         """One ``Runner`` actor per worker, placed by the scheduler, started again when one is lost.
@@ -436,7 +440,7 @@ class DaskEngine(Engine):
         workers, which a gateway's workers (behind its proxy, on a cluster network) may not
         accept; then this raises within ``RUNNER_START_S`` and the engine stays with tasks.
         """
-        workers = sorted({*self._slots()})
+        workers = self._workers()
         with self._lock:
             current, futures, runners = self._runner_set
             if current != workers or any(f.status != "finished" for f in futures):

@@ -79,10 +79,10 @@ class AggregateSplit:
 
     def describe(self) -> str:
         what = f"per hash bucket of {DISTINCT}" if self.bucketed else "per batch of partials (a tree on the workers)"
-        bucket = f"{what} (DuckDB on a worker):\n  {self.merge.sql(dialect='duckdb')}\n"
+        bucket = f"{what} (DuckDB on a worker):\n  {self.merge_sql}\n"
         return (
-            f"per task over a file group of {self.fact} (DuckDB on a worker):\n  {self.partial.sql(dialect='duckdb')}\n"
-            f"{bucket}combine the partials ({PARTIALS}, DuckDB):\n  {self.combine.sql(dialect='duckdb')}\n"
+            f"per task over a file group of {self.fact} (DuckDB on a worker):\n  {self.partial_sql}\n"
+            f"{bucket}combine the partials ({PARTIALS}, DuckDB):\n  {self.combine_sql}\n"
             f"final ({STAGE}, DuckDB):\n  {self.final.sql(dialect='duckdb')}"
         )
 
